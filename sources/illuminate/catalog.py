@@ -1,0 +1,112 @@
+"""The endpoint catalog: every GET endpoint of the Illuminate API, declared once in `endpoints.toml`.
+
+The source builds its resources from it, the simulator routes and validates with it, the tests check both
+against it and the README's strategy table is printed from it (`illuminate-sync endpoints`).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Literal
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+ColumnType = Literal["bigint", "text", "date", "timestamp", "bool", "double"]
+Shape = Literal["paged", "list", "document", "permissions", "site_map"]
+Strategy = Literal[
+    "replace",
+    "academic_year_slice",
+    "modified_after",
+    "date_taken_window",
+    "attendance_date",
+    "changed_documents",
+    "per_user",
+]
+# How a request window is expressed in the query string of an endpoint.
+Window = Literal["date_range", "enrollment_range", "date_taken_range", "as_of_date", "single_date"]
+Iterate = Literal["site", "user", "assessment"]
+
+STRATEGY_DESCRIPTIONS: dict[str, str] = {
+    "replace": "refetched every run, table replaced",
+    "academic_year_slice": "per academic year and session window; each fetched year replaces its slice",
+    "modified_after": "`modified_after` cursor (2 h overlap), merged on the key; periodic reconciliation",
+    "date_taken_window": "date-taken window with a lookback, merged on the key",
+    "attendance_date": "every date from the last synced date minus a lookback; each date replaces its slice",
+    "changed_documents": "fetched for assessments whose `updated_at` changed, merged",
+    "per_user": "one request per user; off unless named in `--resources`",
+}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One GET endpoint of the API and how it is synced."""
+
+    table: str
+    path: str
+    shape: Shape
+    strategy: Strategy
+    primary_key: tuple[str, ...]
+    columns: dict[str, ColumnType]
+    max_limit: int | None = None
+    window: Window | None = None
+    iterate: Iterate | None = None
+    required_params: tuple[str, ...] = ()
+    optional_params: tuple[str, ...] = ()
+    fixed_params: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    undocumented_columns: tuple[str, ...] = ()
+    enabled: bool = True
+
+    @property
+    def is_paged(self) -> bool:
+        return self.shape == "paged"
+
+    def url_path(self, assessment_id: int | None = None) -> str:
+        """The path below `rest_server.php/Api/`, with the assessment id filled in for the View."""
+        if "{assessment_id}" in self.path:
+            if assessment_id is None:
+                raise ValueError(f"{self.path} needs an assessment id")
+            return self.path.replace("{assessment_id}", str(assessment_id)) + "/"
+        return self.path + "/"
+
+
+@lru_cache(maxsize=1)
+def load_catalog() -> dict[str, Endpoint]:
+    """All endpoints by table name, in the order of the documentation."""
+    raw = tomllib.loads(resources.files(__package__).joinpath("endpoints.toml").read_text("utf-8"))
+    catalog: dict[str, Endpoint] = {}
+    for table, spec in raw["endpoints"].items():
+        catalog[table] = Endpoint(
+            table=table,
+            path=spec["path"],
+            shape=spec["shape"],
+            strategy=spec["strategy"],
+            primary_key=tuple(spec["primary_key"]),
+            columns=dict(spec["columns"]),
+            max_limit=spec.get("max_limit"),
+            window=spec.get("window"),
+            iterate=spec.get("iterate"),
+            required_params=tuple(spec.get("required_params", ())),
+            optional_params=tuple(spec.get("optional_params", ())),
+            fixed_params=dict(spec.get("fixed_params", {})),
+            aliases=dict(spec.get("aliases", {})),
+            undocumented_columns=tuple(spec.get("undocumented_columns", ())),
+            enabled=spec.get("enabled", True),
+        )
+    return catalog
+
+
+def endpoint_by_path(path: str) -> Endpoint | None:
+    """The endpoint whose documented path matches `path` (no slashes around; the View as `Assessment/7/View`)."""
+    for endpoint in load_catalog().values():
+        pattern = endpoint.path.split("/")
+        parts = path.split("/")
+        if len(pattern) == len(parts) and all(p == q or p.startswith("{") for p, q in zip(pattern, parts)):
+            return endpoint
+    return None
