@@ -1,0 +1,194 @@
+"""The `illuminate-sync` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from sources.illuminate.catalog import STRATEGY_DESCRIPTIONS, load_catalog
+from sources.illuminate.errors import IlluminateError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def academic_year(text: str) -> int:
+    """`--academic-year` values: the ending year, `2027` (also `2026-27` / `2026-2027`)."""
+    value = text.strip()
+    if "-" in value:
+        first, _, last = value.partition("-")
+        if first.isdigit() and last.isdigit() and len(first) == 4:
+            ending = int(last) if len(last) == 4 else int(first[:2] + last)
+            if ending == int(first) + 1:
+                return ending
+    elif value.isdigit() and len(value) == 4:
+        return int(value)
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not an academic year: give the ending year as YYYY (2027 means 2026-27)"
+    )
+
+
+def resource_list(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from None
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line (no usage dump) and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(
+            f"illuminate-sync: error: {message} (see illuminate-sync {self.prog.split()[-1]} --help)", file=sys.stderr
+        )
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="illuminate-sync", description="Sync Illuminate Education data into DuckDB.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    run = commands.add_parser("run", help="sync the instance configured in .dlt/ or SOURCES__ILLUMINATE__* variables")
+    _add_sync_arguments(run, duckdb_required=True)
+
+    demo = commands.add_parser("demo", help="start the built-in simulated district and sync it")
+    _add_sync_arguments(demo, duckdb_required=False)
+    demo.add_argument("--students", type=int, default=600, help="size of the simulated district (default 600)")
+    demo.add_argument("--seed", type=int, default=1, help="seed of the simulated district (default 1)")
+
+    simulator = commands.add_parser("simulator", help="serve a simulated Illuminate instance on 127.0.0.1")
+    simulator.add_argument("--port", type=int, default=8800)
+    simulator.add_argument("--students", type=int, default=1000)
+    simulator.add_argument("--seed", type=int, default=1)
+    simulator.add_argument("--today", type=iso_date, default=None, help="the simulated today (default: real date)")
+    simulator.add_argument("--attendance-mode", choices=["all", "exceptions"], default="all")
+    simulator.add_argument("--token-lifetime", type=int, default=3600, help="OAuth2 token lifetime in seconds")
+    simulator.add_argument("--html-auth-failures", action="store_true", help="answer auth failures with a 200 page")
+
+    commands.add_parser("endpoints", help="print the endpoint / table / key / strategy table (markdown)")
+    return parser
+
+
+def _add_sync_arguments(parser: argparse.ArgumentParser, duckdb_required: bool) -> None:
+    parser.add_argument(
+        "--duckdb",
+        type=Path,
+        required=duckdb_required,
+        default=None if duckdb_required else Path("demo.duckdb"),
+        help="the DuckDB file to load into (created if missing)",
+    )
+    parser.add_argument("--resources", type=resource_list, default=None, help="comma-separated tables to sync")
+    parser.add_argument(
+        "--academic-year",
+        dest="academic_years",
+        type=academic_year,
+        action="append",
+        default=None,
+        help="academic year to sync (ending year, repeatable); default: the current and the previous one",
+    )
+    parser.add_argument("--full-refresh", action="store_true", help="refetch everything selected, ignoring cursors")
+    parser.add_argument("--reconcile", action="store_true", help="compare assessment aggregates with the API's counts")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="dlt's working directory (default: beside the file)"
+    )
+    parser.add_argument("--verbose", action="store_true", help="log retries and requests")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "run":
+            return command_run(args)
+        if args.command == "demo":
+            return command_demo(args)
+        if args.command == "simulator":
+            return command_simulator(args)
+        if args.command == "endpoints":
+            print(endpoint_table())
+            return EXIT_OK
+    except IlluminateError as error:
+        print(f"illuminate-sync: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("illuminate-sync: interrupted", file=sys.stderr)
+        return 130
+    return EXIT_USAGE
+
+
+def command_run(args: argparse.Namespace, **source_options: object) -> int:
+    from pipelines.sync import run_sync
+
+    print(f"syncing into {args.duckdb} ...", file=sys.stderr, flush=True)
+    summary = run_sync(
+        args.duckdb,
+        resources=args.resources,
+        academic_years=args.academic_years,
+        full_refresh=args.full_refresh,
+        reconcile=args.reconcile,
+        data_dir=args.data_dir,
+        **source_options,
+    )
+    print(summary.render())
+    return EXIT_OK
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    from simulator import Simulator, SimulatorConfig
+
+    config = SimulatorConfig(students=args.students, seed=args.seed)
+    simulator = Simulator(config)
+    simulator.start(port=0)
+    try:
+        print(f"simulated district ({args.students} students) serving at {simulator.base_url}", file=sys.stderr)
+        os.environ.update(simulator.env())
+        return command_run(args, today=config.today.isoformat())
+    finally:
+        simulator.stop()
+
+
+def command_simulator(args: argparse.Namespace) -> int:
+    from simulator import SimulatorConfig
+    from simulator.server import serve_forever
+
+    options = {
+        "students": args.students,
+        "seed": args.seed,
+        "attendance_mode": args.attendance_mode,
+        "token_lifetime": args.token_lifetime,
+        "html_auth_failures": args.html_auth_failures,
+    }
+    if args.today is not None:
+        options["today"] = args.today
+    serve_forever(SimulatorConfig(**options), args.port)  # type: ignore[arg-type]
+    return EXIT_OK
+
+
+def endpoint_table() -> str:
+    """The README's strategy table, generated from the catalog."""
+    lines = ["| endpoint | table | key | strategy |", "|---|---|---|---|"]
+    for endpoint in load_catalog().values():
+        key = ", ".join(endpoint.primary_key)
+        strategy = STRATEGY_DESCRIPTIONS[endpoint.strategy]
+        if endpoint.iterate:
+            strategy += f" (one request window per {endpoint.iterate})"
+        lines.append(f"| `{endpoint.path}` | `{endpoint.table}` | {key} | {strategy} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,254 @@
+"""The sync pipeline: the Illuminate source into schema `illuminate` of a DuckDB file, with progress and a summary."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import dlt
+import duckdb
+from dlt.common.pipeline import LoadInfo
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from sources.illuminate import RunReport, illuminate_source, resource_names
+from sources.illuminate.catalog import load_catalog
+from sources.illuminate.context import ResourceProgress
+from sources.illuminate.errors import ConfigurationError, IlluminateError
+from sources.illuminate.settings import DATASET_NAME, DELETED_COLUMN
+
+PIPELINE_NAME = "illuminate_sync"
+
+
+@dataclass
+class TableChange:
+    rows_before: int
+    rows_after: int
+    rows_written: int
+
+    @property
+    def removed(self) -> int:
+        """Old rows that are gone: deleted upstream or replaced by a newer copy of the same record."""
+        return self.rows_before - (self.rows_after - self.rows_written)
+
+
+@dataclass
+class SyncSummary:
+    tables: dict[str, TableChange] = field(default_factory=dict)
+    requests: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    invalid_values: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def render(self) -> str:
+        lines = [f"{'table':<52} {'rows':>10} {'written':>10} {'removed':>10} {'change':>10}"]
+        for table, change in sorted(self.tables.items()):
+            delta = change.rows_after - change.rows_before
+            lines.append(
+                f"{table:<52} {change.rows_after:>10,} {change.rows_written:>10,} {change.removed:>10,} {delta:>+10,}"
+            )
+        lines.append(f"{self.requests:,} requests ({self.retries:,} retried) in {self.seconds:.1f} s")
+        for table, columns in sorted(self.invalid_values.items()):
+            detail = ", ".join(f"{column} x{count}" for column, count in sorted(columns.items()))
+            lines.append(f"warning: {table}: values that do not fit their column type were loaded as NULL: {detail}")
+        return "\n".join(lines)
+
+
+def default_data_dir(duckdb_path: Path) -> Path:
+    """dlt's working directory for a warehouse: beside the DuckDB file, one per file."""
+    return duckdb_path.parent / f".{duckdb_path.name}.dlt"
+
+
+def select_resources(names: Sequence[str] | None) -> list[str] | None:
+    """Validate `--resources`; None means every enabled resource."""
+    if not names:
+        return None
+    valid = resource_names()
+    unknown = [name for name in names if name not in valid]
+    if unknown:
+        raise ConfigurationError(f"unknown resource {', '.join(unknown)}: valid names are {', '.join(valid)}")
+    return list(names)
+
+
+def make_pipeline(duckdb_path: Path, data_dir: Path | None = None) -> dlt.Pipeline:
+    duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    pipelines_dir = data_dir or default_data_dir(duckdb_path)
+    pipelines_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(pipelines_dir, 0o700)
+    return dlt.pipeline(
+        pipeline_name=PIPELINE_NAME,
+        pipelines_dir=str(pipelines_dir),
+        destination=dlt.destinations.duckdb(str(duckdb_path)),
+        dataset_name=DATASET_NAME,
+        progress=None,
+    )
+
+
+def run_sync(
+    duckdb_path: Path,
+    resources: Sequence[str] | None = None,
+    academic_years: Sequence[int] | None = None,
+    full_refresh: bool = False,
+    reconcile: bool = False,
+    data_dir: Path | None = None,
+    out: TextIO = sys.stderr,
+    **source_options: Any,
+) -> SyncSummary:
+    """Run one sync and return its summary. Raises IlluminateError (one-line, user-facing) on failure."""
+    started = time.monotonic()
+    selected = select_resources(resources)
+    pipeline = make_pipeline(duckdb_path, data_dir)
+    finish_pending_load(pipeline)
+    counts_before = table_counts(duckdb_path)
+
+    def report(table: str, progress: ResourceProgress) -> None:
+        print(
+            f"  {table}: {progress.requests_windows:,} windows, {progress.pages:,} pages, {progress.rows:,} rows, "
+            f"{progress.elapsed:.1f} s",
+            file=out,
+            flush=True,
+        )
+
+    run_report = RunReport(on_resource_done=report)
+    source = illuminate_source(
+        academic_years=list(academic_years) if academic_years else None,
+        full_refresh=full_refresh,
+        reconcile=reconcile,
+        local_keys=WarehouseKeys(pipeline),
+        report=run_report,
+        resources=selected,
+        **source_options,
+    )
+    if selected:
+        source = source.with_resources(*selected)
+    try:
+        load_info = pipeline.run(source, loader_file_format="parquet")
+    except PipelineStepFailed as failure:
+        raise _user_error(failure) from None
+    finally:
+        if run_report.client is not None:
+            run_report.client.close()
+    _raise_on_failed_jobs(load_info)
+    os.chmod(duckdb_path, 0o600)
+    stats = run_report.client.stats if run_report.client is not None else None
+    summary = SyncSummary(
+        requests=stats.requests if stats else 0,
+        retries=stats.retries if stats else 0,
+        invalid_values=dict(run_report.invalid_values),
+    )
+    counts_after = table_counts(duckdb_path)
+    written = rows_written(duckdb_path, load_info)
+    for table in counts_after:
+        summary.tables[table] = TableChange(counts_before.get(table, 0), counts_after[table], written.get(table, 0))
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def finish_pending_load(pipeline: dlt.Pipeline) -> None:
+    """A run that crashed after extracting left a package: load it first so its data and state are not lost."""
+    if pipeline.has_pending_data:
+        try:
+            pipeline.load()
+        except PipelineStepFailed as failure:
+            raise _user_error(failure) from None
+
+
+def table_counts(duckdb_path: Path) -> dict[str, int]:
+    """Rows per raw table (catalog tables and their child tables)."""
+    if not duckdb_path.exists():
+        return {}
+    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+        tables = [
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.tables"
+                " where table_schema = ? and table_name not like '_dlt%'",
+                [DATASET_NAME],
+            ).fetchall()
+        ]
+        return {
+            table: con.execute(f'select count(*) from {DATASET_NAME}."{table}"').fetchone()[0]  # type: ignore[index]
+            for table in tables
+        }
+
+
+def rows_written(duckdb_path: Path, load_info: LoadInfo) -> dict[str, int]:
+    """Rows each table received from this run's load packages."""
+    load_ids = list(load_info.loads_ids)
+    if not load_ids:
+        return {}
+    placeholders = ", ".join("?" for _ in load_ids)
+    written: dict[str, int] = {}
+    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+        for table in table_counts(duckdb_path):
+            columns = {row[0] for row in con.execute(f'describe {DATASET_NAME}."{table}"').fetchall()}
+            if "_dlt_load_id" not in columns:
+                continue
+            query = f'select count(*) from {DATASET_NAME}."{table}" where _dlt_load_id in ({placeholders})'
+            written[table] = con.execute(query, load_ids).fetchone()[0]  # type: ignore[index]
+    return written
+
+
+class WarehouseKeys:
+    """Reads natural keys already loaded, for reconciliation (a LocalKeyReader)."""
+
+    def __init__(self, pipeline: dlt.Pipeline) -> None:
+        self.pipeline = pipeline
+
+    def __call__(self, table: str, key_columns: Sequence[str], column: str, value: Any) -> set[tuple[Any, ...]]:
+        path = Path(self.pipeline.destination_client().config.credentials.database)  # type: ignore[attr-defined]
+        if not path.exists():
+            return set()
+        columns = ", ".join(f'"{name}"' for name in key_columns)
+        with duckdb.connect(str(path), read_only=True) as con:
+            try:
+                query = f'select {columns} from {DATASET_NAME}."{table}" where "{column}" = ?'
+                if DELETED_COLUMN:
+                    query += f' and "{DELETED_COLUMN}" is not true'
+                return {tuple(row) for row in con.execute(query, [value]).fetchall()}
+            except duckdb.CatalogException:
+                return set()
+
+
+def _raise_on_failed_jobs(load_info: LoadInfo) -> None:
+    if load_info.has_failed_jobs:
+        raise IlluminateError("loading into DuckDB failed: " + "; ".join(_failed_job_messages(load_info)))
+
+
+def _failed_job_messages(load_info: LoadInfo) -> list[str]:
+    messages = []
+    for package in load_info.load_packages:
+        for job in package.jobs.get("failed_jobs", []):
+            messages.append(f"{job.job_file_info.table_name}: {str(job.failed_message).splitlines()[0][:300]}")
+    return messages
+
+
+def _user_error(failure: PipelineStepFailed) -> IlluminateError:
+    """The one-line error of a failed step: ours when the source raised one, dlt's config errors translated."""
+    cause: BaseException | None = failure
+    while cause is not None:
+        if isinstance(cause, IlluminateError):
+            return cause
+        if type(cause).__name__ == "ConfigFieldMissingException":
+            return ConfigurationError(_missing_setting_message(cause))
+        cause = cause.__cause__ or cause.__context__
+    first_line = str(failure.exception).splitlines()[0] if str(failure.exception) else type(failure.exception).__name__
+    return IlluminateError(f"the {failure.step} step failed: {first_line[:300]}")
+
+
+def _missing_setting_message(exception: Any) -> str:
+    fields = list(getattr(exception, "fields", []) or [])
+    names = []
+    for name in fields:
+        names.append("SOURCES__ILLUMINATE__" + str(name).upper())
+    if not names:
+        return "a required setting is missing: see .dlt/secrets.toml.example"
+    return f"missing setting {', '.join(names)}: set it in the environment or in .dlt/config.toml / .dlt/secrets.toml"
+
+
+def catalog_table_names() -> list[str]:
+    return list(load_catalog())

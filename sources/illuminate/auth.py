@@ -1,0 +1,301 @@
+"""Credentials and request authentication for the Illuminate API.
+
+`IlluminateCredentials` is the dlt spec that resolves the secrets from `SOURCES__ILLUMINATE__CREDENTIALS__*` or
+`[sources.illuminate.credentials]` in `.dlt/secrets.toml`. The API accepts two schemes:
+
+* OAuth1 (HMAC-SHA1, parameters in the `Authorization` header) with a consumer key/secret and a pre-generated user
+  token/secret. `OAuth1Signer` signs a prepared request; the client applies it to *every attempt* afresh, so each retry
+  carries a new nonce and timestamp (the API rejects a reused nonce with 401; dlt's retrying session re-sends the same
+  prepared request and therefore cannot retry OAuth1 requests).
+* OAuth2 client credentials: a bearer token from `<instance root>/?OAuth2_AccessToken`, valid one hour.
+  `OAuth2TokenManager` holds one token for all threads, refreshes it shortly before it expires and once when the API
+  answers 401 (dlt's `OAuth2ClientCredentials` refreshes only after expiry and never on a 401).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl
+
+from dlt.common.configuration.specs import CredentialsConfiguration, configspec
+from dlt.common.typing import TSecretStrValue
+from oauthlib.oauth1 import SIGNATURE_HMAC, SIGNATURE_TYPE_AUTH_HEADER, Client
+from requests import PreparedRequest
+from requests.auth import AuthBase
+
+from .errors import AuthenticationError, ConfigurationError
+
+__all__ = [
+    "CREDENTIALS_ENV_PREFIX",
+    "IlluminateCredentials",
+    "OAuth1Signer",
+    "OAuth2TokenManager",
+]
+
+CREDENTIALS_ENV_PREFIX = "SOURCES__ILLUMINATE__CREDENTIALS__"
+"""The environment variable prefix of the credential fields, used in error messages."""
+
+_FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+
+class _DropDebugRecords(logging.Filter):
+    """Drops DEBUG records of oauthlib's signer, which logs the signature base string and the signature."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+# oauthlib logs "Signature: ..." at DEBUG while signing; keep signatures out of any log output.
+logging.getLogger("oauthlib.oauth1.rfc5849").addFilter(_DropDebugRecords())
+
+
+def _env(field: str) -> str:
+    return CREDENTIALS_ENV_PREFIX + field.upper()
+
+
+@configspec
+class IlluminateCredentials(CredentialsConfiguration):
+    """Illuminate API credentials: OAuth1 (consumer key/secret + user token/secret) or OAuth2 (client id/secret).
+
+    OAuth2 is used whenever `client_id` is set, OAuth1 otherwise. Empty strings count as not set (the example
+    `secrets.toml` ships them empty). Completeness is checked when dlt resolves the spec (`on_resolved`) and by
+    `validate()`, raising `ConfigurationError` that names the missing environment variable.
+    """
+
+    consumer_key: str | None = None
+    consumer_secret: TSecretStrValue | None = None
+    token: str | None = None
+    token_secret: TSecretStrValue | None = None
+    client_id: str | None = None
+    client_secret: TSecretStrValue | None = None
+
+    _OAUTH1_FIELDS: ClassVar[tuple[str, ...]] = ("consumer_key", "consumer_secret", "token", "token_secret")
+    _OAUTH2_FIELDS: ClassVar[tuple[str, ...]] = ("client_id", "client_secret")
+
+    @property
+    def uses_oauth2(self) -> bool:
+        """True when a client id is set: the client then authenticates with OAuth2 client credentials."""
+        return bool(self.client_id)
+
+    def on_resolved(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Checks that one complete set of credentials is present.
+
+        Raises:
+            ConfigurationError: No credentials at all, or a set with a missing part; the message names the
+                environment variable to set.
+        """
+        if self.client_id or self.client_secret:
+            if not self.client_id:
+                raise ConfigurationError(
+                    f"{_env('client_id')} is not set: a client secret needs its client id (the Access Key from"
+                    " API Management)"
+                )
+            if not self.client_secret:
+                raise ConfigurationError(
+                    f"{_env('client_secret')} is not set: a client id needs its client secret (the Access Secret"
+                    " from API Management)"
+                )
+            return
+        given = [name for name in self._OAUTH1_FIELDS if getattr(self, name)]
+        if not given:
+            raise ConfigurationError(
+                f"no credentials: set {_env('consumer_key')}, {_env('consumer_secret')}, {_env('token')} and"
+                f" {_env('token_secret')} (OAuth1) or {_env('client_id')} and {_env('client_secret')} (OAuth2),"
+                " or the same keys under [sources.illuminate.credentials] in .dlt/secrets.toml"
+            )
+        needs = {
+            "consumer_key": "a consumer secret needs its consumer key",
+            "consumer_secret": "a consumer key needs its consumer secret",
+            "token": "OAuth1 needs the user token from API Management with the consumer key",
+            "token_secret": "a user token needs its token secret",
+        }
+        for name in self._OAUTH1_FIELDS:
+            if not getattr(self, name):
+                raise ConfigurationError(f"{_env(name)} is not set: {needs[name]}")
+
+    def __str__(self) -> str:
+        if self.uses_oauth2:
+            return f"OAuth2 client credentials (client id {self.client_id})"
+        if self.consumer_key:
+            return f"OAuth1 (consumer key {self.consumer_key})"
+        return "no Illuminate credentials"
+
+    def __repr__(self) -> str:
+        set_fields = [name for name in (*self._OAUTH1_FIELDS, *self._OAUTH2_FIELDS) if getattr(self, name)]
+        return f"IlluminateCredentials({str(self)!r}, set={set_fields})"
+
+
+class OAuth1Signer(AuthBase):
+    """Signs a prepared request with OAuth1 HMAC-SHA1 in the `Authorization` header, as the API requires.
+
+    Each call makes a new nonce and timestamp, so applying the signer to every attempt of a request (which the client
+    does) never re-sends a used nonce. The query string is part of the signature; a form-encoded body is too, a JSON
+    body is not (OAuth1 signs form parameters only). Thread-safe: no state is shared between calls.
+
+    Args:
+        consumer_key: The consumer (access) key.
+        consumer_secret: The consumer secret.
+        token: The pre-generated user token.
+        token_secret: The user token secret.
+    """
+
+    def __init__(self, consumer_key: str, consumer_secret: str, token: str, token_secret: str) -> None:
+        self._consumer_key = consumer_key
+        self._consumer_secret = consumer_secret
+        self._token = token
+        self._token_secret = token_secret
+
+    @classmethod
+    def from_credentials(cls, credentials: IlluminateCredentials) -> OAuth1Signer:
+        """Builds the signer from validated OAuth1 credentials."""
+        credentials.validate()
+        return cls(
+            str(credentials.consumer_key),
+            str(credentials.consumer_secret),
+            str(credentials.token),
+            str(credentials.token_secret),
+        )
+
+    def authorization_header(
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        content_type: str | None = None,
+        *,
+        nonce: str | None = None,
+        timestamp: str | None = None,
+    ) -> str:
+        """Returns the `Authorization` header value for one request.
+
+        Args:
+            method: The HTTP method.
+            url: The full URL including the query string.
+            body: The request body; included in the signature only when it is form-encoded.
+            content_type: The request's content type.
+            nonce: A fixed nonce (tests only); a fresh random one by default.
+            timestamp: A fixed timestamp (tests only); the current time by default.
+        """
+        client = Client(
+            self._consumer_key,
+            client_secret=self._consumer_secret,
+            resource_owner_key=self._token,
+            resource_owner_secret=self._token_secret,
+            signature_method=SIGNATURE_HMAC,
+            signature_type=SIGNATURE_TYPE_AUTH_HEADER,
+            nonce=nonce,
+            timestamp=timestamp,
+        )
+        signed_body: str | None = None
+        headers: dict[str, str] = {}
+        if body and content_type and content_type.startswith(_FORM_CONTENT_TYPE):
+            signed_body = body.decode("utf-8") if isinstance(body, bytes) else str(body)
+            headers["Content-Type"] = _FORM_CONTENT_TYPE
+            # oauthlib rejects bodies that are not key=value pairs; those are simply not part of the signature
+            if not parse_qsl(signed_body):
+                signed_body, headers = None, {}
+        _, signed_headers, _ = client.sign(url, method.upper(), signed_body, headers)
+        return str(signed_headers["Authorization"])
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        request.headers["Authorization"] = self.authorization_header(
+            request.method or "GET", request.url or "", request.body, request.headers.get("Content-Type")
+        )
+        return request
+
+    def __repr__(self) -> str:
+        return f"OAuth1Signer(consumer_key={self._consumer_key!r})"
+
+
+def oauth2_token_request_body(credentials: IlluminateCredentials) -> dict[str, str]:
+    """The form body of the OAuth2 client-credentials token request (the id/secret also go in HTTP Basic)."""
+    return {
+        "grant_type": "client_credentials",
+        "client_id": str(credentials.client_id),
+        "client_secret": str(credentials.client_secret),
+    }
+
+
+class OAuth2TokenManager:
+    """Holds one OAuth2 access token for all threads of a client and renews it when needed.
+
+    The token is fetched on first use, shared by every thread (a lock makes sure a single request fetches it while
+    the others wait) and fetched again a margin before it expires: 60 seconds or a tenth of its lifetime, whichever
+    is smaller. When the API answers 401 with a token, `refresh(rejected)` fetches a new one once, however many
+    threads saw the 401 at the same time: a thread whose rejected token was already replaced gets the new one.
+
+    The HTTP request itself is done by `fetch`, so the caller decides about retries and error messages.
+
+    Args:
+        fetch: Requests a token; returns the token endpoint's JSON answer (`access_token`, optional `expires_in`).
+        default_lifetime: Lifetime in seconds assumed when the answer has no `expires_in` (the API documents 1 hour).
+        clock: Monotonic clock in seconds (replaceable in tests).
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[], Mapping[str, Any]],
+        *,
+        default_lifetime: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fetch = fetch
+        self._default_lifetime = default_lifetime
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._renew_at = 0.0
+        self._issued: list[str] = []
+        self.fetch_count = 0
+        """How many tokens were fetched so far."""
+
+    def token(self) -> str:
+        """Returns a valid token, fetching a new one first if there is none or it is about to expire."""
+        with self._lock:
+            if self._token is None or self._clock() >= self._renew_at:
+                self._renew()
+            assert self._token is not None
+            return self._token
+
+    def refresh(self, rejected: str) -> str:
+        """Replaces the token `rejected` by the API (HTTP 401) and returns the token to retry with.
+
+        If another thread already replaced `rejected`, the current token is returned without a new fetch.
+        """
+        with self._lock:
+            if self._token is None or self._token == rejected:
+                self._renew()
+            assert self._token is not None
+            return self._token
+
+    def issued_tokens(self) -> tuple[str, ...]:
+        """Every token fetched so far, for redacting them from messages."""
+        with self._lock:
+            return tuple(self._issued)
+
+    def _renew(self) -> None:
+        started = self._clock()
+        answer = self._fetch()
+        self.fetch_count += 1
+        access_token = answer.get("access_token") if isinstance(answer, Mapping) else None
+        if not access_token or not isinstance(access_token, str):
+            raise AuthenticationError(
+                "the OAuth2 token endpoint answered without an access_token: check"
+                f" {_env('client_id')} and {_env('client_secret')}"
+            )
+        try:
+            lifetime = float(answer.get("expires_in") or self._default_lifetime)
+        except (TypeError, ValueError):
+            lifetime = self._default_lifetime
+        lifetime = max(lifetime, 0.0)
+        margin = min(60.0, lifetime / 10)
+        self._token = access_token
+        self._issued.append(access_token)
+        self._renew_at = started + lifetime - margin

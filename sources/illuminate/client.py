@@ -1,0 +1,869 @@
+"""The HTTP layer of the Illuminate source: authentication, retries and concurrent paging.
+
+`IlluminateClient` is a small, thread-safe client made for this API rather than dlt's `RESTClient`, for three reasons
+measured on the real thing (see the design notes):
+
+* dlt's retrying session re-sends the same prepared request, so an OAuth1 retry re-uses its nonce and the API answers
+  401. Here every attempt is built, signed (OAuth1) or authorised (OAuth2) afresh.
+* dlt's paginators fetch one page after another. Here page 1 tells how many pages there are and pages 2..N are
+  fetched concurrently through a pool owned by the client, with at most `max_concurrency` requests in flight across
+  all callers.
+* The API's answers need care: counts as strings, `num_pages` 0, bare lists, a login page with HTTP 200, and pages
+  that shift while the API cache changes. A window whose rows do not add up to `num_results` is refetched, and never
+  half-yielded.
+
+Errors are translated into the exceptions of `errors.py`, whose messages name the path and the non-secret query
+parameters and never include a secret, a token, a signature or a `requests` exception's text.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import itertools
+import logging
+import math
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+import urllib3.exceptions
+from dlt.common.json import json
+from dlt.sources.helpers.rest_client.redaction import SENSITIVE_PARAMS
+from requests.adapters import HTTPAdapter
+from requests.auth import HTTPBasicAuth
+
+from .auth import (
+    CREDENTIALS_ENV_PREFIX,
+    IlluminateCredentials,
+    OAuth1Signer,
+    OAuth2TokenManager,
+    oauth2_token_request_body,
+)
+from .errors import AuthenticationError, ConfigurationError, IlluminateError, IncompleteResultError, RequestFailedError
+
+__all__ = ["IlluminateClient", "Page", "PathStats", "RequestStats", "RetryPolicy", "normalize_base_url"]
+
+logger = logging.getLogger("illuminate_sync")
+
+BASE_URL_ENV = "SOURCES__ILLUMINATE__BASE_URL"
+MAX_CONCURRENCY_ENV = "SOURCES__ILLUMINATE__MAX_CONCURRENCY"
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+"""Answers retried with backoff for GET requests (POST requests: 429 and 503 only)."""
+WINDOW_ATTEMPTS = 3
+"""How often a window is fetched before `IncompleteResultError`: once plus two refetches."""
+
+_API_SUFFIXES = ("/rest_server.php/api", "/rest_server.php")
+_SENSITIVE = {name.lower() for name in SENSITIVE_PARAMS}
+
+
+@dataclass
+class RetryPolicy:
+    """How requests are retried: capped exponential backoff with full jitter.
+
+    A retryable failure (HTTP 429, 500, 502, 503, 504, a connection error or reset, a timeout, or a 200 answer that is
+    not complete JSON) waits a random time between 0 and `min(backoff_max, backoff_base * 2 ** (attempt - 1))`
+    seconds, or the `Retry-After` the server sent (capped by `backoff_max`), then tries again, up to `max_attempts`
+    attempts in all.
+
+    Args:
+        max_attempts: Attempts per request, the first included.
+        backoff_base: The backoff ceiling of the first retry, in seconds; doubles with each retry.
+        backoff_max: The largest wait between two attempts, in seconds, also for `Retry-After`.
+        timeout: Seconds to wait for the connection and, separately, for the answer.
+    """
+
+    max_attempts: int = 6
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigurationError(f"RetryPolicy.max_attempts must be at least 1, not {self.max_attempts}")
+        if self.backoff_base < 0 or self.backoff_max < 0:
+            raise ConfigurationError("RetryPolicy.backoff_base and backoff_max must not be negative")
+        if self.timeout <= 0:
+            raise ConfigurationError(f"RetryPolicy.timeout must be positive, not {self.timeout}")
+
+    def backoff(self, attempt: int) -> float:
+        """The wait after failed attempt number `attempt` (1-based): full jitter below the capped exponential."""
+        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        return random.uniform(0, ceiling)
+
+
+@dataclass
+class PathStats:
+    """Request counters of one API path (numeric path segments are folded into `{id}`)."""
+
+    requests: int = 0
+    retries: int = 0
+    bytes: int = 0
+    refetched_windows: int = 0
+
+
+@dataclass
+class RequestStats:
+    """Thread-safe counters of a client's HTTP traffic.
+
+    Attributes:
+        requests: HTTP requests sent (each attempt counts), token requests included.
+        retries: Attempts that were retried after a failure.
+        bytes: Bytes of answer bodies received.
+        token_requests: OAuth2 token requests.
+        refetched_windows: Windows refetched because their rows did not add up.
+        max_in_flight: The most requests that were in flight at the same time.
+        per_path: The counters per API path.
+    """
+
+    requests: int = 0
+    retries: int = 0
+    bytes: int = 0
+    token_requests: int = 0
+    refetched_windows: int = 0
+    max_in_flight: int = 0
+    per_path: dict[str, PathStats] = field(default_factory=dict)
+    _in_flight: int = field(default=0, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def _path(self, path: str) -> PathStats:
+        key = re.sub(r"(?<=/)\d+(?=/|$)|^\d+(?=/)", "{id}", path)
+        if key not in self.per_path:
+            self.per_path[key] = PathStats()
+        return self.per_path[key]
+
+    def started(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+
+    def finished(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def record_request(self, path: str, nbytes: int, *, token: bool = False) -> None:
+        with self._lock:
+            self.requests += 1
+            self.bytes += nbytes
+            self.token_requests += int(token)
+            stats = self._path(path)
+            stats.requests += 1
+            stats.bytes += nbytes
+
+    def record_retry(self, path: str) -> None:
+        with self._lock:
+            self.retries += 1
+            self._path(path).retries += 1
+
+    def record_refetch(self, path: str) -> None:
+        with self._lock:
+            self.refetched_windows += 1
+            self._path(path).refetched_windows += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """A consistent copy of the counters as plain data (for logs and the run summary)."""
+        with self._lock:
+            return {
+                "requests": self.requests,
+                "retries": self.retries,
+                "bytes": self.bytes,
+                "token_requests": self.token_requests,
+                "refetched_windows": self.refetched_windows,
+                "max_in_flight": self.max_in_flight,
+                "per_path": {path: vars(stats).copy() for path, stats in sorted(self.per_path.items())},
+            }
+
+
+@dataclass
+class Page:
+    """One page of a paged answer.
+
+    Attributes:
+        path: The API path, relative to the client's `api_root`.
+        params: The query parameters of the page, `page` and `limit` included.
+        page: The page number (1-based).
+        num_pages: The number of pages of the window (0 for an empty result, which still comes as one empty page).
+        num_results: The number of rows of the whole window; the rows received when the API did not say.
+        rows: The rows of this page.
+    """
+
+    path: str
+    params: dict[str, Any]
+    page: int
+    num_pages: int
+    num_results: int
+    rows: list[dict[str, Any]]
+
+
+@dataclass
+class _RawPage:
+    """A page as answered, before the window is verified."""
+
+    requested: int
+    params: dict[str, Any]
+    reported_page: int | None
+    num_pages: int
+    num_results: int | None
+    rows: list[dict[str, Any]]
+
+
+def normalize_base_url(base_url: str) -> str:
+    """Returns the instance root (`https://x.illuminateed.com/live`) of `base_url`.
+
+    Accepts the root with or without a trailing slash, and with `/rest_server.php` or `/rest_server.php/Api/` pasted
+    after it. Requires https, except for loopback hosts (127.0.0.0/8, ::1, localhost) used in tests.
+
+    Raises:
+        ConfigurationError: The URL is malformed, not https, or carries credentials, a query or a fragment.
+    """
+    text = (base_url or "").strip()
+    if not text:
+        raise ConfigurationError(
+            f"{BASE_URL_ENV} is not set: set it to the instance root, e.g. https://yourdistrict.illuminateed.com/live"
+        )
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise ConfigurationError(
+            f"{BASE_URL_ENV} is not a valid URL: expected the instance root, e.g."
+            " https://yourdistrict.illuminateed.com/live"
+        ) from None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        raise ConfigurationError(
+            f"{BASE_URL_ENV} is not a valid URL (got {text!r}): expected the instance root, e.g."
+            " https://yourdistrict.illuminateed.com/live"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise ConfigurationError(
+            f"{BASE_URL_ENV} must not contain a user name or password: put the credentials in"
+            f" {CREDENTIALS_ENV_PREFIX}* instead"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigurationError(
+            f"{BASE_URL_ENV} must be the instance root without a query or fragment, e.g."
+            " https://yourdistrict.illuminateed.com/live"
+        )
+    if parts.scheme.lower() != "https" and not _is_loopback(host):
+        raise ConfigurationError(
+            f"{BASE_URL_ENV} must use https (got {parts.scheme}://{host}): plain http is only allowed for a loopback"
+            " host such as 127.0.0.1 or localhost"
+        )
+    path = parts.path.rstrip("/")
+    for suffix in _API_SUFFIXES:
+        if path.lower().endswith(suffix):
+            path = path[: -len(suffix)]
+            break
+    return urlunsplit((parts.scheme.lower(), parts.netloc, path.rstrip("/"), "", ""))
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delay seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+    if math.isnan(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _as_count(value: Any, name: str, describe: str) -> int | None:
+    """Reads a count that may arrive as a number or a string; None when missing."""
+    if value is None or value == "":
+        return None
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise RequestFailedError(f"{describe}: the answer has an unreadable {name} ({str(value)[:40]!r})") from None
+
+
+def _exception_reason(exc: BaseException) -> BaseException:
+    """The innermost cause of a `requests` exception (urllib3 wraps them in MaxRetryError/ProtocolError)."""
+    reason: BaseException = exc
+    for _ in range(5):
+        inner = reason.args[0] if reason.args and isinstance(reason.args[0], BaseException) else None
+        inner = getattr(reason, "reason", None) or inner
+        if isinstance(reason, urllib3.exceptions.ProtocolError) and len(reason.args) > 1:
+            inner = reason.args[1] if isinstance(reason.args[1], BaseException) else inner
+        if not isinstance(inner, BaseException) or inner is reason:
+            break
+        reason = inner
+    return reason
+
+
+def _failed_before_sending(exc: requests.RequestException) -> bool:
+    """True when the request surely never reached the server (no connection was made), so a POST may be retried."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    return isinstance(
+        _exception_reason(exc), (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
+    )
+
+
+def _describe_exception(exc: requests.RequestException, timeout: float) -> str:
+    """A one-line, URL-free description of a `requests` exception."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return f"no connection within {timeout:g} s"
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return f"no answer within {timeout:g} s"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "the connection broke while the answer was read"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return f"connection error ({type(_exception_reason(exc)).__name__})"
+    return f"request error ({type(exc).__name__})"
+
+
+class IlluminateClient:
+    """A thread-safe client of one Illuminate instance: authentication, retries and concurrent paging.
+
+    One client serves a whole run. It owns a `requests` session (connection pool sized to `max_concurrency`), a
+    semaphore that keeps at most `max_concurrency` requests in flight across all threads and callers, a page pool that
+    fetches pages 2..N of `iter_pages` and a separate fan-out pool for `map_concurrently`, so that a fanned-out
+    function may page without deadlocking the pools.
+
+    Args:
+        base_url: The instance root, e.g. `https://x.illuminateed.com/live`; `/rest_server.php` or
+            `/rest_server.php/Api/` pasted after it are accepted. https is required except for loopback hosts.
+        credentials: OAuth1 or OAuth2 credentials (OAuth2 when `client_id` is set).
+        max_concurrency: The most requests in flight at the same time, across all callers.
+        retry: The retry policy; `RetryPolicy()` by default.
+        session: A `requests` session to use (its adapters and proxies are kept; TLS verification is enforced).
+
+    Raises:
+        ConfigurationError: Invalid base URL, credentials or `max_concurrency`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: IlluminateCredentials,
+        max_concurrency: int = 8,
+        retry: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = normalize_base_url(base_url)
+        self.api_root = f"{self.base_url}/rest_server.php/Api/"
+        self.token_url = f"{self.base_url}/?OAuth2_AccessToken"
+        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
+            raise ConfigurationError(
+                f"{MAX_CONCURRENCY_ENV} must be a whole number of at least 1 (got {max_concurrency!r})"
+            )
+        credentials.validate()
+        self.credentials = credentials
+        self.max_concurrency = max_concurrency
+        self.retry = retry or RetryPolicy()
+        self.stats = RequestStats()
+
+        self._owns_session = session is None
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, max_concurrency + 2), max_retries=0)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self._session = session
+        # never send a request without TLS verification, even with a session that turned it off
+        self._verify: bool | str = session.verify if isinstance(session.verify, str) else True
+
+        self._oauth1: OAuth1Signer | None = None
+        self._oauth2: OAuth2TokenManager | None = None
+        if credentials.uses_oauth2:
+            self._oauth2 = OAuth2TokenManager(self._fetch_token)
+        else:
+            self._oauth1 = OAuth1Signer.from_credentials(credentials)
+
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._page_pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix="illuminate-page")
+        self._fanout_pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix="illuminate-fanout")
+        self._fanout_local = threading.local()
+        self._closed = threading.Event()
+
+    # public API
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """Sends one GET request, with retries, and returns the parsed JSON answer.
+
+        Args:
+            path: The path relative to `api_root`, e.g. `Students/` or `Assessment/12/View/`.
+            params: Query parameters; None values are left out.
+
+        Raises:
+            AuthenticationError: HTTP 401/403 (after one OAuth2 token refresh) or an HTML login page.
+            RequestFailedError: Retries exhausted, or HTTP 400/404/405 and other answers that are not retried.
+        """
+        return self._call("GET", path, params or {}, idempotent=True)
+
+    def post_json(self, path: str, payload: Any = None, form: Mapping[str, str] | None = None) -> Any:
+        """Sends one POST request (write-back) and returns the parsed JSON answer (None for an empty body).
+
+        A POST is retried only when the server surely did not act on it: HTTP 429 and 503, and connection errors
+        before the request was sent. Any other failure raises at once, since the write may have happened.
+
+        Args:
+            path: The path relative to `api_root`, e.g. `Assessment/12/Scores/`.
+            payload: A JSON body.
+            form: A form body (signed as part of the OAuth1 signature); not together with `payload`.
+        """
+        if payload is not None and form is not None:
+            raise ValueError("post_json takes either a JSON payload or a form, not both")
+        return self._call("POST", path, {}, json_body=payload, form=form, idempotent=False)
+
+    def iter_pages(self, path: str, params: Mapping[str, Any], limit: int) -> Iterator[Page]:
+        """Fetches all pages of one window (one set of query parameters) and yields them in page order.
+
+        Page 1 is fetched in the calling thread; it tells the number of pages. Pages 2..N are then fetched
+        concurrently in the client's page pool, with at most `2 * max_concurrency` of them submitted at a time so that
+        concurrent callers share the pool fairly, and at most `max_concurrency` requests in flight across the client.
+
+        The answers may be the paged object `{page, num_pages, num_results, results}` (counts as numbers or strings,
+        `num_pages` 0 for no rows, `num_results` possibly missing, `results` possibly a single object), or a bare
+        list (one page). An empty window yields one `Page` without rows.
+
+        Trade-off: the pages of a window are collected and verified before the first one is yielded. The rows must
+        add up to `num_results`, and every page must report the same `num_pages` and `num_results` as page 1. When
+        the API cache changes during the window, pages shift and that check fails; the whole window is then fetched
+        again (up to two refetches). Yielding pages as they arrive would hand out rows of an attempt that is later
+        found inconsistent, so a window's pages are held in memory until verified: memory grows with the largest
+        window (e.g. 200 pages of 1000 rows), not with the whole sync. Callers keep windows small (one date range,
+        site or year) to bound it.
+
+        Args:
+            path: The path relative to `api_root`, e.g. `Students/`.
+            params: The window's query parameters; `page` and `limit` are set here.
+            limit: Rows per page (the endpoint's `max_limit`).
+
+        Raises:
+            IncompleteResultError: The rows still do not add up after refetching the window.
+            AuthenticationError, RequestFailedError: As for `get_json`.
+        """
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        base = {key: value for key, value in params.items() if key not in ("page", "limit") and value is not None}
+        describe = _describe("GET", path, base)
+        problem = ""
+        for attempt in range(1, WINDOW_ATTEMPTS + 1):
+            raw_pages = self._fetch_window(path, base, limit)
+            problem = _window_problem(raw_pages)
+            if not problem:
+                first = raw_pages[0]
+                received = sum(len(raw.rows) for raw in raw_pages)
+                num_results = first.num_results if first.num_results is not None else received
+                for raw in raw_pages:
+                    yield Page(path, raw.params, raw.requested, first.num_pages, num_results, raw.rows)
+                return
+            self.stats.record_refetch(path)
+            if attempt < WINDOW_ATTEMPTS:
+                logger.warning("%s: %s; fetching the window again (attempt %d)", describe, problem, attempt + 1)
+        raise IncompleteResultError(
+            f"{describe}: the pages do not add up after {WINDOW_ATTEMPTS} attempts ({problem}); the API's cache was"
+            " probably changing during the run: run the sync again later",
+            path=path,
+            params=base,
+        )
+
+    def map_concurrently(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        """Runs `fn` over `items` in the client's fan-out pool and yields the results as they complete.
+
+        The fan-out pool is separate from the page pool, so `fn` may call `iter_pages` or `get_json`: pages then
+        run in the page pool and every request still counts against `max_concurrency`. At most
+        `2 * max_concurrency` items are submitted ahead of the consumer. When called from inside `fn` (nested
+        fan-out), the items run one after another in the calling thread instead of deadlocking the pool. `fn` should
+        return materialised results (a list, a table), not a lazy generator, or the work happens in the consumer.
+
+        Raises:
+            Exception: The first exception raised by `fn`; items not yet started are cancelled.
+        """
+        if getattr(self._fanout_local, "active", False):
+            for item in items:
+                yield fn(item)
+            return
+
+        def run(item: T) -> R:
+            self._fanout_local.active = True
+            try:
+                return fn(item)
+            finally:
+                self._fanout_local.active = False
+
+        self._check_open()
+        yield from self._bounded_map(self._fanout_pool, run, items)
+
+    def close(self) -> None:
+        """Stops the pools (cancelling queued work and interrupting backoff waits) and closes the own session."""
+        self._closed.set()
+        self._page_pool.shutdown(wait=True, cancel_futures=True)
+        self._fanout_pool.shutdown(wait=True, cancel_futures=True)
+        if self._owns_session:
+            self._session.close()
+
+    def __enter__(self) -> IlluminateClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"IlluminateClient({self.base_url!r}, {self.credentials}, max_concurrency={self.max_concurrency})"
+
+    # paging
+
+    def _fetch_window(self, path: str, base: dict[str, Any], limit: int) -> list[_RawPage]:
+        first = self._fetch_page(path, base, 1, limit)
+        if first.num_pages <= 1:
+            return [first]
+        pages = {1: first}
+        for raw in self._bounded_map(
+            self._page_pool, lambda number: self._fetch_page(path, base, number, limit), range(2, first.num_pages + 1)
+        ):
+            pages[raw.requested] = raw
+        return [pages[number] for number in sorted(pages)]
+
+    def _fetch_page(self, path: str, base: dict[str, Any], number: int, limit: int) -> _RawPage:
+        params = {**base, "page": number, "limit": limit}
+        answer = self._call("GET", path, params, idempotent=True)
+        return _parse_page(answer, number, params, limit, _describe("GET", path, params))
+
+    def _bounded_map(self, pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        """Submits `fn(item)` to `pool` with at most `2 * max_concurrency` pending, yielding results as completed."""
+        remaining = iter(items)
+        pending: set[Future[R]] = set()
+        try:
+            for item in itertools.islice(remaining, 2 * self.max_concurrency):
+                pending.add(pool.submit(fn, item))
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    result = future.result()
+                    for item in itertools.islice(remaining, 1):
+                        pending.add(pool.submit(fn, item))
+                    yield result
+        finally:
+            for future in pending:
+                future.cancel()
+
+    # requests
+
+    def _fetch_token(self) -> Mapping[str, Any]:
+        """Requests an OAuth2 token (called by the token manager under its lock)."""
+        answer = self._call("POST", "?OAuth2_AccessToken", {}, idempotent=True, token_request=True)
+        return answer if isinstance(answer, Mapping) else {}
+
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        """Holds one of the `max_concurrency` request slots while a request is in flight."""
+        with self._slots:
+            self.stats.started()
+            try:
+                yield
+            finally:
+                self.stats.finished()
+
+    def _check_open(self) -> None:
+        if self._closed.is_set():
+            raise IlluminateError("the Illuminate client is closed")
+
+    def _url(self, path: str) -> str:
+        if "://" in path or path.startswith("//") or ".." in path.split("/") or "?" in path or "#" in path:
+            raise ValueError(f"not a path below the API root: {path!r}")
+        return self.api_root + path.lstrip("/")
+
+    def _call(
+        self,
+        method: Literal["GET", "POST"],
+        path: str,
+        params: Mapping[str, Any],
+        *,
+        idempotent: bool,
+        json_body: Any = None,
+        form: Mapping[str, str] | None = None,
+        token_request: bool = False,
+    ) -> Any:
+        """Sends one request with retries and returns its parsed JSON answer; see `RetryPolicy` for what is retried.
+
+        Each attempt is built anew: OAuth1 signs it with a fresh nonce, OAuth2 sets the current token. A 401 with
+        OAuth2 refreshes the token once and retries at once; `token_request` sends the OAuth2 token request itself.
+        """
+        query = {key: value for key, value in params.items() if value is not None}
+        describe = _describe(method, path, query)
+        url = self.token_url if token_request else self._url(path)
+        data: Any = form
+        basic: HTTPBasicAuth | None = None
+        if token_request:
+            body = oauth2_token_request_body(self.credentials)
+            data, basic = body, HTTPBasicAuth(body["client_id"], body["client_secret"])
+        attempt = 0
+        refreshed = False
+        while True:
+            self._check_open()
+            attempt += 1
+            headers = {"Accept": "application/json"}
+            auth: Any = basic or self._oauth1
+            bearer: str | None = None
+            if self._oauth2 is not None and not token_request:
+                bearer = self._oauth2.token()  # before taking a slot: the token request needs one itself
+                headers["Authorization"] = f"Bearer {bearer}"
+            started = time.monotonic()
+            try:
+                with self._slot():
+                    response = self._session.request(
+                        method,
+                        url,
+                        params=query or None,
+                        data=data,
+                        json=json_body,
+                        headers=headers,
+                        auth=auth,
+                        timeout=self.retry.timeout,
+                        verify=self._verify,
+                    )
+                    content = response.content
+            except requests.exceptions.SSLError:
+                raise RequestFailedError(
+                    f"{describe}: the TLS certificate of {urlsplit(url).hostname} could not be verified (a proxy or"
+                    " an incomplete certificate chain? set REQUESTS_CA_BUNDLE to the right CA file)",
+                    path=path,
+                    params=query,
+                ) from None
+            except requests.RequestException as exc:
+                self.stats.record_request(path, 0, token=token_request)
+                problem = _describe_exception(exc, self.retry.timeout)
+                if not (idempotent or _failed_before_sending(exc)):
+                    raise RequestFailedError(
+                        f"{describe}: {problem}; not retried because the server may already have acted on it",
+                        path=path,
+                        params=query,
+                    ) from None
+                status: int | None = None
+                wait_s = self.retry.backoff(attempt)
+            else:
+                status = response.status_code
+                self.stats.record_request(path, len(content), token=token_request)
+                logger.debug(
+                    "%s: HTTP %d, %d bytes in %.2f s", describe, status, len(content), time.monotonic() - started
+                )
+                if 200 <= status < 300:
+                    if _is_html(response, content):
+                        raise AuthenticationError(
+                            f"{describe}: the server answered with a login page (HTTP {status}, HTML instead of"
+                            f" JSON): check the credentials ({self._credential_names(token_request)}) and"
+                            f" {BASE_URL_ENV}",
+                            path=path,
+                            params=query,
+                            status=status,
+                        )
+                    if not content.strip() and method == "POST" and not token_request:
+                        return None
+                    try:
+                        return json.loadb(content)
+                    except ValueError:
+                        if not idempotent:
+                            raise RequestFailedError(
+                                f"{describe}: the answer (HTTP {status}) was not complete JSON; the write may have"
+                                " been applied",
+                                path=path,
+                                params=query,
+                                status=status,
+                            ) from None
+                        problem = f"an incomplete JSON answer (HTTP {status}, {len(content)} bytes)"
+                        wait_s = self.retry.backoff(attempt)
+                elif status == 401 and bearer is not None and not refreshed and self._oauth2 is not None:
+                    refreshed = True
+                    attempt -= 1
+                    logger.info("%s: HTTP 401 with the OAuth2 token; fetching a new token and trying again", describe)
+                    self._oauth2.refresh(bearer)
+                    continue
+                elif status in (401, 403) or (token_request and status == 400):
+                    raise self._authentication_error(describe, path, query, status, token_request, content)
+                elif status in RETRYABLE_STATUSES and (idempotent or status in (429, 503)):
+                    problem = f"HTTP {status}"
+                    retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+                    if retry_after is not None:
+                        wait_s = min(retry_after, self.retry.backoff_max)
+                    else:
+                        wait_s = self.retry.backoff(attempt)
+                else:
+                    raise RequestFailedError(
+                        f"{describe}: {self._status_problem(status, response.reason, content)}",
+                        path=path,
+                        params=query,
+                        status=status,
+                    )
+            if attempt >= self.retry.max_attempts:
+                raise RequestFailedError(
+                    f"{describe} failed after {attempt} attempts; the last: {problem}",
+                    path=path,
+                    params=query,
+                    status=status,
+                )
+            self.stats.record_retry(path)
+            logger.info(
+                "%s: %s; retry %d of %d in %.2f s",
+                describe,
+                problem,
+                attempt,
+                self.retry.max_attempts - 1,
+                wait_s,
+            )
+            if self._closed.wait(wait_s):
+                self._check_open()
+
+    def _credential_names(self, oauth2: bool = False) -> str:
+        if oauth2 or self.credentials.uses_oauth2:
+            fields = ("client_id", "client_secret")
+        else:
+            fields = ("consumer_key", "consumer_secret", "token", "token_secret")
+        return ", ".join(CREDENTIALS_ENV_PREFIX + name.upper() for name in fields)
+
+    def _authentication_error(
+        self, describe: str, path: str, query: Mapping[str, Any], status: int, token_request: bool, content: bytes
+    ) -> AuthenticationError:
+        if token_request:
+            detail = self._server_message(content)
+            message = (
+                f"{describe}: the OAuth2 token request was refused (HTTP {status}{': ' + detail if detail else ''}):"
+                f" check {self._credential_names(True)}"
+            )
+        elif status == 403:
+            message = (
+                f"{describe}: HTTP 403 Forbidden: the credentials are valid but may not use this API method or"
+                " element; ask the district to grant it in API Management"
+            )
+        elif self._oauth2 is not None:
+            message = (
+                f"{describe}: HTTP 401 Unauthorized even with a new OAuth2 token: check"
+                f" {self._credential_names()}"
+            )
+        else:
+            message = (
+                f"{describe}: HTTP 401 Unauthorized: the API refused the OAuth1 signature: check"
+                f" {self._credential_names()} (and that this machine's clock is right)"
+            )
+        return AuthenticationError(message, path=path, params=query, status=status)
+
+    def _status_problem(self, status: int, reason: str | None, content: bytes) -> str:
+        detail = self._server_message(content)
+        if status == 400:
+            return f"HTTP 400 Bad Request: {detail or 'the API rejected the parameters'} (not retried)"
+        if status == 404:
+            return "HTTP 404 Not Found: the API has no such method or element (check the path and the ids in it)"
+        text = f"HTTP {status}{' ' + reason if reason else ''}"
+        return f"{text}: {detail}" if detail else text
+
+    def _server_message(self, content: bytes) -> str:
+        """The error message of an answer body (JSON `error`/`message` or short text), one line, secrets removed."""
+        text = ""
+        try:
+            answer = json.loadb(content) if content.strip() else None
+        except ValueError:
+            answer = None
+            if not content.lstrip().startswith(b"<"):
+                text = content.decode("utf-8", "replace")
+        if isinstance(answer, Mapping):
+            for key in ("error_description", "message", "error", "errors", "detail"):
+                if answer.get(key):
+                    text = str(answer[key])
+                    break
+            else:
+                text = str(answer)
+        elif answer is not None:
+            text = str(answer)
+        text = " ".join(text.split())[:300]
+        for secret in self._secrets():
+            text = text.replace(secret, "***")
+        return text
+
+    def _secrets(self) -> list[str]:
+        values = [
+            self.credentials.consumer_secret,
+            self.credentials.token_secret,
+            self.credentials.client_secret,
+        ]
+        if self._oauth2 is not None:
+            values.extend(self._oauth2.issued_tokens())
+        return [str(value) for value in values if value]
+
+
+def _describe(method: str, path: str, params: Mapping[str, Any]) -> str:
+    """`GET Students/ (start_date=2026-08-01, page=2)`: the request without secrets, for messages and logs."""
+    shown = [
+        f"{key}={value}"
+        for key, value in params.items()
+        if key.lower() not in _SENSITIVE and not key.lower().startswith("oauth_")
+    ]
+    return f"{method} {path}" + (f" ({', '.join(shown)})" if shown else "")
+
+
+def _is_html(response: requests.Response, content: bytes) -> bool:
+    return "html" in response.headers.get("Content-Type", "").lower() or content.lstrip()[:1] == b"<"
+
+
+def _parse_page(answer: Any, number: int, params: dict[str, Any], limit: int, describe: str) -> _RawPage:
+    """Reads one answer of a paged endpoint into a `_RawPage`, tolerating the API's variations."""
+    if isinstance(answer, list):
+        return _RawPage(number, params, None, 1 if answer else 0, len(answer), answer)
+    if not isinstance(answer, Mapping) or not ({"results", "num_pages", "num_results"} & answer.keys()):
+        shape = type(answer).__name__
+        raise RequestFailedError(f"{describe}: expected a page of results, got a JSON {shape} without `results`")
+    rows = answer.get("results")
+    if rows is None:
+        rows = []
+    elif isinstance(rows, Mapping):
+        rows = [rows]
+    elif not isinstance(rows, list):
+        raise RequestFailedError(f"{describe}: `results` is a {type(rows).__name__}, not a list")
+    num_results = _as_count(answer.get("num_results"), "num_results", describe)
+    num_pages = _as_count(answer.get("num_pages"), "num_pages", describe)
+    if num_pages is None:
+        num_pages = math.ceil(num_results / limit) if num_results is not None else 1
+    if num_pages == 0 and rows:
+        num_pages = 1
+    reported = _as_count(answer.get("page"), "page", describe)
+    return _RawPage(number, params, reported, num_pages, num_results, rows)
+
+
+def _window_problem(pages: list[_RawPage]) -> str:
+    """Why the pages of a window do not add up, or "" when they do."""
+    first = pages[0]
+    for raw in pages:
+        if raw.reported_page is not None and raw.reported_page != raw.requested and first.num_pages > 0:
+            return f"page {raw.requested} was answered as page {raw.reported_page}"
+        if raw.num_pages != first.num_pages:
+            return f"page {raw.requested} reports {raw.num_pages} pages, page 1 reported {first.num_pages}"
+        if raw.num_results is not None and first.num_results is not None and raw.num_results != first.num_results:
+            return f"page {raw.requested} reports {raw.num_results} rows, page 1 reported {first.num_results}"
+    received = sum(len(raw.rows) for raw in pages)
+    if first.num_results is not None and received != first.num_results:
+        return f"received {received} rows in {len(pages)} pages, the API announced {first.num_results}"
+    return ""

@@ -1,0 +1,129 @@
+"""What the resources of one run share: the HTTP client, the run's dates and years, and lookups made once per run."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any
+
+from .catalog import load_catalog
+from .client import IlluminateClient
+from .convert import RowConverter
+from .windows import SessionWindow, academic_year_bounds, academic_year_of, session_windows
+
+LocalKeyReader = Callable[[str, Sequence[str], str, Any], set[tuple[Any, ...]]]
+"""Reads keys already in the warehouse: (table, key columns, filter column, filter value) -> key tuples."""
+
+
+@dataclass
+class ResourceProgress:
+    """Counters of one resource in one run, for the progress lines and the summary."""
+
+    requests_windows: int = 0
+    pages: int = 0
+    rows: int = 0
+    started: float | None = None
+    elapsed: float = 0.0
+
+
+@dataclass
+class RunReport:
+    """What a run tells its caller: per-resource progress, values that did not fit their type, the HTTP client.
+
+    The pipeline creates one, passes it to the source, and reads it while and after the run.
+    """
+
+    progress: dict[str, ResourceProgress] = field(default_factory=dict)
+    invalid_values: dict[str, dict[str, int]] = field(default_factory=dict)
+    on_resource_done: Callable[[str, ResourceProgress], None] | None = None
+    client: IlluminateClient | None = None
+
+
+@dataclass
+class SyncContext:
+    """Everything the resources of one run share.
+
+    Args:
+        client: The HTTP client (one pool of connections and threads for the whole run).
+        today: The date the run treats as today (normally the real date).
+        selected_years: The academic years this run covers.
+        explicit_years: True when the user named the years (`--academic-year`): closed years are refetched.
+        full_refresh: Refetch everything selected, ignoring cursors and what earlier runs loaded.
+        reconcile: Compare assessment aggregates with the API's counts this run.
+    """
+
+    client: IlluminateClient
+    today: date
+    selected_years: list[int]
+    explicit_years: bool = False
+    full_refresh: bool = False
+    reconcile: bool = False
+    reconcile_every_n_runs: int = 7
+    attendance_lookback_days: int = 14
+    pool_lookback_days: int = 30
+    attendance_include_weekends: bool = False
+    local_keys: LocalKeyReader | None = None
+    requested_tables: frozenset[str] = frozenset()
+    report: RunReport = field(default_factory=RunReport)
+    run_started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    _terms_by_year: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    _shared: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def current_year(self) -> int:
+        return academic_year_of(self.today)
+
+    def years_to_fetch(self, loaded_years: Sequence[int]) -> list[int]:
+        """The selected years this run fetches: the current one always, closed ones only the first time or on demand."""
+        if self.full_refresh or self.explicit_years:
+            return list(self.selected_years)
+        return [year for year in self.selected_years if year >= self.current_year or year not in loaded_years]
+
+    def terms(self, year: int) -> list[dict[str, Any]]:
+        """Year `year`'s terms as typed rows, fetched once per run (every slice resource needs the sessions)."""
+        with self._lock:
+            if year not in self._terms_by_year:
+                endpoint = load_catalog()["terms"]
+                converter = RowConverter(endpoint)
+                start, end = academic_year_bounds(year)
+                params = {"start_date": start.isoformat(), "end_date": end.isoformat()}
+                rows: dict[int, dict[str, Any]] = {}
+                for page in self.client.iter_pages(endpoint.url_path(), params, endpoint.max_limit or 1000):
+                    for row in converter.to_table(page.rows).to_pylist():
+                        if row.get("academic_year") == year and row.get("term_id") is not None:
+                            rows[row["term_id"]] = row
+                self._terms_by_year[year] = list(rows.values())
+            return self._terms_by_year[year]
+
+    def session_windows(self, year: int) -> list[SessionWindow]:
+        return session_windows(self.terms(year), year)
+
+    def shared_rows(self, table: str, fetch: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Rows of a small table that several resources read (Assessments, Users, Sites), fetched once per run."""
+        with self._lock:
+            if table not in self._shared:
+                self._shared[table] = fetch()
+            return self._shared[table]
+
+    @contextmanager
+    def track(self, table: str) -> Iterator[ResourceProgress]:
+        """Times a resource's generator and reports it when it finishes."""
+        progress = self.progress_of(table)
+        progress.started = time.monotonic()
+        yield progress
+        progress.elapsed = time.monotonic() - progress.started
+        if self.report.on_resource_done is not None:
+            self.report.on_resource_done(table, progress)
+
+    def record_invalid(self, converter: RowConverter) -> None:
+        if converter.invalid_values:
+            self.report.invalid_values[converter.endpoint.table] = dict(converter.invalid_values)
+
+    def progress_of(self, table: str) -> ResourceProgress:
+        with self._lock:
+            return self.report.progress.setdefault(table, ResourceProgress())

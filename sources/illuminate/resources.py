@@ -1,0 +1,501 @@
+"""The resource of each sync strategy: which request windows it asks for, what it yields and what state it keeps.
+
+| strategy              | write disposition          | what a run fetches                                         |
+|-----------------------|----------------------------|------------------------------------------------------------|
+| replace               | replace                    | everything                                                 |
+| academic_year_slice   | merge on `_academic_year`  | each year to fetch, per session window (and site)          |
+| modified_after        | merge on the natural key   | per year window, rows modified since the cursor             |
+| date_taken_window     | merge on the natural key   | date_taken from the last synced date minus a lookback       |
+| attendance_date       | merge on `date`            | each in-session date from the last synced date - lookback   |
+| changed_documents     | merge on the natural key   | the documents whose `updated_at` changed                   |
+| per_user              | replace                    | one request per user                                       |
+
+A slice (a year, a date) is replaced whole: a tombstone row carrying the slice's merge key and `_deleted = true` is
+yielded with its rows, so a slice that became empty upstream empties locally too (see design-notes.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
+from dlt.common.schema.typing import TColumnSchema
+from dlt.extract import DltResource
+
+from .catalog import Endpoint, load_catalog
+from .context import SyncContext
+from .convert import RowConverter, natural_key
+from .settings import DELETED_COLUMN, MODIFIED_AFTER_OVERLAP, SLICE_YEAR_COLUMN
+from .windows import attendance_dates, window_params
+
+DLT_TYPES = {
+    "bigint": "bigint",
+    "text": "text",
+    "date": "date",
+    "timestamp": "timestamp",
+    "bool": "bool",
+    "double": "double",
+}
+
+
+@dataclass(frozen=True)
+class RequestWindow:
+    """One set of query parameters, paged through completely, and the constant columns its rows get."""
+
+    params: dict[str, Any]
+    constants: dict[str, Any] = field(default_factory=dict)
+
+
+def column_hints(endpoint: Endpoint, extra: dict[str, str] | None = None) -> dict[str, TColumnSchema]:
+    """dlt column hints for every catalog column, so empty endpoints still create complete, typed tables."""
+    hints: dict[str, TColumnSchema] = {}
+    for name, column_type in {**endpoint.columns, **(extra or {})}.items():
+        hint: TColumnSchema = {"data_type": DLT_TYPES[column_type], "nullable": True}  # type: ignore[typeddict-item]
+        if column_type == "timestamp":
+            hint["timezone"] = False
+        hints[name] = hint
+    return hints
+
+
+def deleted_hint() -> dict[str, TColumnSchema]:
+    return {DELETED_COLUMN: {"data_type": "bool", "nullable": True, "hard_delete": True}}
+
+
+class Fetcher:
+    """Fetches request windows of one endpoint concurrently and yields typed, de-duplicated tables."""
+
+    def __init__(self, ctx: SyncContext, endpoint: Endpoint, extra_columns: dict[str, str] | None = None) -> None:
+        self.ctx = ctx
+        self.endpoint = endpoint
+        self.converter = RowConverter(endpoint, extra_columns)  # type: ignore[arg-type]
+        self.progress = ctx.progress_of(endpoint.table)
+
+    def fetch(
+        self, windows: Sequence[RequestWindow], path: str | None = None
+    ) -> Iterator[tuple[RequestWindow, list[pa.Table]]]:
+        """Each window's converted pages, windows fetched concurrently, yielded as they complete."""
+        if self.progress.started is None:
+            self.progress.started = time.monotonic()
+        url_path = path or self.endpoint.url_path()
+        limit = self.endpoint.max_limit or 1000
+
+        def fetch_window(window: RequestWindow) -> tuple[RequestWindow, list[pa.Table]]:
+            params = {**self.endpoint.fixed_params, **window.params}
+            if self.endpoint.shape == "list":
+                rows = self.ctx.client.get_json(url_path, params)
+                return window, [self.converter.to_table(rows or [], window.constants)]
+            tables = []
+            for page in self.ctx.client.iter_pages(url_path, params, limit):
+                tables.append(self.converter.to_table(page.rows, window.constants))
+            return window, tables
+
+        for window, tables in self.ctx.client.map_concurrently(fetch_window, windows):
+            self.progress.requests_windows += 1
+            self.progress.pages += len(tables)
+            self.progress.rows += sum(table.num_rows for table in tables)
+            yield window, tables
+        self.ctx.record_invalid(self.converter)
+
+
+class KeyFilter:
+    """Drops rows whose natural key was already yielded (overlapping windows return the same record)."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self.seen: set[tuple[Any, ...]] = set()
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        keep = []
+        for key in natural_key(self.endpoint, table):
+            keep.append(key not in self.seen)
+            self.seen.add(key)
+        return table if all(keep) else table.filter(pa.array(keep, type=pa.bool_()))
+
+
+def _non_empty(tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
+    return (table for table in tables if table.num_rows)
+
+
+# --------------------------------------------------------------------------------------------------- replace
+def replace_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
+    """Small reference tables: refetched every run, the table replaced (upstream deletions disappear)."""
+
+    def windows() -> list[RequestWindow]:
+        if endpoint.window == "date_range":  # Courses: the courses offered in every selected year's sessions
+            return [
+                RequestWindow(window_params("date_range", session, ctx.today) or {})
+                for year in ctx.selected_years
+                for session in ctx.session_windows(year)
+            ]
+        if endpoint.table == "course_requirement_checks":
+            return [RequestWindow({"as_of_date": ctx.today.isoformat()})]
+        return [RequestWindow({})]
+
+    @dlt.resource(
+        name=endpoint.table,
+        write_disposition="replace",
+        columns=column_hints(endpoint),
+        primary_key=list(endpoint.primary_key),
+    )
+    def reference_rows() -> Iterator[Any]:
+        yield dlt.mark.materialize_table_schema()
+        with ctx.track(endpoint.table):
+            unique = KeyFilter(endpoint)
+            for _, tables in Fetcher(ctx, endpoint).fetch(windows()):
+                yield from _non_empty(unique(table) for table in tables)
+
+    return reference_rows
+
+
+# --------------------------------------------------------------------------------------- academic year slices
+def academic_year_slice_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
+    """Per academic year and session: each fetched year replaces exactly its own slice, deletions included."""
+    extra = {SLICE_YEAR_COLUMN: "bigint", DELETED_COLUMN: "bool"}
+
+    @dlt.resource(
+        name=endpoint.table,
+        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+        merge_key=SLICE_YEAR_COLUMN,
+        columns={**column_hints(endpoint, extra), **deleted_hint()},
+    )
+    def year_slices() -> Iterator[Any]:
+        yield dlt.mark.materialize_table_schema()
+        with ctx.track(endpoint.table):
+            state = dlt.current.resource_state()
+            loaded_years: list[int] = state.setdefault("loaded_years", [])
+            years = ctx.years_to_fetch(loaded_years)
+            fetcher = Fetcher(ctx, endpoint, extra)
+            for year in years:
+                yield fetcher.converter.tombstones(SLICE_YEAR_COLUMN, [year])
+                if endpoint.table == "terms":  # the calendar already fetched them
+                    yield from _non_empty([fetcher.converter.to_table(ctx.terms(year), {SLICE_YEAR_COLUMN: year})])
+                else:
+                    unique = KeyFilter(endpoint)
+                    for _, tables in fetcher.fetch(_year_windows(ctx, endpoint, year)):
+                        yield from _non_empty(unique(table) for table in tables)
+                if year not in loaded_years:
+                    loaded_years.append(year)
+
+    return year_slices
+
+
+def _year_windows(ctx: SyncContext, endpoint: Endpoint, year: int) -> list[RequestWindow]:
+    windows = []
+    for session in ctx.session_windows(year):
+        params = window_params(endpoint.window, session, ctx.today)
+        if params is None:
+            continue
+        for site_params in _site_fanout(ctx, endpoint):
+            windows.append(RequestWindow({**params, **site_params}, {SLICE_YEAR_COLUMN: year}))
+    return windows
+
+
+def _site_fanout(ctx: SyncContext, endpoint: Endpoint) -> list[dict[str, Any]]:
+    """One parameter set per school for endpoints that require a site, else a single empty one."""
+    if endpoint.iterate != "site":
+        return [{}]
+    return [{"site_id": site_id} for site_id in school_site_ids(ctx)]
+
+
+def school_site_ids(ctx: SyncContext) -> list[int]:
+    sites = ctx.shared_rows("sites", lambda: _fetch_list(ctx, load_catalog()["sites"]))
+    return sorted(row["site_id"] for row in sites if row.get("site_id") is not None)
+
+
+def _fetch_list(ctx: SyncContext, endpoint: Endpoint, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    converter = RowConverter(endpoint)
+    if endpoint.shape == "list":
+        return converter.to_table(ctx.client.get_json(endpoint.url_path(), params or {}) or []).to_pylist()
+    rows: list[dict[str, Any]] = []
+    for page in ctx.client.iter_pages(endpoint.url_path(), params or {}, endpoint.max_limit or 1000):
+        rows.extend(converter.to_table(page.rows).to_pylist())
+    return rows
+
+
+# ------------------------------------------------------------------------------------ modified_after cursor
+def modified_after_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
+    """Assessment aggregates: all rows on the first run, then rows modified since the last successful run.
+
+    The cursor is the start of the last successful run minus the API cache's 2 hours; it is kept in the resource
+    state, which dlt commits with the loaded data, so a failed run does not advance it. Every N runs (and with
+    `--reconcile`) the per-assessment counts are compared with the API and differing assessments refetched whole,
+    with tombstones for the keys that disappeared.
+    """
+
+    @dlt.resource(
+        name=endpoint.table,
+        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+        primary_key=list(endpoint.primary_key),
+        columns={**column_hints(endpoint), **deleted_hint()},
+    )
+    def modified_rows() -> Iterator[Any]:
+        yield dlt.mark.materialize_table_schema()
+        with ctx.track(endpoint.table):
+            state = dlt.current.resource_state()
+            loaded_years: list[int] = state.setdefault("loaded_years", [])
+            cursor: str | None = None if ctx.full_refresh else state.get("cursor")
+            runs_since_reconcile = int(state.get("runs_since_reconcile", 0)) + 1
+            fetcher = Fetcher(ctx, endpoint, {DELETED_COLUMN: "bool"})
+            unique = KeyFilter(endpoint)
+            windows = []
+            for year in ctx.selected_years:
+                # Closed years are asked too: old assessments can still be rescored, and with the cursor it is cheap.
+                incremental = cursor is not None and year in loaded_years and not ctx.explicit_years
+                for session in ctx.session_windows(year):
+                    params = window_params("date_range", session, ctx.today) or {}
+                    if incremental and cursor is not None:
+                        params["modified_after"] = cursor
+                    windows.append(RequestWindow(params))
+            for _, tables in fetcher.fetch(windows):
+                yield from _non_empty(unique(table) for table in tables)
+
+            reconcile_due = ctx.reconcile or (
+                ctx.reconcile_every_n_runs > 0 and runs_since_reconcile >= ctx.reconcile_every_n_runs
+            )
+            if cursor is not None and reconcile_due and ctx.local_keys is not None:
+                yield from reconcile_assessments(ctx, endpoint, fetcher, unique)
+                runs_since_reconcile = 0
+            for year in ctx.selected_years:
+                if year not in loaded_years:
+                    loaded_years.append(year)
+            state["cursor"] = (ctx.run_started_at - MODIFIED_AFTER_OVERLAP).strftime("%Y-%m-%d %H:%M:%S")
+            state["runs_since_reconcile"] = runs_since_reconcile
+
+    return modified_rows
+
+
+def reconcile_assessments(ctx: SyncContext, endpoint: Endpoint, fetcher: Fetcher, unique: KeyFilter) -> Iterator[Any]:
+    """Refetch the assessments whose row count differs from the warehouse's and delete the keys that vanished."""
+    assert ctx.local_keys is not None
+    assessment_ids = [row["assessment_id"] for row in assessments(ctx) if row.get("assessment_id") is not None]
+    year_windows = [
+        window_params("date_range", session, ctx.today) or {}
+        for year in ctx.selected_years
+        for session in ctx.session_windows(year)
+    ]
+    for assessment_id in assessment_ids:
+        local = ctx.local_keys(endpoint.table, endpoint.primary_key, "assessment_id", assessment_id)
+        remote_count = 0
+        for params in year_windows:
+            first = ctx.client.get_json(
+                endpoint.url_path(), {**params, "assessment_id": assessment_id, "page": 1, "limit": 1}
+            )
+            remote_count += int((first or {}).get("num_results") or 0) if isinstance(first, dict) else len(first or [])
+        if remote_count == len(local):
+            continue
+        windows = [RequestWindow({**params, "assessment_id": assessment_id}) for params in year_windows]
+        remote: set[tuple[Any, ...]] = set()
+        for _, tables in fetcher.fetch(windows):
+            for table in tables:
+                remote.update(natural_key(endpoint, table))
+                yield from _non_empty([unique(table)])
+        vanished = local - remote
+        if vanished:
+            yield fetcher.converter.key_tombstones(sorted(vanished, key=repr))
+
+
+def assessments(ctx: SyncContext) -> list[dict[str, Any]]:
+    return ctx.shared_rows("assessments", lambda: _fetch_list(ctx, load_catalog()["assessments"]))
+
+
+# ------------------------------------------------------------------------------------- date_taken windows
+def date_taken_window_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
+    """Pool assessment aggregates (no `modified_after`): a date-taken window with a lookback, merged on the key."""
+
+    @dlt.resource(
+        name=endpoint.table,
+        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+        primary_key=list(endpoint.primary_key),
+        columns=column_hints(endpoint),
+    )
+    def pool_rows() -> Iterator[Any]:
+        yield dlt.mark.materialize_table_schema()
+        with ctx.track(endpoint.table):
+            state = dlt.current.resource_state()
+            loaded_years: list[int] = state.setdefault("loaded_years", [])
+            last_date = None if ctx.full_refresh else state.get("last_date_taken")
+            fetcher = Fetcher(ctx, endpoint)
+            unique = KeyFilter(endpoint)
+            windows = []
+            for year in ctx.selected_years:
+                for session in ctx.session_windows(year):
+                    start, end = session.start, session.end
+                    if last_date is not None and year in loaded_years and not ctx.explicit_years:
+                        start = max(start, date.fromisoformat(last_date) - timedelta(days=ctx.pool_lookback_days))
+                    if start > min(end, ctx.today):
+                        continue
+                    windows.append(
+                        RequestWindow(
+                            {"date_taken_start": start.isoformat(), "date_taken_end": min(end, ctx.today).isoformat()}
+                        )
+                    )
+            newest = date.fromisoformat(last_date) if last_date else None
+            for _, tables in fetcher.fetch(windows):
+                for table in _non_empty(unique(table) for table in tables):
+                    table_max = pc.max(table.column("date_taken")).as_py()
+                    if table_max is not None and (newest is None or table_max > newest):
+                        newest = table_max
+                    yield table
+            for year in ctx.selected_years:
+                if year not in loaded_years:
+                    loaded_years.append(year)
+            if newest is not None:
+                state["last_date_taken"] = newest.isoformat()
+
+    return pool_rows
+
+
+# ---------------------------------------------------------------------------------------------- attendance
+def attendance_date_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
+    """Attendance: each in-session date from the last synced date minus a lookback up to today replaces its slice."""
+
+    @dlt.resource(
+        name=endpoint.table,
+        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+        merge_key="date",
+        columns={**column_hints(endpoint), **deleted_hint()},
+    )
+    def attendance_rows() -> Iterator[Any]:
+        yield dlt.mark.materialize_table_schema()
+        with ctx.track(endpoint.table):
+            state = dlt.current.resource_state()
+            loaded_years: list[int] = state.setdefault("loaded_years", [])
+            last_synced = None if ctx.full_refresh else state.get("last_date")
+            dates: set[date] = set()
+            for year in ctx.years_to_fetch(loaded_years):
+                first = min(window.start for window in ctx.session_windows(year))
+                if last_synced is not None and year in loaded_years and not ctx.explicit_years:
+                    first = max(first, date.fromisoformat(last_synced) - timedelta(days=ctx.attendance_lookback_days))
+                dates.update(
+                    attendance_dates(ctx.session_windows(year), first, ctx.today, ctx.attendance_include_weekends)
+                )
+            fetcher = Fetcher(ctx, endpoint, {DELETED_COLUMN: "bool"})
+            windows = [
+                RequestWindow({"date": day.isoformat(), **site_params})
+                for day in sorted(dates)
+                for site_params in _site_fanout(ctx, endpoint)
+            ]
+            if dates:
+                yield fetcher.converter.tombstones("date", sorted(dates))
+            unique = KeyFilter(endpoint)
+            for _, tables in fetcher.fetch(windows):
+                yield from _non_empty(unique(table) for table in tables)
+            for year in ctx.years_to_fetch(loaded_years):
+                if year not in loaded_years:
+                    loaded_years.append(year)
+            if dates:
+                newest = max(dates)
+                if last_synced is None or newest.isoformat() > last_synced:
+                    state["last_date"] = newest.isoformat()
+
+    return attendance_rows
+
+
+# ---------------------------------------------------------------------------------------- View documents
+def changed_documents_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
+    """Assessment/{id}/View: fetched only for assessments whose `updated_at` changed since the last run."""
+
+    @dlt.resource(
+        name=endpoint.table,
+        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+        primary_key=list(endpoint.primary_key),
+        columns={**column_hints(endpoint), **deleted_hint()},
+        max_table_nesting=3,
+    )
+    def view_documents() -> Iterator[Any]:
+        yield dlt.mark.materialize_table_schema()
+        with ctx.track(endpoint.table):
+            state = dlt.current.resource_state()
+            known: dict[str, str] = {} if ctx.full_refresh else dict(state.get("updated_at", {}))
+            current = {
+                str(row["assessment_id"]): str(row.get("updated_at"))
+                for row in assessments(ctx)
+                if row.get("assessment_id") is not None
+            }
+            changed = [
+                int(assessment_id) for assessment_id, stamp in current.items() if known.get(assessment_id) != stamp
+            ]
+            converter = RowConverter(endpoint)
+
+            def fetch_view(assessment_id: int) -> dict[str, Any]:
+                document = ctx.client.get_json(endpoint.url_path(assessment_id), {})
+                return _typed_document(converter, assessment_id, document)
+
+            progress = ctx.progress_of(endpoint.table)
+            for document in ctx.client.map_concurrently(fetch_view, changed):
+                progress.requests_windows += 1
+                progress.rows += 1
+                yield document
+            for assessment_id in set(known) - set(current):  # assessments deleted upstream
+                yield {"assessment_id": int(assessment_id), DELETED_COLUMN: True}
+            state["updated_at"] = current
+
+    return view_documents
+
+
+def _typed_document(converter: RowConverter, assessment_id: int, document: Any) -> dict[str, Any]:
+    if not isinstance(document, dict):
+        document = {"document": document}
+    top = converter.to_table([{**document, "assessment_id": assessment_id}]).to_pylist()[0]
+    nested = {key: value for key, value in document.items() if key not in converter.columns}
+    return {**{key: value for key, value in top.items() if key in converter.columns}, **nested}
+
+
+# --------------------------------------------------------------------------------------------- per user
+def per_user_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
+    """SchoolFocus permissions and sites: one request per user, so off unless named in `--resources`.
+
+    When off, the resource only materializes its (empty) table and appends nothing, so whatever an earlier run
+    that named it loaded stays; when named, the table is replaced.
+    """
+    requested = endpoint.table in ctx.requested_tables
+
+    @dlt.resource(
+        name=endpoint.table,
+        write_disposition="replace" if requested else "append",
+        columns=column_hints(endpoint),
+        primary_key=list(endpoint.primary_key),
+    )
+    def user_rows() -> Iterator[Any]:
+        yield dlt.mark.materialize_table_schema()
+        if not requested:
+            return
+        with ctx.track(endpoint.table):
+            users = ctx.shared_rows("users", lambda: _fetch_list(ctx, load_catalog()["users"]))
+            user_ids = sorted({row["user_id"] for row in users if row.get("user_id") is not None})
+            converter = RowConverter(endpoint)
+
+            def fetch_user(user_id: int) -> pa.Table:
+                answer = ctx.client.get_json(endpoint.url_path(), {"user_id": user_id})
+                return converter.to_table(_user_records(endpoint, user_id, answer))
+
+            for table in ctx.client.map_concurrently(fetch_user, user_ids):
+                if table.num_rows:
+                    yield table
+
+    return user_rows
+
+
+def _user_records(endpoint: Endpoint, user_id: int, answer: Any) -> list[dict[str, Any]]:
+    if not isinstance(answer, dict):
+        return []
+    if endpoint.shape == "site_map":
+        return [{"user_id": user_id, "site_id": site_id, "site_name": name} for site_id, name in answer.items()]
+    return [{**answer, "user_id": user_id}]
+
+
+RESOURCE_FACTORIES: dict[str, Callable[[SyncContext, Endpoint], DltResource]] = {
+    "replace": replace_resource,
+    "academic_year_slice": academic_year_slice_resource,
+    "modified_after": modified_after_resource,
+    "date_taken_window": date_taken_window_resource,
+    "attendance_date": attendance_date_resource,
+    "changed_documents": changed_documents_resource,
+    "per_user": per_user_resource,
+}

@@ -1,0 +1,38 @@
+"""Constants of the Illuminate source: defaults of the settings, names of the columns the sync adds."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+DATASET_NAME = "illuminate"
+"""The DuckDB schema the raw tables load into."""
+
+DEFAULT_MAX_CONCURRENCY = 8
+"""Requests in flight at once, across all resources."""
+
+MODIFIED_AFTER_OVERLAP = timedelta(hours=2)
+"""The API cache clears every 2 hours: a change can surface that late, so cursors overlap the last run by this."""
+
+DEFAULT_ATTENDANCE_LOOKBACK_DAYS = 14
+"""Attendance is corrected retroactively: every run refetches this many days before the last synced date."""
+
+DEFAULT_POOL_LOOKBACK_DAYS = 30
+"""Pool assessment results have no `modified_after`: every run refetches this many days of `date_taken`."""
+
+DEFAULT_RECONCILE_EVERY_N_RUNS = 7
+"""Assessment aggregates are reconciled against the API's counts every N runs (0 disables the automatic check)."""
+
+DEFAULT_ACADEMIC_YEARS_BACK = 1
+"""Without --academic-year, the sync covers the current academic year and this many before it."""
+
+ACADEMIC_YEAR_FIRST_MONTH = 8
+"""Academic years are named by their ending year and start in August: 2026-09-01 is in academic year 2027."""
+
+SLICE_YEAR_COLUMN = "_academic_year"
+"""Added to academic-year-slice tables: the academic year whose window returned the row (the slice it belongs to)."""
+
+DELETED_COLUMN = "_deleted"
+"""The hard-delete column of tombstone rows: a tombstone names a slice (or a key) whose old rows are removed."""
+
+MIN_ACADEMIC_YEAR = 2000
+MAX_ACADEMIC_YEAR = 2100

@@ -1,0 +1,153 @@
+"""Helpers of the sync tests: run the real sync against the simulator, and compute what the tables should hold
+independently of the sync's own code (from the simulator's unpaged answers)."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from pipelines.sync import SyncSummary, run_sync
+from simulator import Simulator
+from sources.illuminate.catalog import Endpoint, load_catalog
+
+TODAY = date(2026, 11, 27)
+YEARS = (2026, 2027)
+
+
+@contextmanager
+def simulator_env(sim: Simulator, **overrides: str) -> Iterator[None]:
+    """The sync's settings pointing at `sim` (OAuth1 unless OAuth2 variables are given), restored afterwards."""
+    names = [name for name in os.environ if name.startswith("SOURCES__ILLUMINATE__")]
+    saved = {name: os.environ.pop(name) for name in names}
+    env = {k: v for k, v in sim.env().items() if "CLIENT_" not in k}
+    env.update(overrides)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name in env:
+            os.environ.pop(name, None)
+        os.environ.update(saved)
+
+
+def sync(sim: Simulator, db: Path, **options: Any) -> SyncSummary:
+    """One `illuminate-sync run` against the simulator, on its today."""
+    with simulator_env(sim):
+        return run_sync(db, today=sim.config.today.isoformat(), out=io.StringIO(), **options)
+
+
+def typed_key(endpoint: Endpoint, record: dict[str, Any]) -> tuple[Any, ...]:
+    """A wire record's natural key with the catalog's types, written independently of the sync's converter."""
+    renamed = {endpoint.aliases.get(name, name): value for name, value in record.items()}
+    key = []
+    for column in endpoint.primary_key:
+        value = renamed.get(column)
+        column_type = endpoint.columns[column]
+        if value in (None, "", "NULL"):
+            key.append(None)
+        elif column_type == "bigint":
+            key.append(int(value))
+        elif column_type == "date":
+            key.append(date.fromisoformat(str(value)[:10]))
+        else:
+            key.append(str(value))
+    return tuple(key)
+
+
+def session_windows(sim: Simulator, year: int) -> list[tuple[date, date, str]]:
+    """(start, end, session type) per session of `year`, from the simulator's Terms answer."""
+    spans: dict[str, tuple[date, date]] = {}
+    for term in sim.query("Terms", {"start_date": f"{year - 1}-07-01", "end_date": f"{year}-07-31"}):
+        if int(term["academic_year"]) != year:
+            continue
+        start, end = date.fromisoformat(term["start_date"]), date.fromisoformat(term["end_date"])
+        session = term["session_type"]
+        if session in spans:
+            start, end = min(start, spans[session][0]), max(end, spans[session][1])
+        spans[session] = (start, end)
+    return [(start, end, session) for session, (start, end) in sorted(spans.items())]
+
+
+def school_ids(sim: Simulator) -> list[int]:
+    return [int(site["site_id"]) for site in sim.query("Sites", {})]
+
+
+def expected_records(sim: Simulator, table: str, years: tuple[int, ...] = YEARS) -> list[dict[str, Any]]:
+    """Every record the API holds for `table` over `years`, as the sync should have loaded it."""
+    endpoint = load_catalog()[table]
+    today = sim.config.today
+    windows: list[dict[str, Any]] = []
+    sessions = [window for year in years for window in session_windows(sim, year)]
+    sites = [{"site_id": site_id} for site_id in school_ids(sim)] if endpoint.iterate == "site" else [{}]
+    if endpoint.strategy == "attendance_date":
+        days = sorted(
+            {
+                start + timedelta(days=offset)
+                for start, end, _ in sessions
+                for offset in range((min(end, today) - start).days + 1)
+                if (start + timedelta(days=offset)).weekday() < 5
+            }
+        )
+        windows = [{"date": day.isoformat(), **site} for day in days for site in sites]
+    elif endpoint.strategy == "changed_documents":
+        return [
+            {**document, "assessment_id": assessment["assessment_id"]}
+            for assessment in sim.query("Assessments", {})
+            for document in sim.query(f"Assessment/{assessment['assessment_id']}/View", {})
+        ]
+    elif endpoint.window == "date_range":
+        windows = [
+            {"start_date": s.isoformat(), "end_date": e.isoformat(), **site} for s, e, _ in sessions for site in sites
+        ]
+    elif endpoint.window == "enrollment_range":
+        windows = [
+            {"enrollment_start_date": s.isoformat(), "enrollment_end_date": e.isoformat(), **site}
+            for s, e, _ in sessions
+            for site in sites
+        ]
+    elif endpoint.window == "date_taken_range":
+        windows = [
+            {"date_taken_start": s.isoformat(), "date_taken_end": min(e, today).isoformat()}
+            for s, e, _ in sessions
+            if s <= today
+        ]
+    elif endpoint.window == "as_of_date":
+        windows = [{"date": min(e, today).isoformat(), "session_type": kind} for s, e, kind in sessions if s <= today]
+    elif endpoint.table == "course_requirement_checks":
+        windows = [{"as_of_date": today.isoformat()}]
+    else:
+        windows = [{}]
+    records: list[dict[str, Any]] = []
+    for params in windows:
+        records.extend(sim.query(endpoint.path, {**endpoint.fixed_params, **params}))
+    return records
+
+
+def expected_keys(sim: Simulator, table: str, years: tuple[int, ...] = YEARS) -> set[tuple[Any, ...]]:
+    endpoint = load_catalog()[table]
+    return {typed_key(endpoint, record) for record in expected_records(sim, table, years)}
+
+
+def loaded_keys(db: Path, table: str) -> list[tuple[Any, ...]]:
+    """Every row's natural key as loaded (a list, so duplicates show)."""
+    endpoint = load_catalog()[table]
+    columns = ", ".join(f'"{column}"' for column in endpoint.primary_key)
+    with duckdb.connect(str(db), read_only=True) as con:
+        return [tuple(row) for row in con.execute(f'select {columns} from illuminate."{table}"').fetchall()]
+
+
+def column_types(db: Path, table: str) -> dict[str, str]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(
+            "select column_name, data_type from information_schema.columns where table_schema = 'illuminate' "
+            "and table_name = ?",
+            [table],
+        ).fetchall()
+    return {name: data_type for name, data_type in rows}
