@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -88,6 +89,36 @@ def make_pipeline(duckdb_path: Path, data_dir: Path | None = None) -> dlt.Pipeli
     )
 
 
+def _lock_exclusively(descriptor: int) -> None:
+    """Take an exclusive, non-blocking lock on an open file (released when the descriptor closes)."""
+    if sys.platform == "win32":
+        import msvcrt
+
+        msvcrt.locking(descriptor, msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+@contextmanager
+def warehouse_lock(duckdb_path: Path) -> Iterator[None]:
+    """One sync per DuckDB file at a time: a second run exits at once instead of waiting or corrupting the first."""
+    duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = duckdb_path.parent / f".{duckdb_path.name}.lock"
+    descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            _lock_exclusively(descriptor)
+        except OSError:
+            raise IlluminateError(
+                f"another illuminate-sync run is using {duckdb_path} (lock {lock_path}): wait for it to finish"
+            ) from None
+        yield
+    finally:
+        os.close(descriptor)
+
+
 def run_sync(
     duckdb_path: Path,
     resources: Sequence[str] | None = None,
@@ -99,6 +130,22 @@ def run_sync(
     **source_options: Any,
 ) -> SyncSummary:
     """Run one sync and return its summary. Raises IlluminateError (one-line, user-facing) on failure."""
+    with warehouse_lock(duckdb_path):
+        return _run_sync_locked(
+            duckdb_path, resources, academic_years, full_refresh, reconcile, data_dir, out, **source_options
+        )
+
+
+def _run_sync_locked(
+    duckdb_path: Path,
+    resources: Sequence[str] | None,
+    academic_years: Sequence[int] | None,
+    full_refresh: bool,
+    reconcile: bool,
+    data_dir: Path | None,
+    out: TextIO,
+    **source_options: Any,
+) -> SyncSummary:
     started = time.monotonic()
     selected = select_resources(resources)
     pipeline = make_pipeline(duckdb_path, data_dir)
