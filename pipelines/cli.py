@@ -141,6 +141,7 @@ def command_run(args: argparse.Namespace, **source_options: object) -> int:
         full_refresh=args.full_refresh,
         reconcile=args.reconcile,
         data_dir=args.data_dir,
+        allow_shrink=args.allow_shrink,
         **source_options,
     )
     print(summary.render())
@@ -156,7 +157,7 @@ def command_demo(args: argparse.Namespace) -> int:
     try:
         print(f"simulated district ({args.students} students) serving at {simulator.base_url}", file=sys.stderr)
         os.environ.update(simulator.env())
-        return command_run(args, today=config.today.isoformat())
+        return command_run(args, today=simulator.today.isoformat())
     finally:
         simulator.stop()
 

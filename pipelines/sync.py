@@ -20,7 +20,7 @@ from sources.illuminate import RunReport, illuminate_source, resource_names
 from sources.illuminate.catalog import load_catalog
 from sources.illuminate.context import ResourceProgress
 from sources.illuminate.errors import ConfigurationError, IlluminateError
-from sources.illuminate.settings import DATASET_NAME, DELETED_COLUMN
+from sources.illuminate.settings import DATASET_NAME
 
 PIPELINE_NAME = "illuminate_sync"
 
@@ -165,7 +165,7 @@ def _run_sync_locked(
         academic_years=list(academic_years) if academic_years else None,
         full_refresh=full_refresh,
         reconcile=reconcile,
-        local_keys=WarehouseKeys(pipeline),
+        warehouse=DuckDBWarehouse(duckdb_path),
         report=run_report,
         resources=selected,
         **source_options,
@@ -240,25 +240,34 @@ def rows_written(duckdb_path: Path, load_info: LoadInfo) -> dict[str, int]:
     return written
 
 
-class WarehouseKeys:
-    """Reads natural keys already loaded, for reconciliation (a LocalKeyReader)."""
+class DuckDBWarehouse:
+    """Reads what earlier runs loaded into the raw schema (a WarehouseReader), on short read-only connections."""
 
-    def __init__(self, pipeline: dlt.Pipeline) -> None:
-        self.pipeline = pipeline
+    def __init__(self, duckdb_path: Path) -> None:
+        self.path = duckdb_path
 
-    def __call__(self, table: str, key_columns: Sequence[str], column: str, value: Any) -> set[tuple[Any, ...]]:
-        path = Path(self.pipeline.destination_client().config.credentials.database)  # type: ignore[attr-defined]
-        if not path.exists():
-            return set()
+    def keys(self, table: str, key_columns: Sequence[str], column: str, value: Any) -> set[tuple[Any, ...]]:
         columns = ", ".join(f'"{name}"' for name in key_columns)
-        with duckdb.connect(str(path), read_only=True) as con:
+        query = f'select {columns} from {DATASET_NAME}."{table}" where "{column}" = ?'
+        return {tuple(row) for row in self._fetch(query, [value])}
+
+    def count(self, table: str, column: str | None = None, values: Sequence[Any] | None = None) -> int:
+        query = f'select count(*) from {DATASET_NAME}."{table}"'
+        parameters: list[Any] = []
+        if column is not None and values is not None:
+            query += f' where "{column}" in (select unnest(?))'
+            parameters = [list(values)]
+        rows = self._fetch(query, parameters)
+        return int(rows[0][0]) if rows else 0
+
+    def _fetch(self, query: str, parameters: list[Any]) -> list[tuple[Any, ...]]:
+        if not self.path.exists():
+            return []
+        with duckdb.connect(str(self.path), read_only=True) as con:
             try:
-                query = f'select {columns} from {DATASET_NAME}."{table}" where "{column}" = ?'
-                if DELETED_COLUMN:
-                    query += f' and "{DELETED_COLUMN}" is not true'
-                return {tuple(row) for row in con.execute(query, [value]).fetchall()}
-            except duckdb.CatalogException:
-                return set()
+                return con.execute(query, parameters).fetchall()
+            except duckdb.CatalogException:  # the table does not exist yet
+                return []
 
 
 def _raise_on_failed_jobs(load_info: LoadInfo) -> None:

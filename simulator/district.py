@@ -396,23 +396,32 @@ class Repository:
 # Reference data
 # ----------------------------------------------------------------------------------------------------------------
 
-FIRST_M = (
-    "James John Robert Michael William David Joseph Daniel Matthew Anthony Jose Luis Carlos Juan Miguel Kevin Brian "
-    "Ethan Noah Liam Mason Lucas Logan Aiden Jayden Diego Angel Adrian Minh Wei Arjun Omar Samuel Isaac Gabriel Leo"
-).split()
-FIRST_F = (
-    "Mary Patricia Jennifer Linda Elizabeth Barbara Susan Jessica Sarah Karen Maria Sofia Isabella Camila Valeria "
-    "Emma Olivia Ava Mia Emily Abigail Madison Chloe Grace Lily Aaliyah Zoe Hannah Mai Mei Priya Fatima Leah Nora Ruby"
-).split()
-LAST = (
-    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez Wilson "
-    "Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark Ramirez Lewis Robinson "
-    "Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams Nelson Baker Hall Rivera Campbell "
-    "Mitchell Carter Roberts Gomez Phillips Evans Turner Diaz Parker Cruz Edwards Collins Reyes Stewart Morris Morales "
-    "Murphy Cook Rogers Gutierrez Ortiz Morgan Cooper Peterson Bailey Reed Kelly Howard Ramos Kim Cox Ward Richardson "
-    "Watson Brooks Chavez Wood James Bennett Gray Mendoza Ruiz Hughes Price Alvarez Castillo Sanders Patel Tran Chen"
-).split()
-STREETS = "Oak Maple Cedar Pine Elm Hanford Acme Walnut Willow Sunset Lincoln Jefferson Mission Valley Lake".split()
+FIRST_M = [
+    "James", "John", "Robert", "Michael", "William", "David", "Joseph", "Daniel", "Matthew", "Anthony", "Jose",
+    "Luis", "Carlos", "Juan", "Miguel", "Kevin", "Brian", "Ethan", "Noah", "Liam", "Mason", "Lucas", "Logan",
+    "Aiden", "Jayden", "Diego", "Angel", "Adrian", "Minh", "Wei", "Arjun", "Omar", "Samuel", "Isaac", "Gabriel",
+    "Leo"
+]
+FIRST_F = [
+    "Mary", "Patricia", "Jennifer", "Linda", "Elizabeth", "Barbara", "Susan", "Jessica", "Sarah", "Karen", "Maria",
+    "Sofia", "Isabella", "Camila", "Valeria", "Emma", "Olivia", "Ava", "Mia", "Emily", "Abigail", "Madison",
+    "Chloe", "Grace", "Lily", "Aaliyah", "Zoe", "Hannah", "Mai", "Mei", "Priya", "Fatima", "Leah", "Nora", "Ruby"
+]
+LAST = [
+    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
+    "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin", "Lee",
+    "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young",
+    "Allen", "King", "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker",
+    "Hall", "Rivera", "Campbell", "Mitchell", "Carter", "Roberts", "Gomez", "Phillips", "Evans", "Turner", "Diaz",
+    "Parker", "Cruz", "Edwards", "Collins", "Reyes", "Stewart", "Morris", "Morales", "Murphy", "Cook", "Rogers",
+    "Gutierrez", "Ortiz", "Morgan", "Cooper", "Peterson", "Bailey", "Reed", "Kelly", "Howard", "Ramos", "Kim",
+    "Cox", "Ward", "Richardson", "Watson", "Brooks", "Chavez", "Wood", "James", "Bennett", "Gray", "Mendoza",
+    "Ruiz", "Hughes", "Price", "Alvarez", "Castillo", "Sanders", "Patel", "Tran", "Chen"
+]
+STREETS = [
+    "Oak", "Maple", "Cedar", "Pine", "Elm", "Hanford", "Acme", "Walnut", "Willow", "Sunset", "Lincoln", "Jefferson",
+    "Mission", "Valley", "Lake"
+]
 CITIES = ("Acme City", "Menifee", "Riverside", "Lakeview", "Hemet")
 ETHNICITIES = (
     ("White", 0.30),
@@ -461,9 +470,11 @@ ELEMENTARY_SLOTS = ("Core",)
 MIDDLE_SLOTS = ("English", "Mathematics", "Science", "History", "Physical Education", "Elective")
 HIGH_COURSES: dict[int, list[tuple[str, str] | tuple[tuple[str, str], tuple[str, str]]]] = {
     9: [("English", "English 9"), ("Mathematics", "Algebra 1"), ("Science", "Biology"),
-        ("History", "Geography"), ("Physical Education", "PE 9"), (("Health", "Health"), ("Elective", "Computer Literacy"))],
+        ("History", "Geography"), ("Physical Education", "PE 9"),
+        (("Health", "Health"), ("Elective", "Computer Literacy"))],
     10: [("English", "English 10"), ("Mathematics", "Geometry"), ("Science", "Chemistry"),
-         ("History", "World History"), ("Physical Education", "PE 10"), (("Elective", "Spanish 1A"), ("Elective", "Spanish 1B"))],
+         ("History", "World History"), ("Physical Education", "PE 10"),
+         (("Elective", "Spanish 1A"), ("Elective", "Spanish 1B"))],
     11: [("English", "English 11"), ("Mathematics", "Algebra 2"), ("Science", "Physics"),
          ("History", "US History"), ("Elective", "Art"), (("Elective", "Music A"), ("Elective", "Music B"))],
     12: [("English", "English 12"), ("Mathematics", "Pre-Calculus"), ("Science", "Environmental Science"),
@@ -647,7 +658,8 @@ class District:
         daily = self.daily_flag(roster.student, day)
         if daily == "T":
             return "T" if roster.section.period in ("1", "All Day") else "+"
-        if daily == "+" and unit(self.seed, roster.student.student_id, roster.section.section_id, day.toordinal()) < 0.01:
+        tardy = unit(self.seed, roster.student.student_id, roster.section.section_id, day.toordinal()) < 0.01
+        if daily == "+" and tardy:
             return "T"
         return daily
 
@@ -704,7 +716,7 @@ class District:
     def _gen_sites(self) -> None:
         rng = self.rng
         s = self.size
-        n_elem = max(1, round(s * 6 / 13 / 400))
+        n_elem = max(2 if s >= 100 else 1, round(s * 6 / 13 / 400))  # two, so that mid-year moves exist
         n_mid = max(1, round(s * 3 / 13 / 400))
         n_high = max(1, round(s * 4 / 13 / 400))
         self.sites[1] = Site(1, "Acme Unified School District", "district", 1, 13, 12340100000000, "123 ABC Street",
@@ -723,7 +735,8 @@ class District:
                 name = f"{base} {suffix}" + (f" {i + 1}" if count > len(names) else "")
                 self.sites[sid] = Site(
                     site_id=sid, name=name, level=level, start_grade_level_id=lo, end_grade_level_id=hi,
-                    state_school_id=1234000000000 + sid * 1013, address=f"{rng.randint(100, 9999)} {rng.choice(STREETS)} Street",
+                    state_school_id=1234000000000 + sid * 1013,
+                    address=f"{rng.randint(100, 9999)} {rng.choice(STREETS)} Street",
                     city=rng.choice(CITIES), zip=rng.randint(90000, 92999),
                     local_site_code=None if rng.random() < 0.3 else f"{sid:03d}",
                     has_summer=level == "high" or (level == "middle" and i == 0), site_type_name=kind,
@@ -862,7 +875,8 @@ class District:
             birth_city=rng.choice(CITIES),
             birth_state="CA" if rng.random() < 0.85 else rng.choice(("AZ", "NV", "TX", "OR")),
             birth_country="United States Of America" if rng.random() < 0.9 else "Mexico",
-            address=f"{rng.randint(100, 99999)} {rng.choice(STREETS)} St, {rng.choice(CITIES)}, CA {rng.randint(90000, 92999)}",
+            address=(f"{rng.randint(100, 99999)} {rng.choice(STREETS)} St, {rng.choice(CITIES)}, "
+                     f"CA {rng.randint(90000, 92999)}"),
             lunch_id=str(rng.randint(10000, 99999)),
             absence_rate=rng.uniform(0.12, 0.3) if chronic else rng.uniform(0.0, 0.06),
             ability=rng.uniform(0.25, 0.97),
@@ -948,16 +962,21 @@ class District:
             grade = rng.randint(1, 12)
             student = self._new_student(grade)
             self._year_spans(student, y0, grade - 1, new_entrant=False, leaver=True)
-        # summer session of last year (this year's summer has not started)
-        summer = cal.summer_session(y0)
-        if summer.start <= self.today:
+        # summer sessions that have started by today (last year's, and this year's when today is in summer)
+        for year in self.years:
+            summer = cal.summer_session(year)
+            if summer.start > self.today:
+                continue
+            done: set[int] = set()
             for e in list(self.enrollments):
                 site = self.sites[e.site_id]
-                if e.academic_year == y0 and site.has_summer and e.exit_code != "T200" and rng.random() < 0.12:
-                    if any(x.session_type_id == cal.SUMMER and x.student is e.student for x in self.enrollments[-3:]):
-                        continue
-                    self.enrollments.append(Enrollment(e.student, e.site_id, y0, e.grade_level_id, summer.start,
-                                                       min(summer.end, self.today), cal.SUMMER, "02"))
+                if e.academic_year != year or not site.has_summer or e.exit_code == "T200":
+                    continue
+                if e.student.student_id in done or e.session_type_id != cal.NORMAL or rng.random() >= 0.12:
+                    continue
+                done.add(e.student.student_id)
+                self.enrollments.append(Enrollment(e.student, e.site_id, year, e.grade_level_id, summer.start,
+                                                   summer.end, cal.SUMMER, "02"))
 
     def _slot_index(self, student: Student, year: int, n: int) -> int:
         return mix(self.seed, student.student_id, year, 77) % n
@@ -1051,7 +1070,7 @@ class District:
         rels = [("Mother", "M", "F"), ("Father", "F", "M"), ("Grandparent", "G", rng.choice("MF")),
                 ("Guardian", "L", rng.choice("MF"))]
         first_two = rels[:2] if rng.random() < 0.8 else [rels[3], rels[2]]
-        chosen = (first_two + [rels[2]])[:n]
+        chosen = [*first_two, rels[2]][:n]
         language = (LANGUAGE_CODES.get(student.language, "EN"), student.language.title())
         for i, (rel, code, gender) in enumerate(chosen):
             cid = self._next_contact_id
@@ -1110,7 +1129,8 @@ class District:
                 student.disability = rng.choice(DISABILITIES)
                 if rng.random() < 0.15:
                     student.sped = "exited"
-                    student.sped_exit = _rand_date(rng, first_year_start, min(self.today, first_year_start + dt.timedelta(days=400)))
+                    student.sped_exit = _rand_date(
+                        rng, first_year_start, min(self.today, first_year_start + dt.timedelta(days=400)))
                 else:
                     student.sped = "current"
             self._programs_for(student)
@@ -1126,7 +1146,8 @@ class District:
         if student.fluency == "English Learner":
             add("EL", start, None)
         elif student.reclassification_date is not None:
-            add("EL", start if start < student.reclassification_date else student.reclassification_date - dt.timedelta(days=400),
+            reclass = student.reclassification_date
+            add("EL", start if start < reclass else reclass - dt.timedelta(days=400),
                 student.reclassification_date)
         if student.gifted:
             add("GATE", max(start, cal.normal_session(self.years[0]).start), None)
@@ -1144,9 +1165,10 @@ class District:
         counters: dict[int, int] = defaultdict(int)
         normal = [e for e in self.enrollments if e.session_type_id == cal.NORMAL]
         for pos, e in enumerate(normal):
-            if rng.random() >= 0.05 or self.sites[e.site_id].level == "elementary" and rng.random() < 0.6:
+            if rng.random() >= 0.05 or (self.sites[e.site_id].level == "elementary" and rng.random() < 0.6):
                 continue
-            days = [d for d in cal.instructional_days(e.academic_year) if e.entry_date <= d <= min(e.leave_date, self.today)]
+            last = min(e.leave_date, self.today)
+            days = [d for d in cal.instructional_days(e.academic_year) if e.entry_date <= d <= last]
             if not days:
                 continue
             for _ in range(rng.choice((1, 1, 2, 3))):
@@ -1154,7 +1176,8 @@ class District:
                 major = rng.random() < 0.3
                 action = rng.choice(("Warning", "Detention", "Parent Conference", "Suspension", "Counseling"))
                 incident = Incident(
-                    student=e.student, site_id=e.site_id, incident_id=f"{e.site_id}-{e.academic_year}-{counters[e.site_id]:05d}",
+                    student=e.student, site_id=e.site_id,
+                    incident_id=f"{e.site_id}-{e.academic_year}-{counters[e.site_id]:05d}",
                     date=rng.choice(days), incident_type="Major" if major else "Minor", action=action,
                     offenses=(rng.choice(("48900(a)", "48900(k)", "48900(b)", "48900.4")),
                               "null" if rng.random() < 0.7 else "48900(k)", "null"),
@@ -1166,7 +1189,8 @@ class District:
                 self.incidents.append(incident)
                 if rng.random() < 0.15:  # a second student in the same incident
                     peers = [x for x in normal[max(0, pos - 40): pos + 40]
-                             if x.site_id == e.site_id and x.academic_year == e.academic_year and x.student is not e.student
+                             if x.site_id == e.site_id and x.academic_year == e.academic_year
+                             and x.student is not e.student
                              and x.active_on(incident.date)]
                     if peers:
                         peer = rng.choice(peers)
@@ -1187,7 +1211,8 @@ class District:
         for i in range(n):
             guid = str(uuid.UUID(int=rng.getrandbits(128), version=4)).upper()
             out.append(Standard(guid, f"CA.{prefix}.{grade}.{i + 1}.{rng.randint(1, 9)}",
-                                f"{subject} standard {grade}.{i + 1}: demonstrate understanding of concept {rng.randint(1, 40)}"))
+                                f"{subject} standard {grade}.{i + 1}: demonstrate understanding of concept "
+                                f"{rng.randint(1, 40)}"))
         return out
 
     def _gen_assessments(self) -> None:
@@ -1225,7 +1250,8 @@ class District:
                 author = rng.choice(authors)
                 a = Assessment(
                     assessment_id=aid, local_assessment_id=f"LA-{year}-{k + 1:02d}",
-                    title=f"{subject} {scope} {k + 1} (Gr {', '.join(str(g) if g else 'K' for g in grades)}) {year - 1}-{str(year)[2:]}",
+                    title=(f"{subject} {scope} {k + 1} (Gr {', '.join(str(g) if g else 'K' for g in grades)}) "
+                           f"{year - 1}-{str(year)[2:]}"),
                     description=f"{scope} for {subject}.", author=author, created_at=created,
                     updated_at=created + dt.timedelta(seconds=rng.randint(1, 86400)), scope_id=scope_id, scope=scope,
                     subject_id=subject_id, subject=subject, grade_level_ids=[g + 1 for g in grades],
@@ -1290,7 +1316,8 @@ class District:
                     day += dt.timedelta(days=1)
                 if day > self.today - dt.timedelta(days=3):
                     continue
-                subject = "English Language Arts" if "Reading" in title else ("Mathematics" if "Math" in title else "Science")
+                subject = ("English Language Arts" if "Reading" in title
+                           else ("Mathematics" if "Math" in title else "Science"))
                 pool = PoolAssessment(pid, f"{title} {year - 1}-{str(year)[2:]}", self._standards(subject, lo, 3),
                                       30, self._bands(), year)
                 self.pools[pid] = pool

@@ -40,7 +40,7 @@ def simulator_env(sim: Simulator, **overrides: str) -> Iterator[None]:
 def sync(sim: Simulator, db: Path, **options: Any) -> SyncSummary:
     """One `illuminate-sync run` against the simulator, on its today."""
     with simulator_env(sim):
-        return run_sync(db, today=sim.config.today.isoformat(), out=io.StringIO(), **options)
+        return run_sync(db, today=sim.today.isoformat(), out=io.StringIO(), **options)
 
 
 def typed_key(endpoint: Endpoint, record: dict[str, Any]) -> tuple[Any, ...]:
@@ -76,13 +76,16 @@ def session_windows(sim: Simulator, year: int) -> list[tuple[date, date, str]]:
 
 
 def school_ids(sim: Simulator) -> list[int]:
-    return [int(site["site_id"]) for site in sim.query("Sites", {})]
+    """Sites that are no other site's parent (the district site is the parent of the schools)."""
+    sites = sim.query("Sites", {})
+    parents = {site["parent_site_id"] for site in sites if site["parent_site_id"] != site["site_id"]}
+    return [int(site["site_id"]) for site in sites if site["site_id"] not in parents]
 
 
 def expected_records(sim: Simulator, table: str, years: tuple[int, ...] = YEARS) -> list[dict[str, Any]]:
     """Every record the API holds for `table` over `years`, as the sync should have loaded it."""
     endpoint = load_catalog()[table]
-    today = sim.config.today
+    today = sim.today
     windows: list[dict[str, Any]] = []
     sessions = [window for year in years for window in session_windows(sim, year)]
     sites = [{"site_id": site_id} for site_id in school_ids(sim)] if endpoint.iterate == "site" else [{}]
@@ -131,14 +134,22 @@ def expected_records(sim: Simulator, table: str, years: tuple[int, ...] = YEARS)
 
 
 def expected_keys(sim: Simulator, table: str, years: tuple[int, ...] = YEARS) -> set[tuple[Any, ...]]:
+    """The natural keys the table should hold; in academic-year slices a record is unique within its year."""
     endpoint = load_catalog()[table]
+    if endpoint.strategy == "academic_year_slice":
+        return {
+            (*typed_key(endpoint, record), year) for year in years for record in expected_records(sim, table, (year,))
+        }
     return {typed_key(endpoint, record) for record in expected_records(sim, table, years)}
 
 
 def loaded_keys(db: Path, table: str) -> list[tuple[Any, ...]]:
-    """Every row's natural key as loaded (a list, so duplicates show)."""
+    """Every row's natural key as loaded (a list, so duplicates show); slices add their `_academic_year`."""
     endpoint = load_catalog()[table]
-    columns = ", ".join(f'"{column}"' for column in endpoint.primary_key)
+    key_columns = list(endpoint.primary_key)
+    if endpoint.strategy == "academic_year_slice":
+        key_columns.append("_academic_year")
+    columns = ", ".join(f'"{column}"' for column in key_columns)
     with duckdb.connect(str(db), read_only=True) as con:
         return [tuple(row) for row in con.execute(f'select {columns} from illuminate."{table}"').fetchall()]
 

@@ -16,7 +16,7 @@ from dlt.extract import DltResource
 from .auth import IlluminateCredentials
 from .catalog import Endpoint, load_catalog
 from .client import IlluminateClient
-from .context import LocalKeyReader, RunReport, SyncContext
+from .context import RunReport, SyncContext, WarehouseReader
 from .errors import ConfigurationError
 from .resources import RESOURCE_FACTORIES
 from .settings import (
@@ -25,6 +25,7 @@ from .settings import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_POOL_LOOKBACK_DAYS,
     DEFAULT_RECONCILE_EVERY_N_RUNS,
+    DEFAULT_SHRINK_GUARD_RATIO,
     MAX_ACADEMIC_YEAR,
     MIN_ACADEMIC_YEAR,
 )
@@ -38,6 +39,7 @@ def illuminate_source(
     base_url: str = dlt.config.value,
     credentials: IlluminateCredentials = dlt.secrets.value,
     academic_years: Sequence[int] | None = None,
+    academic_years_back: int = DEFAULT_ACADEMIC_YEARS_BACK,
     full_refresh: bool = False,
     reconcile: bool = False,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
@@ -46,7 +48,9 @@ def illuminate_source(
     pool_lookback_days: int = DEFAULT_POOL_LOOKBACK_DAYS,
     reconcile_every_n_runs: int = DEFAULT_RECONCILE_EVERY_N_RUNS,
     today: str | None = None,
-    local_keys: LocalKeyReader | None = None,
+    warehouse: WarehouseReader | None = None,
+    allow_shrink: bool = False,
+    shrink_guard_ratio: float = DEFAULT_SHRINK_GUARD_RATIO,
     report: RunReport | None = None,
     resources: Sequence[str] | None = None,
 ) -> list[DltResource]:
@@ -60,6 +64,8 @@ def illuminate_source(
             `client_secret`; used whenever a client id is given). Settings: `SOURCES__ILLUMINATE__CREDENTIALS__*`.
         academic_years: The academic years (ending year: 2027 is 2026-27) to sync. Default: the current one and the
             one before. Naming a closed year refetches it; otherwise closed years are fetched once and left alone.
+        academic_years_back: Without `academic_years`, how many years before the current one are synced (default
+            1; 0 syncs the current year only).
         full_refresh: Refetch everything selected, ignoring cursors and the record of loaded years.
         reconcile: Compare per-assessment counts of the aggregate tables with the API and refetch those that differ
             (also done automatically every `reconcile_every_n_runs` runs).
@@ -71,7 +77,10 @@ def illuminate_source(
         reconcile_every_n_runs: Automatic reconciliation period of the assessment aggregates; 0 turns it off.
         today: The date the sync treats as today, `YYYY-MM-DD` (for replaying a night or a simulated district);
             default: the real date.
-        local_keys: Reads keys already in the warehouse (the pipeline passes one); needed by reconciliation.
+        warehouse: Reads what earlier runs loaded (the pipeline passes one); used by reconciliation and the shrink
+            guard.
+        allow_shrink: Load a refetch that replaces a table or slice with far fewer rows than it holds.
+        shrink_guard_ratio: A replacement with fewer than this share of the rows held (or none) fails the run.
         report: Filled in while the run goes: progress per resource, invalid values, the HTTP client and its stats.
         resources: The tables the user asked for by name; the per-user resources fetch only when named here.
 
@@ -87,7 +96,7 @@ def illuminate_source(
     years = (
         sorted(set(academic_years))
         if academic_years
-        else current_and_previous_years(run_today, DEFAULT_ACADEMIC_YEARS_BACK)
+        else current_and_previous_years(run_today, academic_years_back)
     )
     for year in years:
         validate_academic_year(year)
@@ -103,7 +112,9 @@ def illuminate_source(
         attendance_lookback_days=attendance_lookback_days,
         pool_lookback_days=pool_lookback_days,
         attendance_include_weekends=attendance_include_weekends,
-        local_keys=local_keys,
+        warehouse=warehouse,
+        allow_shrink=allow_shrink,
+        shrink_ratio=shrink_guard_ratio,
         report=report or RunReport(),
         requested_tables=frozenset(resources or ()),
     )

@@ -762,8 +762,7 @@ class IlluminateClient:
             )
         elif self._oauth2 is not None:
             message = (
-                f"{describe}: HTTP 401 Unauthorized even with a new OAuth2 token: check"
-                f" {self._credential_names()}"
+                f"{describe}: HTTP 401 Unauthorized even with a new OAuth2 token: check {self._credential_names()}"
             )
         else:
             message = (

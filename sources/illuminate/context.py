@@ -8,15 +8,25 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from .catalog import load_catalog
 from .client import IlluminateClient
 from .convert import RowConverter
+from .errors import ShrinkGuardError
 from .windows import SessionWindow, academic_year_bounds, academic_year_of, session_windows
 
-LocalKeyReader = Callable[[str, Sequence[str], str, Any], set[tuple[Any, ...]]]
-"""Reads keys already in the warehouse: (table, key columns, filter column, filter value) -> key tuples."""
+
+class WarehouseReader(Protocol):
+    """Reads what earlier runs loaded (the pipeline passes one over its DuckDB file)."""
+
+    def keys(self, table: str, key_columns: Sequence[str], column: str, value: Any) -> set[tuple[Any, ...]]:
+        """The key tuples of `table`'s rows whose `column` equals `value`."""
+        ...
+
+    def count(self, table: str, column: str | None = None, values: Sequence[Any] | None = None) -> int:
+        """Rows of `table` (those whose `column` is one of `values`, when given); 0 when the table is missing."""
+        ...
 
 
 @dataclass
@@ -66,7 +76,9 @@ class SyncContext:
     attendance_lookback_days: int = 14
     pool_lookback_days: int = 30
     attendance_include_weekends: bool = False
-    local_keys: LocalKeyReader | None = None
+    warehouse: WarehouseReader | None = None
+    allow_shrink: bool = False
+    shrink_ratio: float = 0.5
     requested_tables: frozenset[str] = frozenset()
     report: RunReport = field(default_factory=RunReport)
     run_started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
@@ -119,6 +131,22 @@ class SyncContext:
         progress.elapsed = time.monotonic() - progress.started
         if self.report.on_resource_done is not None:
             self.report.on_resource_done(table, progress)
+
+    def check_shrink(
+        self, table: str, fetched: int, column: str | None = None, values: Sequence[Any] | None = None, what: str = ""
+    ) -> None:
+        """Refuse to replace a table or slice with far fewer rows than it holds (an upstream glitch, not a purge).
+
+        Raises ShrinkGuardError, which fails the run before anything is loaded.
+        """
+        if self.allow_shrink or self.warehouse is None:
+            return
+        held = self.warehouse.count(table, column, values)
+        if held and (fetched == 0 or fetched < held * self.shrink_ratio):
+            raise ShrinkGuardError(
+                f"{table}{what}: the API returned {fetched:,} rows where the warehouse holds {held:,}; nothing was "
+                f"loaded. If the drop is real, rerun with --allow-shrink"
+            )
 
     def record_invalid(self, converter: RowConverter) -> None:
         if converter.invalid_values:

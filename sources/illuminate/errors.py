@@ -17,6 +17,7 @@ __all__ = [
     "IlluminateError",
     "IncompleteResultError",
     "RequestFailedError",
+    "ShrinkGuardError",
 ]
 
 
@@ -81,3 +82,7 @@ class IncompleteResultError(_RequestError):
         super().__init__(message, path=path, params=params)
         self.expected = expected
         self.received = received
+
+
+class ShrinkGuardError(IlluminateError):
+    """A refetch would replace a table or slice with far fewer rows than it holds; nothing was loaded."""

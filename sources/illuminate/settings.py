@@ -36,3 +36,6 @@ DELETED_COLUMN = "_deleted"
 
 MIN_ACADEMIC_YEAR = 2000
 MAX_ACADEMIC_YEAR = 2100
+
+DEFAULT_SHRINK_GUARD_RATIO = 0.5
+"""A refetch that would replace a table or slice with fewer than this share of its rows (or none) fails the run."""

@@ -1,0 +1,618 @@
+"""The SQL layer: builds the models of `sql/` into schema `analytics` of the warehouse, and runs their tests.
+
+Models are the `.sql` files of the installed `sql` package, one SELECT each:
+
+- `sql/staging/stg_*.sql`: views over the raw tables of schema `illuminate` (cleaning and casts only);
+- `sql/intermediate/int_*.sql`: views shared by several marts;
+- `sql/marts/{dim,fct,agg}_*.sql` and `sql/reports/rpt_*.sql`: tables.
+
+A model's dependencies are the relations it names (`analytics.x`, `illuminate.x`); the runner builds them in
+dependency order inside one transaction, so a failure leaves the previous `analytics` relations as they were and
+raises `ModelError` naming the model's file and DuckDB's message.
+
+Raw tables that the sync has not created (yet), or columns that dlt never created because every value was null (the
+child tables of `Assessment/{id}/View` only exist once an assessment was fetched), are replaced in the model's SQL
+by a relation with the declared columns (NULL where missing): the catalog declares the columns of every endpoint
+table, `sql/staging/sources.toml` those of the View's child tables. Every model therefore builds, empty, on a
+warehouse where an endpoint returned nothing.
+
+`analytics.settings` (one row) holds the settings the models read: `today`, the chronic absence thresholds. They
+are resolved the dlt way (`[models]` in `.dlt/config.toml`, or `MODELS__TODAY`, `MODELS__CHRONIC_ABSENCE_THRESHOLD`,
+`MODELS__CHRONIC_ABSENCE_MIN_DAYS`).
+
+Model tests are declared in `tests.toml` beside the models: key uniqueness, not-null columns, relationships (every
+foreign key found in its dimension) and row assertions; `test_models` runs them.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import dlt
+import duckdb
+
+from sources.illuminate.catalog import load_catalog
+from sources.illuminate.errors import ConfigurationError, IlluminateError
+from sources.illuminate.settings import DATASET_NAME, SLICE_YEAR_COLUMN
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "MODEL_SCHEMA",
+    "Model",
+    "ModelError",
+    "ModelSettings",
+    "ModelTest",
+    "build_models",
+    "discover_models",
+    "load_model_tests",
+    "test_models",
+]
+
+MODEL_SCHEMA = "analytics"
+"""The schema the models are built into (same DuckDB file as the raw tables)."""
+
+SOURCE_SCHEMA = DATASET_NAME
+"""The schema of the raw tables, loaded by the sync."""
+
+SETTINGS_RELATION = "settings"
+"""`analytics.settings`: one row with the resolved settings, created by the runner before the models."""
+
+LAYERS: dict[str, str] = {"staging": "view", "intermediate": "view", "marts": "table", "reports": "table"}
+"""Model folders in build-priority order, and what each layer's models are built as."""
+
+DUCKDB_TYPES: dict[str, str] = {
+    "bigint": "BIGINT",
+    "text": "VARCHAR",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "bool": "BOOLEAN",
+    "double": "DOUBLE",
+}
+
+DEFAULT_CHRONIC_ABSENCE_THRESHOLD = 0.10
+DEFAULT_CHRONIC_ABSENCE_MIN_DAYS = 10
+
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_REFERENCE = re.compile(
+    rf'(?<![\w."])(?P<schema>{MODEL_SCHEMA}|{SOURCE_SCHEMA})\.(?P<q>"?)(?P<name>{_NAME})(?P=q)(?!\w)'
+)
+
+
+class ModelError(IlluminateError):
+    """A model could not be discovered, ordered or built: the one-line message names the model's file."""
+
+
+# ------------------------------------------------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class ModelSettings:
+    """The settings the models read from `analytics.settings`."""
+
+    today: date | None = None
+    """The date `is_current` and "enrolled today" refer to; None means DuckDB's `current_date` at build time."""
+    chronic_absence_threshold: float = DEFAULT_CHRONIC_ABSENCE_THRESHOLD
+    """Chronically absent: absent on at least this share of the days enrolled."""
+    chronic_absence_min_days: int = DEFAULT_CHRONIC_ABSENCE_MIN_DAYS
+    """... counted only for students enrolled at least this many days."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.chronic_absence_threshold <= 1:
+            raise ConfigurationError(
+                f"chronic absence threshold {self.chronic_absence_threshold} is not a share of days in (0, 1]:"
+                " set MODELS__CHRONIC_ABSENCE_THRESHOLD, e.g. 0.1 for 10%"
+            )
+        if self.chronic_absence_min_days < 0:
+            raise ConfigurationError(
+                f"chronic absence minimum of {self.chronic_absence_min_days} days is negative:"
+                " set MODELS__CHRONIC_ABSENCE_MIN_DAYS to 0 or more"
+            )
+
+    @classmethod
+    def resolve(cls) -> ModelSettings:
+        """The settings from dlt's configuration: `[models]` in `.dlt/config.toml` or `MODELS__*` variables."""
+        today = _config_value("today", "MODELS__TODAY", _parse_date)
+        threshold = _config_value("chronic_absence_threshold", "MODELS__CHRONIC_ABSENCE_THRESHOLD", _parse_share)
+        min_days = _config_value("chronic_absence_min_days", "MODELS__CHRONIC_ABSENCE_MIN_DAYS", _parse_days)
+        return cls(
+            today=today,
+            chronic_absence_threshold=DEFAULT_CHRONIC_ABSENCE_THRESHOLD if threshold is None else threshold,
+            chronic_absence_min_days=DEFAULT_CHRONIC_ABSENCE_MIN_DAYS if min_days is None else min_days,
+        )
+
+
+def _config_value(key: str, variable: str, parse: Any) -> Any:
+    raw = dlt.config.get(f"models.{key}")
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    try:
+        return parse(raw)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"setting models.{key} ({variable}) has an invalid value {raw!r}") from None
+
+
+def _parse_date(raw: Any) -> date:
+    if isinstance(raw, date):
+        return raw
+    return date.fromisoformat(str(raw).strip())
+
+
+def _parse_share(raw: Any) -> float:
+    text = str(raw).strip()
+    if text.endswith("%"):
+        return float(text[:-1]) / 100
+    value = float(text)
+    return value / 100 if value > 1 else value
+
+
+def _parse_days(raw: Any) -> int:
+    value = float(str(raw).strip())
+    if value != int(value):
+        raise ValueError(raw)
+    return int(value)
+
+
+# --------------------------------------------------------------------------------------------------------- models
+@dataclass(frozen=True)
+class Model:
+    """One `.sql` file of the `sql` package."""
+
+    name: str
+    layer: str
+    file: str
+    """The file as shown in messages: `sql/marts/fct_enrollments.sql`."""
+    sql: str
+    """The SELECT without its comments."""
+    description: str
+    """The header comment: what the model holds, its grain and key."""
+    refs: frozenset[str]
+    """Relations of schema `analytics` it reads."""
+    sources: frozenset[str]
+    """Raw tables of schema `illuminate` it reads."""
+
+    @property
+    def materialization(self) -> str:
+        return LAYERS[self.layer]
+
+
+def _sql_root() -> Traversable:
+    return resources.files("sql")
+
+
+def _split_sql(text: str) -> tuple[str, str, str]:
+    """(code without comments, code without comments and string literals, header comment)."""
+    code: list[str] = []
+    bare: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if text.startswith("--", i):
+            end = text.find("\n", i)
+            end = n if end < 0 else end
+            code.append(" ")
+            bare.append(" ")
+            i = end
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            end = n if end < 0 else end + 2
+            code.append(" ")
+            bare.append(" ")
+            i = end
+        elif ch in ("'", '"'):
+            j = i + 1
+            while j < n:
+                if text[j] == ch:
+                    if j + 1 < n and text[j + 1] == ch:  # doubled quote inside the literal
+                        j += 2
+                        continue
+                    break
+                j += 1
+            literal = text[i : j + 1]
+            code.append(literal)
+            bare.append(literal if ch == '"' else "''")
+            i = j + 1
+        else:
+            code.append(ch)
+            bare.append(ch)
+            i += 1
+    header: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("--"):
+            header.append(stripped[2:].strip())
+        elif stripped:
+            break
+    return "".join(code).strip().rstrip(";").strip(), "".join(bare), "\n".join(header).strip()
+
+
+def parse_model(name: str, layer: str, file: str, text: str) -> Model:
+    code, bare, description = _split_sql(text)
+    refs: set[str] = set()
+    sources: set[str] = set()
+    for match in _REFERENCE.finditer(bare):
+        (refs if match.group("schema") == MODEL_SCHEMA else sources).add(match.group("name").lower())
+    refs.discard(name)
+    return Model(name, layer, file, code, description, frozenset(refs), frozenset(sources))
+
+
+def discover_models() -> dict[str, Model]:
+    """Every model of the `sql` package by name, checked: unique names, known references, no cycles."""
+    root = _sql_root()
+    models: dict[str, Model] = {}
+    for layer in LAYERS:
+        folder = root / layer
+        if not folder.is_dir():
+            continue
+        for entry in sorted(folder.iterdir(), key=lambda item: item.name):
+            if not entry.name.endswith(".sql"):
+                continue
+            name = entry.name[: -len(".sql")].lower()
+            file = f"sql/{layer}/{entry.name}"
+            if not re.fullmatch(_NAME, name):
+                raise ModelError(f"{file}: a model's file name must be a plain SQL identifier")
+            if name in models:
+                raise ModelError(f"{file}: model name {name} is also used by {models[name].file}")
+            if name == SETTINGS_RELATION:
+                raise ModelError(f"{file}: the name {name} is reserved for the runner's settings table")
+            models[name] = parse_model(name, layer, file, entry.read_text("utf-8"))
+    for model in models.values():
+        unknown = sorted(ref for ref in model.refs if ref not in models and ref != SETTINGS_RELATION)
+        if unknown:
+            raise ModelError(
+                f"{model.file}: reads {', '.join(f'{MODEL_SCHEMA}.{ref}' for ref in unknown)}, which no model builds"
+            )
+        if model.layer == "staging" and model.refs - {SETTINGS_RELATION}:
+            raise ModelError(f"{model.file}: a staging model reads only schema {SOURCE_SCHEMA}")
+        if model.layer != "staging" and model.sources:
+            raise ModelError(f"{model.file}: only staging models read schema {SOURCE_SCHEMA} (use analytics.stg_*)")
+    build_order(models)
+    return models
+
+
+def build_order(models: Mapping[str, Model]) -> list[Model]:
+    """The models in dependency order (ties broken by layer, then name); raises ModelError on a cycle."""
+    layer_rank = {layer: rank for rank, layer in enumerate(LAYERS)}
+    done: set[str] = set()
+    ordered: list[Model] = []
+    pending = sorted(models.values(), key=lambda m: (layer_rank[m.layer], m.name))
+    while pending:
+        ready = [m for m in pending if all(ref in done or ref not in models for ref in m.refs)]
+        if not ready:
+            cycle = ", ".join(m.file for m in pending)
+            raise ModelError(f"models read each other in a cycle: {cycle}")
+        for model in ready:
+            ordered.append(model)
+            done.add(model.name)
+        pending = [m for m in pending if m.name not in done]
+    return ordered
+
+
+# ------------------------------------------------------------------------------------------------ source columns
+@lru_cache(maxsize=1)
+def declared_sources() -> dict[str, dict[str, str]]:
+    """Raw tables and their columns (DuckDB types) as models may read them: the catalog plus `sources.toml`."""
+    declared: dict[str, dict[str, str]] = {}
+    for table, endpoint in load_catalog().items():
+        columns = {column: DUCKDB_TYPES[kind] for column, kind in endpoint.columns.items()}
+        if endpoint.strategy == "academic_year_slice":
+            columns[SLICE_YEAR_COLUMN] = "BIGINT"
+        columns["_dlt_load_id"] = "VARCHAR"
+        columns["_dlt_id"] = "VARCHAR"
+        declared[table] = columns
+    extra = _sql_root() / "staging" / "sources.toml"
+    if extra.is_file():
+        for table, spec in tomllib.loads(extra.read_text("utf-8")).get("sources", {}).items():
+            columns = declared.setdefault(table, {})
+            for column, kind in spec.get("columns", {}).items():
+                columns[column] = DUCKDB_TYPES.get(kind, kind.upper())
+    return declared
+
+
+def _existing_columns(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, set[str]]:
+    rows = con.execute(
+        "select table_name, column_name from information_schema.columns where table_schema = ?", [schema]
+    ).fetchall()
+    existing: dict[str, set[str]] = {}
+    for table, column in rows:
+        existing.setdefault(str(table).lower(), set()).add(str(column).lower())
+    return existing
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _stand_in(table: str, columns: Mapping[str, str], existing: set[str] | None) -> str:
+    """A relation with exactly the declared columns: the raw table's where it has them, NULL elsewhere."""
+    if existing is None:
+        select = ", ".join(f"cast(null as {kind}) as {_ident(column)}" for column, kind in columns.items())
+        return f"(select {select} where false)"
+    select = ", ".join(
+        f"try_cast({_ident(column)} as {kind}) as {_ident(column)}"
+        if column.lower() in existing
+        else f"cast(null as {kind}) as {_ident(column)}"
+        for column, kind in columns.items()
+    )
+    return f"(select {select} from {SOURCE_SCHEMA}.{_ident(table)})"
+
+
+def resolve_sources(model: Model, existing: Mapping[str, set[str]]) -> str:
+    """The model's SQL with every missing raw table (or one missing a declared column) replaced by a stand-in."""
+    declared = declared_sources()
+    replacements: dict[str, str] = {}
+    for table in model.sources:
+        columns = declared.get(table)
+        present = existing.get(table)
+        if columns is None:
+            if present is None:
+                raise ModelError(
+                    f"{model.file}: reads {SOURCE_SCHEMA}.{table}, which neither exists nor is declared"
+                    " in the endpoint catalog or sql/staging/sources.toml"
+                )
+            continue
+        if present is not None and all(column.lower() in present for column in columns):
+            continue
+        replacements[table] = _stand_in(table, columns, present)
+    if not replacements:
+        return model.sql
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group("schema") != SOURCE_SCHEMA:
+            return match.group(0)
+        return replacements.get(match.group("name").lower(), match.group(0))
+
+    return _REFERENCE.sub(substitute, model.sql)
+
+
+# ---------------------------------------------------------------------------------------------------------- build
+def _one_line(message: str) -> str:
+    return " ".join(str(message).split())
+
+
+def _quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _relation_kinds(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    rows = con.execute(
+        "select table_name, table_type from information_schema.tables where table_schema = ?", [MODEL_SCHEMA]
+    ).fetchall()
+    return {str(name).lower(): ("view" if kind == "VIEW" else "table") for name, kind in rows}
+
+
+def _write_settings(con: duckdb.DuckDBPyConnection, settings: ModelSettings) -> None:
+    today = "current_date" if settings.today is None else f"date '{settings.today.isoformat()}'"
+    kinds = _relation_kinds(con)
+    if kinds.get(SETTINGS_RELATION) == "view":
+        con.execute(f"drop view {MODEL_SCHEMA}.{SETTINGS_RELATION}")
+    con.execute(
+        f"create or replace table {MODEL_SCHEMA}.{SETTINGS_RELATION} as select"
+        f" cast({today} as date) as today,"
+        f" cast({settings.chronic_absence_threshold!r} as double) as chronic_absence_threshold,"
+        f" cast({settings.chronic_absence_min_days} as integer) as chronic_absence_min_days,"
+        " cast(current_timestamp as timestamp) as built_at"
+    )
+    con.execute(
+        f"comment on table {MODEL_SCHEMA}.{SETTINGS_RELATION} is "
+        + _quote_literal("The settings the models were built with (one row); see sql/README.md.")
+    )
+
+
+def build_models(
+    duckdb_path: Path,
+    out: TextIO = sys.stderr,
+    settings: ModelSettings | None = None,
+    select: Iterable[str] | None = None,
+) -> None:
+    """Build every model (or those named in `select` and what they read) into schema `analytics`.
+
+    All-or-nothing: the models are built in one transaction; on failure it is rolled back and `ModelError` names
+    the model's file and DuckDB's message. Settings default to `ModelSettings.resolve()`.
+    """
+    settings = settings or ModelSettings.resolve()
+    models = discover_models()
+    order = build_order(models)
+    if select is not None:
+        wanted = _with_dependencies(models, select)
+        order = [model for model in order if model.name in wanted]
+    if not Path(duckdb_path).exists():
+        raise ModelError(f"{duckdb_path} does not exist: run `illuminate-sync run --duckdb {duckdb_path}` first")
+    started = time.monotonic()
+    try:
+        con = duckdb.connect(str(duckdb_path))
+    except duckdb.Error as error:
+        raise ModelError(f"cannot open {duckdb_path}: {_one_line(str(error))}") from None
+    try:
+        existing = _existing_columns(con, SOURCE_SCHEMA)
+        if not existing:
+            raise ModelError(
+                f"{duckdb_path} has no raw tables in schema {SOURCE_SCHEMA}: run `illuminate-sync run` first"
+            )
+        con.execute("begin transaction")
+        try:
+            con.execute(f"create schema if not exists {MODEL_SCHEMA}")
+            _write_settings(con, settings)
+            for model in order:
+                _build_one(con, model, existing, out)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    finally:
+        con.close()
+    print(f"built {len(order)} models into {MODEL_SCHEMA} in {time.monotonic() - started:.1f} s", file=out)
+
+
+def _with_dependencies(models: Mapping[str, Model], names: Iterable[str]) -> set[str]:
+    wanted: set[str] = set()
+    stack = list(names)
+    while stack:
+        name = stack.pop()
+        if name in wanted:
+            continue
+        if name not in models:
+            raise ModelError(f"no model named {name}")
+        wanted.add(name)
+        stack.extend(ref for ref in models[name].refs if ref in models)
+    return wanted
+
+
+def _build_one(con: duckdb.DuckDBPyConnection, model: Model, existing: Mapping[str, set[str]], out: TextIO) -> None:
+    started = time.monotonic()
+    kind = model.materialization
+    relation = f"{MODEL_SCHEMA}.{model.name}"
+    sql = resolve_sources(model, existing)
+    try:
+        current = _relation_kinds(con).get(model.name)
+        if current is not None and current != kind:
+            con.execute(f"drop {current} {relation}")
+        con.execute(f"create or replace {kind} {relation} as\n{sql}")
+        if model.description:
+            con.execute(f"comment on {kind} {relation} is {_quote_literal(model.description)}")
+        detail = ""
+        if kind == "table":
+            rows = con.execute(f"select count(*) from {relation}").fetchone()
+            detail = f" {rows[0] if rows else 0:,} rows"
+    except duckdb.Error as error:
+        raise ModelError(f"{model.file} failed: {_one_line(str(error))}") from None
+    print(f"  {kind:<5} {relation}{detail} ({time.monotonic() - started:.1f} s)", file=out)
+
+
+# ---------------------------------------------------------------------------------------------------------- tests
+@dataclass(frozen=True)
+class ModelTest:
+    """One declared test of a model: a query counting the offending rows (0 = pass)."""
+
+    model: str
+    kind: str
+    description: str
+    query: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.model}: {self.kind} {self.description}"
+
+
+@dataclass
+class _TestSpec:
+    unique: list[list[str]] = field(default_factory=list)
+    not_null: list[str] = field(default_factory=list)
+    relationships: list[dict[str, str]] = field(default_factory=list)
+    assertions: list[str] = field(default_factory=list)
+
+
+def _spec(model: str, file: str, raw: Mapping[str, Any]) -> _TestSpec:
+    unknown = set(raw) - {"unique", "not_null", "relationships", "assertions"}
+    if unknown:
+        raise ModelError(f"{file}: [{model}] has unknown test kinds {', '.join(sorted(unknown))}")
+    unique = raw.get("unique", [])
+    if unique and all(isinstance(column, str) for column in unique):
+        unique = [unique]
+    return _TestSpec(
+        unique=[list(key) for key in unique],
+        not_null=list(raw.get("not_null", [])),
+        relationships=[dict(item) for item in raw.get("relationships", [])],
+        assertions=list(raw.get("assertions", [])),
+    )
+
+
+def load_model_tests() -> list[ModelTest]:
+    """The tests declared in `sql/<layer>/tests.toml`, as queries that count offending rows."""
+    models = discover_models()
+    root = _sql_root()
+    tests: list[ModelTest] = []
+    for layer in LAYERS:
+        path = root / layer / "tests.toml"
+        if not path.is_file():
+            continue
+        file = f"sql/{layer}/tests.toml"
+        for model, raw in tomllib.loads(path.read_text("utf-8")).items():
+            if model not in models:
+                raise ModelError(f"{file}: tests declared for {model}, which is not a model")
+            tests.extend(_tests_of(model, _spec(model, file, raw), models, file))
+    return tests
+
+
+def _tests_of(model: str, spec: _TestSpec, models: Mapping[str, Model], file: str) -> list[ModelTest]:
+    relation = f"{MODEL_SCHEMA}.{model}"
+    tests: list[ModelTest] = []
+    for key in spec.unique:
+        columns = ", ".join(_ident(column) for column in key)
+        tests.append(
+            ModelTest(
+                model,
+                "unique",
+                f"({', '.join(key)})",
+                f"select count(*) from (select {columns} from {relation} group by all having count(*) > 1)",
+            )
+        )
+    for column in spec.not_null:
+        tests.append(
+            ModelTest(model, "not_null", column, f"select count(*) from {relation} where {_ident(column)} is null")
+        )
+    for item in spec.relationships:
+        column, target = item.get("column"), item.get("to")
+        if not column or not target:
+            raise ModelError(f"{file}: [{model}] relationships need `column` and `to`")
+        if target not in models:
+            raise ModelError(f"{file}: [{model}] relationship to {target}, which is not a model")
+        target_column = item.get("field", column)
+        tests.append(
+            ModelTest(
+                model,
+                "relationship",
+                f"{column} -> {target}.{target_column}",
+                f"select count(*) from {relation} as child where child.{_ident(column)} is not null"
+                f" and not exists (select 1 from {MODEL_SCHEMA}.{target} as parent"
+                f" where parent.{_ident(target_column)} = child.{_ident(column)})",
+            )
+        )
+    for condition in spec.assertions:
+        tests.append(
+            ModelTest(
+                model,
+                "assertion",
+                condition,
+                f"select count(*) from {relation} where not coalesce(({condition}), false)",
+            )
+        )
+    return tests
+
+
+def test_models(duckdb_path: Path) -> list[str]:
+    """Run every declared model test on a built warehouse; returns one line per failure (empty: all pass)."""
+    failures: list[str] = []
+    try:
+        con = duckdb.connect(str(duckdb_path), read_only=True)
+    except duckdb.Error as error:
+        return [f"cannot open {duckdb_path}: {_one_line(str(error))}"]
+    try:
+        for test in load_model_tests():
+            try:
+                row = con.execute(test.query).fetchone()
+            except duckdb.Error as error:
+                failures.append(f"{test.label}: {_one_line(str(error))}")
+                continue
+            offending = int(row[0]) if row else 0
+            if offending:
+                failures.append(f"{test.label}: {offending:,} offending rows")
+    finally:
+        con.close()
+    return failures
+
+
+test_models.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, despite its name

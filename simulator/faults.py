@@ -1,0 +1,69 @@
+"""Injected faults: what goes wrong on the wire, for the next N matching requests or at a seeded rate."""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS = ("500", "503", "429", "html_200", "truncated_json", "drop_connection", "latency", "shift_pages")
+
+
+@dataclass
+class Fault:
+    path: str  # a catalog path ("Students", "Assessment/{assessment_id}/View"), "OAuth2", or "*"
+    kind: str
+    count: int | None = None  # remaining matching requests; None = unlimited (or rate-driven)
+    rate: float | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def matches(self, path: str) -> bool:
+        return (self.path == "*" and path != "OAuth2") or self.path == path
+
+
+class FaultInjector:
+    """Holds the injected faults; `pick` decides (thread-safely, deterministically) which one fires."""
+
+    def __init__(self, seed: int) -> None:
+        self._faults: list[Fault] = []
+        self._rng = random.Random(f"faults-{seed}")
+        self._lock = threading.Lock()
+
+    def add(self, path: str, kind: str, count: int | None = None, rate: float | None = None,
+            **options: Any) -> Fault:
+        if kind not in KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(KINDS)}")
+        if rate is not None and not 0.0 <= rate <= 1.0:
+            raise ValueError("rate must be between 0 and 1")
+        path = path.strip("/")
+        if "OAuth2" in path:  # "OAuth2", "?OAuth2_AccessToken", ... all mean the token endpoint
+            path = "OAuth2"
+        fault = Fault(path, kind, count, rate, dict(options))
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def pick(self, path: str) -> list[Fault]:
+        """The faults firing for this request (at most one of each kind), consuming counts."""
+        fired: list[Fault] = []
+        with self._lock:
+            for fault in list(self._faults):
+                if not fault.matches(path) or any(f.kind == fault.kind for f in fired):
+                    continue
+                if fault.rate is not None and self._rng.random() >= fault.rate:
+                    continue
+                if fault.count is not None:
+                    fault.count -= 1
+                    if fault.count <= 0:
+                        self._faults.remove(fault)
+                fired.append(fault)
+        return fired
+
+    def active(self) -> list[Fault]:
+        with self._lock:
+            return list(self._faults)

@@ -1,0 +1,22 @@
+-- stg_gradebook_standards_scores: the raw `GradebookStandardsScores` rows (table illuminate.gradebook_standards_scores), one view row per raw row.
+-- Grain: one row per API record; natural key (local_student_id, gradebook_name, standard) as declared in the endpoint catalog.
+-- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
+select
+    case when trim(local_student_id) in ('', 'NULL', 'null') then null else local_student_id end as local_student_id,
+    case when trim(gradebook_name) in ('', 'NULL', 'null') then null else gradebook_name end as gradebook_name,
+    case when trim(standard) in ('', 'NULL', 'null') then null else standard end as standard,
+    cast(percentage as double) as percentage,
+    case when trim(mark) in ('', 'NULL', 'null') then null else mark end as mark,
+    cast(points_earned as double) as points_earned,
+    cast(possible_points as double) as possible_points,
+    case when trim(color) in ('', 'NULL', 'null') then null else color end as color,
+    cast(missing_count as bigint) as missing_count,
+    cast(assignment_count as bigint) as assignment_count,
+    cast(zero_count as bigint) as zero_count,
+    cast(excused_count as bigint) as excused_count,
+    case when timeframe_start_date between date '1900-01-01' and date '2100-12-31' then timeframe_start_date end as timeframe_start_date,
+    case when timeframe_end_date between date '1900-01-01' and date '2100-12-31' then timeframe_end_date end as timeframe_end_date,
+    case when calculated_at between timestamp '1900-01-01' and timestamp '2100-12-31' then calculated_at end as calculated_at,
+    _academic_year,
+    _dlt_load_id
+from illuminate.gradebook_standards_scores

@@ -1,0 +1,19 @@
+-- stg_program_code: the raw `ProgramCode` rows (table illuminate.program_code), one view row per raw row.
+-- Grain: one row per API record; natural key (student_id, enrollment_site_id, enrollment_start_date, program_code, eligibility_start_date) as declared in the endpoint catalog.
+-- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
+select
+    cast(enrollment_site_id as bigint) as enrollment_site_id,
+    case when enrollment_start_date between date '1900-01-01' and date '2100-12-31' then enrollment_start_date end as enrollment_start_date,
+    case when enrollment_end_date between date '1900-01-01' and date '2100-12-31' then enrollment_end_date end as enrollment_end_date,
+    cast(student_id as bigint) as student_id,
+    case when trim(district_student_id) in ('', 'NULL', 'null') then null else district_student_id end as district_student_id,
+    case when trim(state_student_id) in ('', 'NULL', 'null') then null else state_student_id end as state_student_id,
+    case when trim(program_code) in ('', 'NULL', 'null') then null else program_code end as program_code,
+    case when trim(program_description) in ('', 'NULL', 'null') then null else program_description end as program_description,
+    case when eligibility_start_date between date '1900-01-01' and date '2100-12-31' then eligibility_start_date end as eligibility_start_date,
+    case when eligibility_end_date between date '1900-01-01' and date '2100-12-31' then eligibility_end_date end as eligibility_end_date,
+    case when participation_start_date between date '1900-01-01' and date '2100-12-31' then participation_start_date end as participation_start_date,
+    case when participation_end_date between date '1900-01-01' and date '2100-12-31' then participation_end_date end as participation_end_date,
+    _academic_year,
+    _dlt_load_id
+from illuminate.program_code

@@ -1,0 +1,9 @@
+-- stg_school_focus_sites: the raw `SchoolFocusSites` rows (table illuminate.school_focus_sites), one view row per raw row.
+-- Grain: one row per API record; natural key (user_id, site_id) as declared in the endpoint catalog.
+-- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
+select
+    cast(user_id as bigint) as user_id,
+    cast(site_id as bigint) as site_id,
+    case when trim(site_name) in ('', 'NULL', 'null') then null else site_name end as site_name,
+    _dlt_load_id
+from illuminate.school_focus_sites

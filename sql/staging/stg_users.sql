@@ -1,0 +1,35 @@
+-- stg_users: the raw `Users` rows (table illuminate.users), one view row per raw row.
+-- Grain: one row per API record; natural key (user_id) as declared in the endpoint catalog.
+-- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
+select
+    cast(user_id as bigint) as user_id,
+    case when trim(district_user_id) in ('', 'NULL', 'null') then null else district_user_id end as district_user_id,
+    case when trim(last_name) in ('', 'NULL', 'null') then null else last_name end as last_name,
+    case when trim(first_name) in ('', 'NULL', 'null') then null else first_name end as first_name,
+    case when trim(middle_name) in ('', 'NULL', 'null') then null else middle_name end as middle_name,
+    case when birth_date between date '1900-01-01' and date '2100-12-31' then birth_date end as birth_date,
+    case when trim(gender) in ('', 'NULL', 'null') then null else gender end as gender,
+    case when trim(email1) in ('', 'NULL', 'null') then null else email1 end as email1,
+    case when trim(email2) in ('', 'NULL', 'null') then null else email2 end as email2,
+    case when trim(phone1) in ('', 'NULL', 'null') then null else phone1 end as phone1,
+    case when trim(phone2) in ('', 'NULL', 'null') then null else phone2 end as phone2,
+    case when trim(username) in ('', 'NULL', 'null') then null else username end as username,
+    case when trim(state_user_id) in ('', 'NULL', 'null') then null else state_user_id end as state_user_id,
+    case when trim(suffix) in ('', 'NULL', 'null') then null else suffix end as suffix,
+    case when trim(name_former_last) in ('', 'NULL', 'null') then null else name_former_last end as name_former_last,
+    case when trim(name_former_first) in ('', 'NULL', 'null') then null else name_former_first end as name_former_first,
+    case when trim(name_former_middle) in ('', 'NULL', 'null') then null else name_former_middle end as name_former_middle,
+    case when trim(primary_ethnicity) in ('', 'NULL', 'null') then null else primary_ethnicity end as primary_ethnicity,
+    cast(is_hispanic as boolean) as is_hispanic,
+    case when trim(address) in ('', 'NULL', 'null') then null else address end as address,
+    case when trim(city) in ('', 'NULL', 'null') then null else city end as city,
+    case when trim(state) in ('', 'NULL', 'null') then null else state end as state,
+    case when trim(zip) in ('', 'NULL', 'null') then null else zip end as zip,
+    case when trim(job_title) in ('', 'NULL', 'null') then null else job_title end as job_title,
+    case when trim(staff_education_level) in ('', 'NULL', 'null') then null else staff_education_level end as staff_education_level,
+    case when hire_date between date '1900-01-01' and date '2100-12-31' then hire_date end as hire_date,
+    case when exit_date between date '1900-01-01' and date '2100-12-31' then exit_date end as exit_date,
+    cast(active as boolean) as active,
+    case when trim(account_id) in ('', 'NULL', 'null') then null else account_id end as account_id,
+    _dlt_load_id
+from illuminate.users

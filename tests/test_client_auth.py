@@ -1,0 +1,158 @@
+"""Authentication against the simulator over HTTP: OAuth1 re-signing, the OAuth2 token's life, refused credentials."""
+
+from __future__ import annotations
+
+import datetime
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+from conftest import CLIENT_WINDOW, FAST_RETRY, canonical_rows, oauth1_credentials, oauth2_credentials
+
+from sources.illuminate.auth import IlluminateCredentials
+from sources.illuminate.client import IlluminateClient, RetryPolicy
+from sources.illuminate.errors import AuthenticationError
+
+TOKEN_PATH = "OAuth2_AccessToken"
+
+
+def _token_requests(sim: object) -> int:
+    counts = sim.request_counts()  # type: ignore[attr-defined]
+    return sum(count for path, count in counts.items() if TOKEN_PATH in str(path))
+
+
+def test_oauth1_signs_every_attempt_afresh(http_sim, make_client: Callable[..., IlluminateClient]) -> None:
+    """A 503 then success: the retry must carry a new nonce, since the simulator rejects a reused one with 401."""
+    client = make_client()
+    http_sim.inject_fault("Students", "503", count=2)
+    page = next(client.iter_pages("Students/", CLIENT_WINDOW, 50))
+    assert page.page == 1 and len(page.rows) == 50
+    assert client.stats.retries == 2
+
+
+def test_oauth1_wrong_secret_is_an_authentication_error(http_sim, make_client) -> None:
+    consumer_key, _, token, token_secret = http_sim.oauth1
+    wrong = IlluminateCredentials(
+        consumer_key=consumer_key, consumer_secret="not-the-secret", token=token, token_secret=token_secret
+    )
+    with pytest.raises(AuthenticationError) as failure:
+        make_client(wrong).get_json("Sites/")
+    message = str(failure.value)
+    assert "GET Sites/" in message and "401" in message
+    assert "SOURCES__ILLUMINATE__CREDENTIALS__CONSUMER_SECRET" in message
+    assert failure.value.status == 401
+
+
+def test_html_login_page_is_an_authentication_error(http_sim, make_client) -> None:
+    http_sim.inject_fault("Sites", "html_200")
+    with pytest.raises(AuthenticationError) as failure:
+        make_client().get_json("Sites/")
+    assert "login page" in str(failure.value)
+    assert "GET Sites/" in str(failure.value)
+
+
+def test_html_for_failed_login_is_an_authentication_error(make_client) -> None:
+    """A server configured to answer a failed login with an HTML page and HTTP 200 (as some instances do)."""
+    from simulator import Simulator, SimulatorConfig
+
+    sim = Simulator(SimulatorConfig(students=20, seed=2, today=datetime.date(2026, 11, 27), html_auth_failures=True))
+    sim.start(port=0)
+    try:
+        consumer_key, _, token, token_secret = sim.oauth1
+        wrong = IlluminateCredentials(consumer_key=consumer_key, consumer_secret="nope", token=token, token_secret="x")
+        with IlluminateClient(sim.base_url, wrong, retry=FAST_RETRY) as client, pytest.raises(AuthenticationError) as e:
+            client.get_json("Sites/")
+        assert "login page" in str(e.value)
+    finally:
+        sim.stop()
+
+
+def test_oauth2_token_fetched_once_and_shared_by_threads(http_sim, make_client) -> None:
+    client = make_client(oauth2_credentials(http_sim), max_concurrency=8)
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def fetch() -> None:
+        try:
+            barrier.wait()
+            client.get_json("Sites/")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fetch) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert _token_requests(http_sim) == 1
+    assert client.stats.token_requests == 1
+    rows = [row for page in client.iter_pages("Students/", CLIENT_WINDOW, 20) for row in page.rows]
+    assert canonical_rows(rows) == canonical_rows(http_sim.query("Students", CLIENT_WINDOW))
+    assert _token_requests(http_sim) == 1
+
+
+@pytest.fixture(scope="module")
+def short_token_sim() -> Iterator[object]:
+    """A simulator whose OAuth2 tokens live 2 seconds."""
+    from simulator import Simulator, SimulatorConfig
+
+    sim = Simulator(SimulatorConfig(students=60, seed=3, today=datetime.date(2026, 11, 27), token_lifetime=2))
+    sim.start(port=0)
+    yield sim
+    sim.stop()
+
+
+def test_oauth2_token_renewed_before_expiry_during_a_long_run(short_token_sim) -> None:
+    """A paging run of ~5 s with 2 s tokens: the token is renewed ahead of expiry, so no request gets a 401."""
+    sim = short_token_sim
+    sim.clear_faults()
+    sim.reset_request_counts()
+    sim.inject_fault("Students", "latency", seconds=0.2)
+    retry = RetryPolicy(max_attempts=1, timeout=5.0)  # any 401 or failure would fail the run
+    with IlluminateClient(sim.base_url, oauth2_credentials(sim), max_concurrency=2, retry=retry) as client:
+        rows = [row for page in client.iter_pages("Students/", CLIENT_WINDOW, 2) for row in page.rows]
+        assert canonical_rows(rows) == canonical_rows(sim.query("Students", CLIENT_WINDOW))
+        # 30 pages, 2 at a time, 0.2 s each: about 3 s, i.e. 2 tokens or more (renewed 0.2 s before they expire)
+        assert client.stats.token_requests >= 2
+        assert _token_requests(sim) == client.stats.token_requests
+        assert client.stats.retries == 0
+    sim.clear_faults()
+
+
+def test_oauth2_refreshes_once_on_401(http_sim, make_client) -> None:
+    """A token the server no longer accepts (revoked, or the server restarted): one refresh, then success."""
+    client = make_client(oauth2_credentials(http_sim))
+    client.get_json("Sites/")
+    assert _token_requests(http_sim) == 1
+    manager = client._oauth2
+    assert manager is not None
+    manager._token = "revoked-token-value"  # the server never issued it: it answers 401 like for a revoked token
+    assert client.get_json("Sites/")
+    assert _token_requests(http_sim) == 2
+    assert client.stats.retries == 0
+
+
+def test_oauth2_wrong_secret_is_an_authentication_error(http_sim, make_client) -> None:
+    client_id, _ = http_sim.oauth2
+    client = make_client(IlluminateCredentials(client_id=client_id, client_secret="csec-wrong-Pp41"))
+    with pytest.raises(AuthenticationError) as failure:
+        client.get_json("Sites/")
+    message = str(failure.value)
+    assert "OAuth2 token request was refused" in message
+    assert "SOURCES__ILLUMINATE__CREDENTIALS__CLIENT_SECRET" in message
+    assert "Pp41" not in message
+    assert _token_requests(http_sim) == 1  # refused credentials are not retried
+
+
+def test_oauth2_token_request_retries_transient_failures(http_sim, make_client) -> None:
+    http_sim.inject_fault(TOKEN_PATH, "503", count=1)
+    client = make_client(oauth2_credentials(http_sim))
+    assert client.get_json("Sites/")
+    assert client.stats.token_requests == 2
+
+
+def test_oauth1_credentials_work_without_token_requests(http_sim, make_client) -> None:
+    client = make_client(oauth1_credentials(http_sim))
+    assert client.get_json("Sites/")
+    assert _token_requests(http_sim) == 0
