@@ -76,6 +76,10 @@ def select_resources(names: Sequence[str] | None) -> list[str] | None:
 
 
 def make_pipeline(duckdb_path: Path, data_dir: Path | None = None) -> dlt.Pipeline:
+    # dlt's own warnings (e.g. always-null columns of the View's child tables) are noise in a nightly log;
+    # dlt ids on arrow rows give the summary its per-run counts. Both stay overridable by the user.
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
+    os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
     duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     pipelines_dir = data_dir or default_data_dir(duckdb_path)
     pipelines_dir.mkdir(parents=True, exist_ok=True)

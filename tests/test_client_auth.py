@@ -13,12 +13,12 @@ from sources.illuminate.auth import IlluminateCredentials
 from sources.illuminate.client import IlluminateClient, RetryPolicy
 from sources.illuminate.errors import AuthenticationError
 
-TOKEN_PATH = "OAuth2_AccessToken"
+TOKEN_PATH = "OAuth2"
+"""How the simulator names the token endpoint in its request counts and faults."""
 
 
 def _token_requests(sim: object) -> int:
-    counts = sim.request_counts()  # type: ignore[attr-defined]
-    return sum(count for path, count in counts.items() if TOKEN_PATH in str(path))
+    return int(sim.request_counts().get(TOKEN_PATH, 0))  # type: ignore[attr-defined]
 
 
 def test_oauth1_signs_every_attempt_afresh(http_sim, make_client: Callable[..., IlluminateClient]) -> None:
@@ -58,7 +58,7 @@ def test_html_for_failed_login_is_an_authentication_error(make_client) -> None:
     sim = Simulator(SimulatorConfig(students=20, seed=2, today=datetime.date(2026, 11, 27), html_auth_failures=True))
     sim.start(port=0)
     try:
-        consumer_key, _, token, token_secret = sim.oauth1
+        consumer_key, _, token, _ = sim.oauth1
         wrong = IlluminateCredentials(consumer_key=consumer_key, consumer_secret="nope", token=token, token_secret="x")
         with IlluminateClient(sim.base_url, wrong, retry=FAST_RETRY) as client, pytest.raises(AuthenticationError) as e:
             client.get_json("Sites/")

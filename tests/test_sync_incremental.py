@@ -12,22 +12,29 @@ from sync_support import TODAY, expected_keys, loaded_keys, sync
 from pipelines.sync import default_data_dir
 from simulator import Simulator, SimulatorConfig
 from sources.illuminate.catalog import load_catalog
+from sources.illuminate.errors import ShrinkGuardError
 
 ENABLED_TABLES = [table for table, endpoint in load_catalog().items() if endpoint.enabled]
 
 
 def _mutate_the_district(sim: Simulator) -> dict[str, dict]:
     """A night's worth of changes, each of a kind the strategies must catch."""
+    week_ago = (sim.today - timedelta(days=7)).isoformat()
     changes = {
-        "added": sim.mutate("add_students", count=3),
+        "added": sim.mutate("add_students", count=3, entry_date=week_ago),
         "rescored": sim.mutate("change_assessment_result", count=4),
-        "withdrawn_enrollment": sim.mutate("delete_enrollment", academic_year=2027),
         "emptied": sim.mutate("empty_slice", path="Behavior", academic_year=2027),
-        "corrected": sim.mutate("correct_attendance", date=(TODAY - timedelta(days=10)).isoformat(), flag_code="A"),
+        "corrected": sim.mutate("correct_attendance", date=(sim.today - timedelta(days=10)).isoformat(), flag_code="A"),
         "retitled": sim.mutate("update_assessment"),
     }
     sim.advance_today(1)
     return changes
+
+
+def _remove_a_no_show(sim: Simulator, student_id: int) -> None:
+    """The next night the district deletes an enrollment entered by mistake (with its rosters and attendance)."""
+    sim.mutate("delete_enrollment", student_id=student_id, academic_year=2027)
+    sim.advance_today(1)
 
 
 @pytest.fixture
@@ -48,20 +55,30 @@ def _assert_tables_equal_the_api(sim: Simulator, db: Path) -> None:
 def test_a_nightly_rerun_is_exact_and_makes_far_fewer_requests(simulator: Simulator, tmp_path: Path) -> None:
     db = tmp_path / "warehouse.duckdb"
     first = sync(simulator, db)
-    _mutate_the_district(simulator)
-    second = sync(simulator, db)
+    changes = _mutate_the_district(simulator)
+    second = sync(simulator, db, allow_shrink=True)  # the emptied Behavior slice is a real drop
     _assert_tables_equal_the_api(simulator, db)
     assert second.requests < first.requests * 0.5, (first.requests, second.requests)
 
+    _remove_a_no_show(simulator, changes["added"]["student_ids"][0])
+    third = sync(simulator, db)
+    _assert_tables_equal_the_api(simulator, db)
+    assert third.requests < first.requests * 0.5, (first.requests, third.requests)
 
-def test_an_emptied_slice_empties_locally(simulator: Simulator, tmp_path: Path) -> None:
+
+def test_an_emptied_slice_is_refused_by_the_shrink_guard_then_emptied_when_allowed(
+    simulator: Simulator, tmp_path: Path
+) -> None:
     db = tmp_path / "warehouse.duckdb"
-    sync(simulator, db)
-    before = [key for key in loaded_keys(db, "behavior")]
+    sync(simulator, db, academic_years_back=0)
+    before = loaded_keys(db, "behavior")
     assert before, "the district should have behavior incidents"
     simulator.mutate("empty_slice", path="Behavior", academic_year=2027)
-    sync(simulator, db)
-    assert set(loaded_keys(db, "behavior")) == expected_keys(simulator, "behavior")
+    with pytest.raises(ShrinkGuardError, match="behavior academic year 2027"):
+        sync(simulator, db, academic_years_back=0)
+    assert loaded_keys(db, "behavior") == before, "a refused run loads nothing"
+    sync(simulator, db, academic_years_back=0, allow_shrink=True)
+    assert loaded_keys(db, "behavior") == []
 
 
 def test_a_run_with_an_empty_data_dir_continues_incrementally_from_the_warehouse(
@@ -71,6 +88,6 @@ def test_a_run_with_an_empty_data_dir_continues_incrementally_from_the_warehouse
     first = sync(simulator, db)
     shutil.rmtree(default_data_dir(db))
     _mutate_the_district(simulator)
-    second = sync(simulator, db)
+    second = sync(simulator, db, allow_shrink=True)
     _assert_tables_equal_the_api(simulator, db)
     assert second.requests < first.requests * 0.5, (first.requests, second.requests)

@@ -276,9 +276,11 @@ class OAuth2TokenManager:
             return self._token
 
     def issued_tokens(self) -> tuple[str, ...]:
-        """Every token fetched so far, for redacting them from messages."""
-        with self._lock:
-            return tuple(self._issued)
+        """Every token fetched so far, for redacting them from messages.
+
+        Lock-free on purpose: it is called while a token request (which holds the lock) builds its error message.
+        """
+        return tuple(self._issued)
 
     def _renew(self) -> None:
         started = self._clock()

@@ -68,6 +68,7 @@ WINDOW_ATTEMPTS = 3
 
 _API_SUFFIXES = ("/rest_server.php/api", "/rest_server.php")
 _SENSITIVE = {name.lower() for name in SENSITIVE_PARAMS}
+_ERROR_KEYS = ("error_description", "message", "error", "errors", "detail")
 
 
 @dataclass
@@ -789,14 +790,13 @@ class IlluminateClient:
             answer = None
             if not content.lstrip().startswith(b"<"):
                 text = content.decode("utf-8", "replace")
-        if isinstance(answer, Mapping):
-            for key in ("error_description", "message", "error", "errors", "detail"):
-                if answer.get(key):
-                    text = str(answer[key])
-                    break
-            else:
-                text = str(answer)
-        elif answer is not None:
+        # {"error": {"code": ..., "message": ...}}, {"error": ..., "error_description": ...}, {"message": ...}
+        for _ in range(3):
+            if not isinstance(answer, Mapping):
+                break
+            key = next((k for k in _ERROR_KEYS if answer.get(k)), None)
+            answer = answer[key] if key else str(answer)
+        if answer is not None and not text:
             text = str(answer)
         text = " ".join(text.split())[:300]
         for secret in self._secrets():
