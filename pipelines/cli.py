@@ -100,6 +100,9 @@ def _add_sync_arguments(parser: argparse.ArgumentParser, duckdb_required: bool) 
     parser.add_argument("--full-refresh", action="store_true", help="refetch everything selected, ignoring cursors")
     parser.add_argument("--reconcile", action="store_true", help="compare assessment aggregates with the API's counts")
     parser.add_argument(
+        "--allow-shrink", action="store_true", help="load a refetch even if it holds far fewer rows than the table"
+    )
+    parser.add_argument(
         "--data-dir", type=Path, default=None, help="dlt's working directory (default: beside the file)"
     )
     parser.add_argument("--verbose", action="store_true", help="log retries and requests")

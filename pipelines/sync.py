@@ -13,7 +13,9 @@ from typing import Any, TextIO
 
 import dlt
 import duckdb
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.pipeline import LoadInfo
+from dlt.extract import DltSource
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from sources.illuminate import RunReport, illuminate_source, resource_names
@@ -165,7 +167,7 @@ def _run_sync_locked(
         )
 
     run_report = RunReport(on_resource_done=report)
-    source = illuminate_source(
+    source = _create_source(
         academic_years=list(academic_years) if academic_years else None,
         full_refresh=full_refresh,
         reconcile=reconcile,
@@ -197,6 +199,14 @@ def _run_sync_locked(
         summary.tables[table] = TableChange(counts_before.get(table, 0), counts_after[table], written.get(table, 0))
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _create_source(**options: Any) -> DltSource:
+    """The source with its settings resolved; a missing setting becomes a one-line ConfigurationError."""
+    try:
+        return illuminate_source(**options)
+    except ConfigFieldMissingException as missing:
+        raise ConfigurationError(_missing_setting_message(missing)) from None
 
 
 def finish_pending_load(pipeline: dlt.Pipeline) -> None:
@@ -293,7 +303,7 @@ def _user_error(failure: PipelineStepFailed) -> IlluminateError:
     while cause is not None:
         if isinstance(cause, IlluminateError):
             return cause
-        if type(cause).__name__ == "ConfigFieldMissingException":
+        if isinstance(cause, ConfigFieldMissingException):
             return ConfigurationError(_missing_setting_message(cause))
         cause = cause.__cause__ or cause.__context__
     first_line = str(failure.exception).splitlines()[0] if str(failure.exception) else type(failure.exception).__name__

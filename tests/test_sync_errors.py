@@ -34,10 +34,11 @@ def _assert_one_clean_line(output: str, *needles: str) -> None:
 
 
 def test_a_missing_base_url_names_its_environment_variable(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    simulator: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("SOURCES__ILLUMINATE__BASE_URL", raising=False)
-    code, output = _run(["run", "--duckdb", str(tmp_path / "w.duckdb")], capsys)
+    with simulator_env(simulator):
+        monkeypatch.delenv("SOURCES__ILLUMINATE__BASE_URL")
+        code, output = _run(["run", "--duckdb", str(tmp_path / "w.duckdb")], capsys)
     assert code != 0
     _assert_one_clean_line(output, "SOURCES__ILLUMINATE__BASE_URL")
 
@@ -58,7 +59,7 @@ def test_rejected_credentials_are_reported_without_the_secret(
     with simulator_env(simulator, SOURCES__ILLUMINATE__CREDENTIALS__CONSUMER_SECRET=wrong_secret):
         code, output = _run(["run", "--duckdb", str(tmp_path / "w.duckdb"), "--resources", "sites"], capsys)
     assert code != 0
-    _assert_one_clean_line(output, "credentials")
+    _assert_one_clean_line(output, "refused", "CONSUMER_SECRET")
     assert wrong_secret not in output
     for secret in (simulator.oauth1[1], simulator.oauth1[3]):
         assert secret not in output
@@ -101,6 +102,17 @@ def test_an_unknown_resource_lists_the_valid_names(
         code, output = _run(["run", "--duckdb", str(tmp_path / "w.duckdb"), "--resources", "studnets"], capsys)
     assert code != 0
     _assert_one_clean_line(output, "studnets", "students", "attendance_daily")
+
+
+def test_missing_credentials_name_both_ways_to_authenticate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [name for name in __import__("os").environ if name.startswith("SOURCES__ILLUMINATE__")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SOURCES__ILLUMINATE__BASE_URL", "https://demo.illuminateed.com/live")
+    code, output = _run(["run", "--duckdb", str(tmp_path / "w.duckdb")], capsys)
+    assert code != 0
+    _assert_one_clean_line(output, "CONSUMER_KEY", "CLIENT_ID")
 
 
 def test_a_half_filled_oauth1_key_names_the_missing_secret(

@@ -674,16 +674,24 @@ class IlluminateClient:
                 logger.debug(
                     "%s: HTTP %d, %d bytes in %.2f s", describe, status, len(content), time.monotonic() - started
                 )
+                login_page = 200 <= status < 300 and _is_html(response, content)
+                if (status == 401 or login_page) and bearer is not None and not refreshed and self._oauth2 is not None:
+                    # a rejected OAuth2 token (revoked, or the server restarted): one new token, tried at once
+                    refreshed = True
+                    attempt -= 1
+                    logger.info("%s: the OAuth2 token was refused; fetching a new token and trying again", describe)
+                    self._oauth2.refresh(bearer)
+                    continue
+                if login_page:
+                    raise AuthenticationError(
+                        f"{describe}: the server answered with a login page (HTTP {status}, HTML instead of"
+                        f" JSON): check the credentials ({self._credential_names(token_request)}) and"
+                        f" {BASE_URL_ENV}",
+                        path=path,
+                        params=query,
+                        status=status,
+                    )
                 if 200 <= status < 300:
-                    if _is_html(response, content):
-                        raise AuthenticationError(
-                            f"{describe}: the server answered with a login page (HTTP {status}, HTML instead of"
-                            f" JSON): check the credentials ({self._credential_names(token_request)}) and"
-                            f" {BASE_URL_ENV}",
-                            path=path,
-                            params=query,
-                            status=status,
-                        )
                     if not content.strip() and method == "POST" and not token_request:
                         return None
                     try:
@@ -699,12 +707,6 @@ class IlluminateClient:
                             ) from None
                         problem = f"an incomplete JSON answer (HTTP {status}, {len(content)} bytes)"
                         wait_s = self.retry.backoff(attempt)
-                elif status == 401 and bearer is not None and not refreshed and self._oauth2 is not None:
-                    refreshed = True
-                    attempt -= 1
-                    logger.info("%s: HTTP 401 with the OAuth2 token; fetching a new token and trying again", describe)
-                    self._oauth2.refresh(bearer)
-                    continue
                 elif status in (401, 403) or (token_request and status == 400):
                     raise self._authentication_error(describe, path, query, status, token_request, content)
                 elif status in RETRYABLE_STATUSES and (idempotent or status in (429, 503)):

@@ -80,15 +80,9 @@ grade_ids as (
     select
         grade_names.assessment_id,
         string_agg(cast(grades.grade_level_id as varchar), ', ' order by grades.grade_order) as grade_level_ids,
-        min(grades.grade_level_id) filter (where grades.grade_order = lowest.grade_order) as lowest_grade_level_id
+        arg_min(grades.grade_level_id, grades.grade_order) as lowest_grade_level_id
     from grade_names
     inner join analytics.stg_grade_levels as grades on upper(grade_names.short_name) = upper(grades.short_name)
-    inner join (
-        select grade_names.assessment_id, min(grades.grade_order) as grade_order
-        from grade_names
-        inner join analytics.stg_grade_levels as grades on upper(grade_names.short_name) = upper(grades.short_name)
-        group by grade_names.assessment_id
-    ) as lowest on grade_names.assessment_id = lowest.assessment_id
     group by grade_names.assessment_id
 ),
 
