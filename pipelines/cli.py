@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulator.add_argument("--attendance-mode", choices=["all", "exceptions"], default="all")
     simulator.add_argument("--token-lifetime", type=int, default=3600, help="OAuth2 token lifetime in seconds")
     simulator.add_argument("--html-auth-failures", action="store_true", help="answer auth failures with a 200 page")
+    simulator.add_argument("--latency", type=float, default=0.0, help="added seconds per request (a distant API)")
 
     commands.add_parser("endpoints", help="print the endpoint / table / key / strategy table (markdown)")
     return parser
@@ -175,6 +176,7 @@ def command_simulator(args: argparse.Namespace) -> int:
         "attendance_mode": args.attendance_mode,
         "token_lifetime": args.token_lifetime,
         "html_auth_failures": args.html_auth_failures,
+        "latency": args.latency,
     }
     if args.today is not None:
         options["today"] = args.today

@@ -293,7 +293,8 @@ class OAuth2TokenManager:
                 f" {_env('client_id')} and {_env('client_secret')}"
             )
         try:
-            lifetime = float(answer.get("expires_in") or self._default_lifetime)
+            expires_in = answer.get("expires_in")
+            lifetime = self._default_lifetime if expires_in in (None, "") else float(expires_in)
         except (TypeError, ValueError):
             lifetime = self._default_lifetime
         lifetime = max(lifetime, 0.0)

@@ -625,7 +625,8 @@ class IlluminateClient:
             body = oauth2_token_request_body(self.credentials)
             data, basic = body, HTTPBasicAuth(body["client_id"], body["client_secret"])
         attempt = 0
-        refreshed = False
+        refreshed = False  # the OAuth2 token is renewed once per request on a 401
+        retry_with: str | None = None  # the token fetched after a 401, for the next attempt
         while True:
             self._check_open()
             attempt += 1
@@ -633,7 +634,8 @@ class IlluminateClient:
             auth: Any = basic or self._oauth1
             bearer: str | None = None
             if self._oauth2 is not None and not token_request:
-                bearer = self._oauth2.token()  # before taking a slot: the token request needs one itself
+                # before taking a slot: the token request needs one itself
+                bearer, retry_with = retry_with or self._oauth2.token(), None
                 headers["Authorization"] = f"Bearer {bearer}"
             started = time.monotonic()
             try:
@@ -675,12 +677,11 @@ class IlluminateClient:
                     "%s: HTTP %d, %d bytes in %.2f s", describe, status, len(content), time.monotonic() - started
                 )
                 login_page = 200 <= status < 300 and _is_html(response, content)
-                if (status == 401 or login_page) and bearer is not None and not refreshed and self._oauth2 is not None:
+                if (status == 401 or login_page) and bearer and not refreshed and self._oauth2 is not None:
                     # a rejected OAuth2 token (revoked, or the server restarted): one new token, tried at once
-                    refreshed = True
-                    attempt -= 1
                     logger.info("%s: the OAuth2 token was refused; fetching a new token and trying again", describe)
-                    self._oauth2.refresh(bearer)
+                    refreshed, retry_with = True, self._oauth2.refresh(bearer)
+                    attempt -= 1
                     continue
                 if login_page:
                     raise AuthenticationError(
