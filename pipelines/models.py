@@ -322,13 +322,14 @@ def declared_sources() -> dict[str, dict[str, str]]:
     return declared
 
 
-def _existing_columns(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, set[str]]:
+def _existing_columns(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, dict[str, str]]:
+    """Column name -> DuckDB type of every table of `schema`, names lower-cased."""
     rows = con.execute(
-        "select table_name, column_name from information_schema.columns where table_schema = ?", [schema]
+        "select table_name, column_name, data_type from information_schema.columns where table_schema = ?", [schema]
     ).fetchall()
-    existing: dict[str, set[str]] = {}
-    for table, column in rows:
-        existing.setdefault(str(table).lower(), set()).add(str(column).lower())
+    existing: dict[str, dict[str, str]] = {}
+    for table, column, data_type in rows:
+        existing.setdefault(str(table).lower(), {})[str(column).lower()] = str(data_type).upper()
     return existing
 
 
@@ -336,7 +337,7 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _stand_in(table: str, columns: Mapping[str, str], existing: set[str] | None) -> str:
+def _stand_in(table: str, columns: Mapping[str, str], existing: Mapping[str, str] | None) -> str:
     """A relation with exactly the declared columns: the raw table's where it has them, NULL elsewhere."""
     if existing is None:
         select = ", ".join(f"cast(null as {kind}) as {_ident(column)}" for column, kind in columns.items())
@@ -350,8 +351,10 @@ def _stand_in(table: str, columns: Mapping[str, str], existing: set[str] | None)
     return f"(select {select} from {SOURCE_SCHEMA}.{_ident(table)})"
 
 
-def resolve_sources(model: Model, existing: Mapping[str, set[str]]) -> str:
-    """The model's SQL with every missing raw table (or one missing a declared column) replaced by a stand-in."""
+def resolve_sources(model: Model, existing: Mapping[str, Mapping[str, str]]) -> str:
+    """The model's SQL with every raw table that lacks a declared column, or has one of another type (dlt infers
+    the types of the View's fields: ids and numbers arrive as text), replaced by a stand-in with the declared
+    columns and types."""
     declared = declared_sources()
     replacements: dict[str, str] = {}
     for table in model.sources:
@@ -364,7 +367,7 @@ def resolve_sources(model: Model, existing: Mapping[str, set[str]]) -> str:
                     " in the endpoint catalog or sql/staging/sources.toml"
                 )
             continue
-        if present is not None and all(column.lower() in present for column in columns):
+        if present is not None and all(present.get(column.lower()) == kind for column, kind in columns.items()):
             continue
         replacements[table] = _stand_in(table, columns, present)
     if not replacements:
@@ -471,7 +474,9 @@ def _with_dependencies(models: Mapping[str, Model], names: Iterable[str]) -> set
     return wanted
 
 
-def _build_one(con: duckdb.DuckDBPyConnection, model: Model, existing: Mapping[str, set[str]], out: TextIO) -> None:
+def _build_one(
+    con: duckdb.DuckDBPyConnection, model: Model, existing: Mapping[str, Mapping[str, str]], out: TextIO
+) -> None:
     started = time.monotonic()
     kind = model.materialization
     relation = f"{MODEL_SCHEMA}.{model.name}"
@@ -511,7 +516,7 @@ class ModelTest:
 class _TestSpec:
     unique: list[list[str]] = field(default_factory=list)
     not_null: list[str] = field(default_factory=list)
-    relationships: list[dict[str, str]] = field(default_factory=list)
+    relationships: list[dict[str, Any]] = field(default_factory=list)
     assertions: list[str] = field(default_factory=list)
 
 
@@ -565,20 +570,26 @@ def _tests_of(model: str, spec: _TestSpec, models: Mapping[str, Model], file: st
             ModelTest(model, "not_null", column, f"select count(*) from {relation} where {_ident(column)} is null")
         )
     for item in spec.relationships:
-        column, target = item.get("column"), item.get("to")
-        if not column or not target:
-            raise ModelError(f"{file}: [{model}] relationships need `column` and `to`")
+        columns = _column_list(item.get("columns", item.get("column")))
+        target = item.get("to")
+        if not columns or not isinstance(target, str):
+            raise ModelError(f"{file}: [{model}] relationships need `column` (or `columns`) and `to`")
         if target not in models:
             raise ModelError(f"{file}: [{model}] relationship to {target}, which is not a model")
-        target_column = item.get("field", column)
+        fields = _column_list(item.get("fields", item.get("field"))) or columns
+        if len(fields) != len(columns):
+            raise ModelError(f"{file}: [{model}] relationship to {target}: `columns` and `fields` differ in length")
+        present = " and ".join(f"child.{_ident(column)} is not null" for column in columns)
+        match = " and ".join(
+            f"parent.{_ident(target_column)} = child.{_ident(column)}" for column, target_column in zip(columns, fields)
+        )
         tests.append(
             ModelTest(
                 model,
                 "relationship",
-                f"{column} -> {target}.{target_column}",
-                f"select count(*) from {relation} as child where child.{_ident(column)} is not null"
-                f" and not exists (select 1 from {MODEL_SCHEMA}.{target} as parent"
-                f" where parent.{_ident(target_column)} = child.{_ident(column)})",
+                f"({', '.join(columns)}) -> {target}({', '.join(fields)})",
+                f"select count(*) from {relation} as child where {present}"
+                f" and not exists (select 1 from {MODEL_SCHEMA}.{target} as parent where {match})",
             )
         )
     for condition in spec.assertions:
@@ -591,6 +602,14 @@ def _tests_of(model: str, spec: _TestSpec, models: Mapping[str, Model], file: st
             )
         )
     return tests
+
+
+def _column_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(column) for column in value]
 
 
 def test_models(duckdb_path: Path) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -82,3 +83,59 @@ def make_client(http_sim: Simulator) -> Iterator[Callable[..., IlluminateClient]
 
 
 # --------------------------------------------------- end of HTTP client fixtures -------------------------------------
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# SQL model fixtures (tests/test_models_*.py): a simulated district synced into DuckDB and the models built on it,
+# once per test session and attendance recording style. Tests compare the marts with the simulator's own district.
+# ---------------------------------------------------------------------------------------------------------------------
+MODELS_TODAY = datetime.date(2026, 11, 27)
+"""The simulated today of the model tests (also the models' `today` setting)."""
+
+
+class ModelWarehouse:
+    """A synced and modelled DuckDB file and the simulator whose district it copies (server already stopped)."""
+
+    def __init__(self, sim: Simulator, path: Path) -> None:
+        self.sim = sim
+        self.path = path
+
+    def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        import duckdb
+
+        with duckdb.connect(str(self.path), read_only=True) as con:
+            return con.execute(sql, params or []).fetchall()
+
+
+def _model_warehouse(tmp_path_factory: pytest.TempPathFactory, attendance_mode: str) -> ModelWarehouse:
+    import io
+
+    from sync_support import sync
+
+    from pipelines.models import ModelSettings, build_models
+    from simulator import Simulator, SimulatorConfig
+
+    sim = Simulator(SimulatorConfig(students=300, seed=1, today=MODELS_TODAY, attendance_mode=attendance_mode))
+    path = tmp_path_factory.mktemp(f"models_{attendance_mode}") / "warehouse.duckdb"
+    sim.start(port=0)
+    try:
+        sync(sim, path)
+    finally:
+        sim.stop()
+    build_models(path, out=io.StringIO(), settings=ModelSettings(today=MODELS_TODAY))
+    return ModelWarehouse(sim, path)
+
+
+@pytest.fixture(scope="session")
+def models_warehouse(tmp_path_factory: pytest.TempPathFactory) -> ModelWarehouse:
+    """300 simulated students (seed 1) whose sites record every attendance mark, synced and modelled."""
+    return _model_warehouse(tmp_path_factory, "all")
+
+
+@pytest.fixture(scope="session")
+def models_warehouse_exceptions(tmp_path_factory: pytest.TempPathFactory) -> ModelWarehouse:
+    """The same district, but its sites record only attendance exceptions (absences, tardies)."""
+    return _model_warehouse(tmp_path_factory, "exceptions")
+
+
+# --------------------------------------------------- end of SQL model fixtures ---------------------------------------

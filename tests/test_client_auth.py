@@ -11,7 +11,7 @@ from conftest import CLIENT_WINDOW, FAST_RETRY, canonical_rows, oauth1_credentia
 
 from sources.illuminate.auth import IlluminateCredentials
 from sources.illuminate.client import IlluminateClient, RetryPolicy
-from sources.illuminate.errors import AuthenticationError
+from sources.illuminate.errors import AuthenticationError, RequestFailedError
 
 TOKEN_PATH = "OAuth2"
 """How the simulator names the token endpoint in its request counts and faults."""
@@ -51,8 +51,9 @@ def test_html_login_page_is_an_authentication_error(http_sim, make_client) -> No
     assert "GET Sites/" in str(failure.value)
 
 
-def test_html_for_failed_login_is_an_authentication_error(make_client) -> None:
-    """A server configured to answer a failed login with an HTML page and HTTP 200 (as some instances do)."""
+def test_html_for_failed_login_is_an_authentication_error() -> None:
+    """A server that answers a failed login with an HTML page and HTTP 200 (as some instances do): wrong OAuth1
+    credentials fail clearly; a refused OAuth2 token is renewed once, as for a 401."""
     from simulator import Simulator, SimulatorConfig
 
     sim = Simulator(SimulatorConfig(students=20, seed=2, today=datetime.date(2026, 11, 27), html_auth_failures=True))
@@ -63,8 +64,45 @@ def test_html_for_failed_login_is_an_authentication_error(make_client) -> None:
         with IlluminateClient(sim.base_url, wrong, retry=FAST_RETRY) as client, pytest.raises(AuthenticationError) as e:
             client.get_json("Sites/")
         assert "login page" in str(e.value)
+        with IlluminateClient(sim.base_url, oauth2_credentials(sim), retry=FAST_RETRY) as client:
+            assert client.get_json("Sites/")
+            assert client._oauth2 is not None
+            client._oauth2._token = "revoked-token-value"
+            assert client.get_json("Sites/")
+            assert client.stats.token_requests == 2
     finally:
         sim.stop()
+
+
+def test_oauth2_second_401_is_an_authentication_error() -> None:
+    """Tokens the server refuses at once (lifetime 0): one renewal, then a clear error instead of a loop."""
+    from simulator import Simulator, SimulatorConfig
+
+    sim = Simulator(SimulatorConfig(students=20, seed=4, today=datetime.date(2026, 11, 27), token_lifetime=0))
+    sim.start(port=0)
+    try:
+        with IlluminateClient(sim.base_url, oauth2_credentials(sim), retry=FAST_RETRY) as client:
+            with pytest.raises(AuthenticationError) as failure:
+                client.get_json("Sites/")
+            assert "HTTP 401 Unauthorized even with a new OAuth2 token" in str(failure.value)
+            assert client.stats.token_requests == 2
+            assert _token_requests(sim) == 2
+    finally:
+        sim.stop()
+
+
+def test_posts_are_signed_with_json_and_form_bodies(http_sim, make_client) -> None:
+    """OAuth1 signs a form body into the signature and leaves a JSON body out; the simulator checks both."""
+    client = make_client()
+    assessment_id = next(iter(http_sim.district.assessments))
+    answer = client.post_json(
+        f"Assessment/{assessment_id}/Scores/", [{"local_student_id": "no-such-student", "responses": ["A"]}]
+    )
+    assert answer["rejected_responses_count"] == 1
+    with pytest.raises(RequestFailedError) as failure:  # signed correctly, refused for the user's password
+        client.post_json("CreateUserApiKeys/", form={"username": "nobody", "password": "wrong-Hh62"})
+    assert "HTTP 400" in str(failure.value) and "Invalid User Credentials" in str(failure.value)
+    assert "Hh62" not in str(failure.value)
 
 
 def test_oauth2_token_fetched_once_and_shared_by_threads(http_sim, make_client) -> None:
@@ -111,8 +149,10 @@ def test_oauth2_token_renewed_before_expiry_during_a_long_run(short_token_sim) -
     sim.inject_fault("Students", "latency", seconds=0.2)
     retry = RetryPolicy(max_attempts=1, timeout=5.0)  # any 401 or failure would fail the run
     with IlluminateClient(sim.base_url, oauth2_credentials(sim), max_concurrency=2, retry=retry) as client:
-        rows = [row for page in client.iter_pages("Students/", CLIENT_WINDOW, 2) for row in page.rows]
+        pages = list(client.iter_pages("Students/", CLIENT_WINDOW, 2))
+        rows = [row for page in pages for row in page.rows]
         assert canonical_rows(rows) == canonical_rows(sim.query("Students", CLIENT_WINDOW))
+        assert sim.request_counts()["Students"] == len(pages) >= 25  # one request per page: no 401, no retry
         # 30 pages, 2 at a time, 0.2 s each: about 3 s, i.e. 2 tokens or more (renewed 0.2 s before they expire)
         assert client.stats.token_requests >= 2
         assert _token_requests(sim) == client.stats.token_requests

@@ -118,3 +118,22 @@ def test_unreachable_server_fails_with_a_translated_error(make_client) -> None:
     message = str(failure.value)
     assert message.startswith("GET Sites/ failed after 2 attempts; the last: connection error")
     assert "127.0.0.1" not in message and "http" not in message
+
+
+def test_post_is_retried_when_the_server_did_not_act(http_sim, make_client) -> None:
+    client = make_client()
+    assessment_id = next(iter(http_sim.district.assessments))
+    http_sim.inject_fault("Assessment/{assessment_id}/Scores", "503", count=2)
+    answer = client.post_json(f"Assessment/{assessment_id}/Scores/", [])
+    assert answer["responses_count"] == 0
+    assert client.stats.retries == 2
+
+
+def test_post_is_retried_when_no_connection_was_made() -> None:
+    from sources.illuminate.auth import IlluminateCredentials
+
+    credentials = IlluminateCredentials(consumer_key="k", consumer_secret="s", token="t", token_secret="u")
+    with IlluminateClient(
+        "http://127.0.0.1:9/live", credentials, retry=RetryPolicy(max_attempts=3, backoff_base=0.01)
+    ) as client, pytest.raises(RequestFailedError, match="failed after 3 attempts"):
+        client.post_json("Assessment/1/Scores/", [])

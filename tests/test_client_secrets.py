@@ -73,7 +73,7 @@ def test_oauth2_secrets_and_tokens_stay_out_of_errors_and_logs(
     client._oauth2._token = "revoked-token-Mm93"  # forces the refresh-on-401 path
     client.get_json("Sites/")
     tokens = list(client._oauth2.issued_tokens())
-    assert len(tokens) == 2
+    assert len(tokens) == 3  # the first, one after the login page (html_200), one after the revoked token
     _, client_secret = http_sim.oauth2
     _assert_clean([*messages, caplog.text, repr(client), str(client.credentials)], [client_secret, *tokens, "Mm93"])
 

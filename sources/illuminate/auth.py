@@ -31,6 +31,7 @@ from .errors import AuthenticationError, ConfigurationError
 
 __all__ = [
     "CREDENTIALS_ENV_PREFIX",
+    "BearerAuth",
     "IlluminateCredentials",
     "OAuth1Signer",
     "OAuth2TokenManager",
@@ -212,6 +213,20 @@ class OAuth1Signer(AuthBase):
 
     def __repr__(self) -> str:
         return f"OAuth1Signer(consumer_key={self._consumer_key!r})"
+
+
+class BearerAuth(AuthBase):
+    """Sets `Authorization: Bearer <token>`; an auth object, so that `requests` never swaps in .netrc credentials."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "BearerAuth(***)"
 
 
 def oauth2_token_request_body(credentials: IlluminateCredentials) -> dict[str, str]:

@@ -44,6 +44,7 @@ from requests.auth import HTTPBasicAuth
 
 from .auth import (
     CREDENTIALS_ENV_PREFIX,
+    BearerAuth,
     IlluminateCredentials,
     OAuth1Signer,
     OAuth2TokenManager,
@@ -636,7 +637,7 @@ class IlluminateClient:
             if self._oauth2 is not None and not token_request:
                 # before taking a slot: the token request needs one itself
                 bearer, retry_with = retry_with or self._oauth2.token(), None
-                headers["Authorization"] = f"Bearer {bearer}"
+                auth = BearerAuth(bearer)
             started = time.monotonic()
             try:
                 with self._slot():

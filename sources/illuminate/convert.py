@@ -16,6 +16,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .catalog import ColumnType, Endpoint
 from .settings import DELETED_COLUMN
@@ -141,16 +142,37 @@ class RowConverter:
 
     def to_table(self, records: Sequence[Mapping[str, Any]], constants: Mapping[str, Any] | None = None) -> pa.Table:
         """A typed table of `records`, every declared column present, plus `constants` as repeated columns."""
-        rows = [self.rename(record) for record in records]
+        wire = _wire_table(records)
+        columns: dict[str, pa.Array] = {}
+        if wire is not None:
+            for name in wire.column_names:
+                column = self.aliases.get(name, name)
+                if column not in columns or column == name:  # a documented name wins over its alias
+                    columns[column] = wire.column(name).combine_chunks()
+        else:  # values of several Python types in one field: gather them in Python
+            rows = [self.rename(record) for record in records]
+            for name in {field for row in rows for field in row}:
+                columns[name] = [row.get(name) for row in rows]  # type: ignore[assignment]
+        count = len(records)
         arrays: dict[str, pa.Array] = {}
         for column, column_type in self.columns.items():
             if constants and column in constants:
-                arrays[column] = pa.array([constants[column]] * len(rows), type=ARROW_TYPES[column_type])
-                continue
-            arrays[column] = pa.array(self._convert_column(column, column_type, rows), type=ARROW_TYPES[column_type])
-        for field in self._undeclared(rows):
-            arrays[field] = pa.array([_to_text_or_none(row.get(field)) for row in rows], type=pa.string())
-        return pa.table(arrays)
+                arrays[column] = pa.array([constants[column]] * count, type=ARROW_TYPES[column_type])
+            elif column not in columns:
+                arrays[column] = pa.nulls(count, type=ARROW_TYPES[column_type])
+            else:
+                arrays[column] = self._convert(column, column_type, columns[column])
+        undeclared = [name for name in columns if name not in self.columns]
+        self.undeclared_fields.update(undeclared)
+        for name in undeclared:
+            arrays[name] = self._convert(name, "text", columns[name])
+        return pa.table(arrays) if arrays else pa.table({})
+
+    def _convert(self, column: str, column_type: ColumnType, values: pa.Array | list[Any]) -> pa.Array:
+        fast = _vectorized(column_type, values)
+        if fast is not None:
+            return fast
+        return self._convert_values(column, column_type, values.to_pylist() if isinstance(values, pa.Array) else values)
 
     def tombstones(self, merge_key: str, values: Sequence[Any]) -> pa.Table:
         """Rows that delete whole slices (every row whose `merge_key` has one of `values`) and insert nothing."""
@@ -168,29 +190,89 @@ class RowConverter:
         key_columns = self.endpoint.primary_key
         return self.to_table([{**dict(zip(key_columns, key)), DELETED_COLUMN: True} for key in keys])
 
-    def _convert_column(self, column: str, column_type: ColumnType, rows: list[dict[str, Any]]) -> list[Any]:
+    def _convert_values(self, column: str, column_type: ColumnType, values: list[Any]) -> pa.Array:
+        """Value by value: the slow path for columns the vectorized one could not read whole."""
         convert = CONVERTERS[column_type]
-        values: list[Any] = []
-        for row in rows:
-            value = row.get(column)
+        converted: list[Any] = []
+        for value in values:
             if value is None or (column_type != "text" and isinstance(value, str) and value.strip() in NULL_MARKERS):
-                values.append(None)
+                converted.append(None)
                 continue
             try:
-                values.append(convert(value))
+                converted.append(convert(value))
             except (ValueError, TypeError, OverflowError):
                 self.invalid_values[column] += 1
-                values.append(None)
-        return values
+                converted.append(None)
+        return pa.array(converted, type=ARROW_TYPES[column_type])
 
-    def _undeclared(self, rows: list[dict[str, Any]]) -> list[str]:
-        fields: list[str] = []
-        for row in rows:
-            for field in row:
-                if field not in self.columns and field not in fields:
-                    fields.append(field)
-        self.undeclared_fields.update(fields)
-        return fields
+
+_NULL_MARKER_ARRAY = pa.array(sorted(NULL_MARKERS))
+_TRUE_ARRAY = pa.array(sorted(TRUE_VALUES))
+_FALSE_ARRAY = pa.array(sorted(FALSE_VALUES))
+_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+_EARLIEST = date(1900, 1, 1)
+
+
+def _wire_table(records: Sequence[Mapping[str, Any]]) -> pa.Table | None:
+    """The records as an Arrow table of their wire types (built in C++), or None when a field mixes Python types."""
+    if not records:
+        return None
+    fields: dict[str, pa.DataType] = {}
+    for record in records:
+        for name, value in record.items():
+            if value is not None and name not in fields:
+                fields[name] = _WIRE_TYPES.get(type(value), pa.string())
+        if len(fields) == len(record):
+            break
+    for name in set().union(*records):
+        fields.setdefault(name, pa.string())
+    try:
+        return pa.Table.from_pylist(list(records), schema=pa.schema(fields))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+
+
+_WIRE_TYPES: dict[type, pa.DataType] = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
+
+
+def _vectorized(column_type: ColumnType, values: pa.Array | list[Any]) -> pa.Array | None:
+    """The column converted by Arrow compute kernels, or None when some value needs the value-by-value path.
+
+    The API sends most values as strings; parsing a page column at a time in Arrow is several times faster than
+    converting each value in Python (measured ~100k rows/s value by value on the attendance tables).
+    """
+    try:
+        raw = values if isinstance(values, pa.Array) else pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None  # mixed Python types in one column
+    target = ARROW_TYPES[column_type]
+    if raw.type == target or pa.types.is_null(raw.type):
+        return raw.cast(target)
+    if column_type == "text":
+        return raw.cast(pa.string()) if pa.types.is_string(raw.type) else None
+    if pa.types.is_integer(raw.type) and column_type in ("bigint", "double"):
+        return raw.cast(target)
+    if not pa.types.is_string(raw.type):
+        return None
+    text = pc.if_else(pc.is_in(raw, value_set=_NULL_MARKER_ARRAY), pa.scalar(None, pa.string()), raw)
+    try:
+        if column_type == "bool":
+            lowered = pc.utf8_lower(text)
+            is_true, is_false = pc.is_in(lowered, value_set=_TRUE_ARRAY), pc.is_in(lowered, value_set=_FALSE_ARRAY)
+            if pc.any(pc.and_(pc.is_valid(text), pc.invert(pc.or_(is_true, is_false)))).as_py():
+                return None
+            return pc.if_else(is_true, True, pc.if_else(is_false, False, pa.scalar(None, pa.bool_())))
+        if column_type == "date":
+            parsed = pc.utf8_slice_codeunits(text, 0, 10).cast(pa.date32())
+            earliest = pc.min(parsed).as_py()
+            return None if earliest is not None and earliest < _EARLIEST else parsed
+        if column_type == "timestamp":
+            parsed = pc.strptime(text, format=_TIMESTAMP_FORMAT, unit="us")
+            earliest = pc.min(parsed).as_py()
+            return None if earliest is not None and earliest.date() < _EARLIEST else parsed
+        return text.cast(target)  # bigint, double: "12.0" or a letter raises and takes the slow path
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
 
 
 def _to_text_or_none(value: Any) -> str | None:

@@ -15,7 +15,7 @@ with assessments as (
     qualify row_number() over (partition by assessment_id order by _dlt_load_id desc) = 1
 ),
 
-views as (
+view_documents as (
     select *
     from analytics.stg_assessment_view
     where assessment_id is not null
@@ -25,7 +25,7 @@ views as (
 referenced as (
     select assessment_id from assessments
     union
-    select assessment_id from views
+    select assessment_id from view_documents
     union
     select assessment_id from analytics.stg_assessment_aggregate_student_responses where assessment_id is not null
 ),
@@ -38,11 +38,11 @@ band_sets as (
         row_number() over (
             partition by band_set.assessment_id
             order by
-                (band_set.performance_band_set_id is not distinct from views.performance_band_set_id) desc,
+                (band_set.performance_band_set_id is not distinct from view_documents.performance_band_set_id) desc,
                 band_set.list_position
         ) as set_rank
     from analytics.stg_assessment_view__performance_band_sets as band_set
-    left join views on band_set.assessment_id = views.assessment_id
+    left join view_documents on band_set.assessment_id = view_documents.assessment_id
 ),
 
 chosen_set as (
@@ -101,21 +101,21 @@ result_titles as (
 select
     referenced.assessment_id,
     assessments.local_assessment_id,
-    coalesce(assessments.title, views.title, result_titles.title) as title,
-    coalesce(assessments.description, views.description) as description,
+    coalesce(assessments.title, view_documents.title, result_titles.title) as title,
+    coalesce(assessments.description, view_documents.description) as description,
     assessments.subject_id,
-    coalesce(assessments.subject, views.subject_area) as subject,
+    coalesce(assessments.subject, view_documents.subject_area) as subject,
     assessments.scope_id,
-    coalesce(assessments.scope, views.scope) as scope,
+    coalesce(assessments.scope, view_documents.scope) as scope,
     coalesce(assessments.grade_levels, view_grades.grade_levels) as grade_levels,
     grade_ids.grade_level_ids,
     grade_ids.lowest_grade_level_id,
     coalesce(
-        views.academic_year,
-        year(views.administered_at) + case when month(views.administered_at) >= 8 then 1 else 0 end,
+        view_documents.academic_year,
+        year(view_documents.administered_at) + case when month(view_documents.administered_at) >= 8 then 1 else 0 end,
         year(assessments.created_at) + case when month(assessments.created_at) >= 8 then 1 else 0 end
     ) as academic_year,
-    views.administered_at,
+    view_documents.administered_at,
     assessments.author_id,
     assessments.district_author_id,
     concat_ws(' ', assessments.author_first, assessments.author_last) as author_name,
@@ -127,11 +127,11 @@ select
     band_summary.bands,
     band_summary.mastery_minimum_percent,
     band_summary.mastery_minimum_level,
-    views.assessment_id is not null as has_view_document,
+    view_documents.assessment_id is not null as has_view_document,
     assessments.assessment_id is not null as is_in_assessments
 from referenced
 left join assessments on referenced.assessment_id = assessments.assessment_id
-left join views on referenced.assessment_id = views.assessment_id
+left join view_documents on referenced.assessment_id = view_documents.assessment_id
 left join chosen_set on referenced.assessment_id = chosen_set.assessment_id
 left join band_summary on referenced.assessment_id = band_summary.assessment_id
 left join grade_ids on referenced.assessment_id = grade_ids.assessment_id

@@ -1,5 +1,5 @@
 -- stg_assessment_aggregate_student_responses_group: the raw `AssessmentAggregateStudentResponsesGroup` rows (table illuminate.assessment_aggregate_student_responses_group), one view row per raw row.
--- Grain: one row per API record; natural key (assessment_id, local_student_id, date_taken, reporting_group) as declared in the endpoint catalog.
+-- Grain: one row per API record. Natural key: (assessment_id, local_student_id, date_taken, reporting_group), as declared in the endpoint catalog.
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
     cast(assessment_id as bigint) as assessment_id,
@@ -9,8 +9,9 @@ select
     case when trim(last_name) in ('', 'NULL', 'null') then null else last_name end as last_name,
     case when trim(middle_name) in ('', 'NULL', 'null') then null else middle_name end as middle_name,
     case when trim(reporting_group) in ('', 'NULL', 'null') then null else reporting_group end as reporting_group,
-    case when try_cast(left(trim(date_taken), 10) as date) between date '1900-01-01' and date '2100-12-31'
-        then try_cast(left(trim(date_taken), 10) as date) end as date_taken,
+    case when try_cast(left(trim(cast(date_taken as varchar)), 10) as date)
+        between date '1900-01-01' and date '2100-12-31'
+        then try_cast(left(trim(cast(date_taken as varchar)), 10) as date) end as date_taken,
     cast(points as double) as points,
     cast(points_possible as double) as points_possible,
     cast(percent_correct as double) as percent_correct,

@@ -1,5 +1,5 @@
 -- stg_assessment_aggregate_student_responses_standard: the raw `AssessmentAggregateStudentResponsesStandard` rows (table illuminate.assessment_aggregate_student_responses_standard), one view row per raw row.
--- Grain: one row per API record; natural key (assessment_id, local_student_id, date_taken, academic_benchmark_guid) as declared in the endpoint catalog.
+-- Grain: one row per API record. Natural key: (assessment_id, local_student_id, date_taken, academic_benchmark_guid), as declared in the endpoint catalog.
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
     cast(assessment_id as bigint) as assessment_id,
@@ -11,8 +11,9 @@ select
     case when trim(academic_benchmark_guid) in ('', 'NULL', 'null') then null else academic_benchmark_guid end as academic_benchmark_guid,
     case when trim(standard_code) in ('', 'NULL', 'null') then null else standard_code end as standard_code,
     case when trim(standard_description) in ('', 'NULL', 'null') then null else standard_description end as standard_description,
-    case when try_cast(left(trim(date_taken), 10) as date) between date '1900-01-01' and date '2100-12-31'
-        then try_cast(left(trim(date_taken), 10) as date) end as date_taken,
+    case when try_cast(left(trim(cast(date_taken as varchar)), 10) as date)
+        between date '1900-01-01' and date '2100-12-31'
+        then try_cast(left(trim(cast(date_taken as varchar)), 10) as date) end as date_taken,
     cast(points as double) as points,
     cast(points_possible as double) as points_possible,
     cast(percent_correct as double) as percent_correct,

@@ -1,13 +1,14 @@
 -- stg_assessment_view: one row per assessment whose `Assessment/{id}/View` document was fetched
--- (illuminate.assessment_view), with the document's `assessment` object flattened by dlt (assessment__title, assessment__academic_year, ...).
+-- (illuminate.assessment_view), with the document's `assessment` object flattened by dlt (assessment__title, ...).
 -- Grain: one row per assessment. Key: assessment_id.
--- Cleaning: "NULL"/empty strings become NULL; academic_year and band set id are cast to BIGINT.
+-- Cleaning: "NULL"/empty strings become NULL; dates outside 1900-2100 and years outside 1900-2100 become NULL.
 select
     cast(assessment_id as bigint) as assessment_id,
     exported_at,
     cast(version as bigint) as version,
     case when trim(assessment__title) in ('', 'NULL', 'null') then null else assessment__title end as title,
-    case when trim(assessment__description) in ('', 'NULL', 'null') then null else assessment__description end as description,
+    case when trim(assessment__description) in ('', 'NULL', 'null') then null else assessment__description end
+        as description,
     assessment__created_at as created_at,
     assessment__updated_at as updated_at,
     case when assessment__administered_at between date '1900-01-01' and date '2100-12-31'
@@ -16,7 +17,8 @@ select
     case when trim(assessment__guid) in ('', 'NULL', 'null') then null else assessment__guid end as guid,
     case when trim(assessment__tags) in ('', 'NULL', 'null') then null else assessment__tags end as tags,
     assessment__performance_band_set_id as performance_band_set_id,
-    case when trim(assessment__subject_area) in ('', 'NULL', 'null') then null else assessment__subject_area end as subject_area,
+    case when trim(assessment__subject_area) in ('', 'NULL', 'null') then null else assessment__subject_area end
+        as subject_area,
     case when trim(assessment__scope) in ('', 'NULL', 'null') then null else assessment__scope end as scope,
     _dlt_id,
     _dlt_load_id

@@ -1,5 +1,5 @@
 -- stg_assessments: the raw `Assessments` rows (table illuminate.assessments), one view row per raw row.
--- Grain: one row per API record; natural key (assessment_id) as declared in the endpoint catalog.
+-- Grain: one row per API record. Natural key: (assessment_id), as declared in the endpoint catalog.
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
     cast(assessment_id as bigint) as assessment_id,

@@ -1,5 +1,5 @@
 -- stg_attendance_flags: the raw `Attendance/Flags` rows (table illuminate.attendance_flags), one view row per raw row.
--- Grain: one row per API record; natural key (flag_code) as declared in the endpoint catalog.
+-- Grain: one row per API record. Natural key: (flag_code), as declared in the endpoint catalog.
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
     case when trim(flag_code) in ('', 'NULL', 'null') then null else flag_code end as flag_code,

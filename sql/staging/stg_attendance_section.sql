@@ -1,5 +1,5 @@
 -- stg_attendance_section: the raw `Attendance/Section` rows (table illuminate.attendance_section), one view row per raw row.
--- Grain: one row per API record; natural key (illuminate_student_id, section_id, date) as declared in the endpoint catalog.
+-- Grain: one row per API record. Natural key: (illuminate_student_id, section_id, date), as declared in the endpoint catalog.
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
     case when trim(district_student_id) in ('', 'NULL', 'null') then null else district_student_id end as district_student_id,

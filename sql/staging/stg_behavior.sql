@@ -1,5 +1,5 @@
 -- stg_behavior: the raw `Behavior` rows (table illuminate.behavior), one view row per raw row.
--- Grain: one row per API record; natural key (student_id, incident_unique_id, site_id) as declared in the endpoint catalog.
+-- Grain: one row per API record. Natural key: (student_id, incident_unique_id, site_id), as declared in the endpoint catalog.
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
     cast(site_id as bigint) as site_id,

@@ -1,5 +1,5 @@
 -- stg_course_requirement_checks: the raw `CourseRequirementChecks` rows (table illuminate.course_requirement_checks), one view row per raw row.
--- Grain: one row per API record; natural key (local_student_id, requirement_check_type, requirement_category_short_name) as declared in the endpoint catalog.
+-- Grain: one row per API record. Natural key: (local_student_id, requirement_check_type, requirement_category_short_name), as declared in the endpoint catalog.
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
     case when trim(local_student_id) in ('', 'NULL', 'null') then null else local_student_id end as local_student_id,

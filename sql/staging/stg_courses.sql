@@ -1,5 +1,5 @@
 -- stg_courses: the raw `Courses` rows (table illuminate.courses), one view row per raw row.
--- Grain: one row per API record; natural key (course_id) as declared in the endpoint catalog.
+-- Grain: one row per API record. Natural key: (course_id), as declared in the endpoint catalog.
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
     cast(course_id as bigint) as course_id,

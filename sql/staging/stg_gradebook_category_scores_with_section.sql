@@ -1,5 +1,5 @@
 -- stg_gradebook_category_scores_with_section: the raw `GradebookCategoryScoresWithSection` rows (table illuminate.gradebook_category_scores_with_section), one view row per raw row.
--- Grain: one row per API record; natural key (local_student_id, gradebook_name, category_name, section_id) as declared in the endpoint catalog.
+-- Grain: one row per API record. Natural key: (local_student_id, gradebook_name, category_name, section_id), as declared in the endpoint catalog.
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
     case when trim(local_student_id) in ('', 'NULL', 'null') then null else local_student_id end as local_student_id,

@@ -1,5 +1,5 @@
 -- stg_master_schedule: the raw `MasterSchedule` rows (table illuminate.master_schedule), one view row per raw row.
--- Grain: one row per API record; natural key (section_id, user_id) as declared in the endpoint catalog.
+-- Grain: one row per API record. Natural key: (section_id, user_id), as declared in the endpoint catalog.
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
     cast(section_id as bigint) as section_id,

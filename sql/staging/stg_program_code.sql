@@ -1,5 +1,5 @@
 -- stg_program_code: the raw `ProgramCode` rows (table illuminate.program_code), one view row per raw row.
--- Grain: one row per API record; natural key (student_id, enrollment_site_id, enrollment_start_date, program_code, eligibility_start_date) as declared in the endpoint catalog.
+-- Grain: one row per API record. Natural key: (student_id, enrollment_site_id, enrollment_start_date, program_code, eligibility_start_date), as declared in the endpoint catalog.
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
     cast(enrollment_site_id as bigint) as enrollment_site_id,

@@ -1,5 +1,5 @@
 -- stg_sites: the raw `Sites` rows (table illuminate.sites), one view row per raw row.
--- Grain: one row per API record; natural key (site_id) as declared in the endpoint catalog.
+-- Grain: one row per API record. Natural key: (site_id), as declared in the endpoint catalog.
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
     cast(site_id as bigint) as site_id,

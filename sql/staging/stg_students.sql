@@ -1,5 +1,5 @@
 -- stg_students: the raw `Students` rows (table illuminate.students), one view row per raw row.
--- Grain: one row per API record; natural key (student_id, academic_year) as declared in the endpoint catalog.
+-- Grain: one row per API record. Natural key: (student_id, academic_year), as declared in the endpoint catalog.
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
     cast(student_id as bigint) as student_id,

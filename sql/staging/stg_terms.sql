@@ -1,5 +1,5 @@
 -- stg_terms: the raw `Terms` rows (table illuminate.terms), one view row per raw row.
--- Grain: one row per API record; natural key (term_id) as declared in the endpoint catalog.
+-- Grain: one row per API record. Natural key: (term_id), as declared in the endpoint catalog.
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
     cast(term_id as bigint) as term_id,

@@ -1,5 +1,5 @@
 -- stg_users: the raw `Users` rows (table illuminate.users), one view row per raw row.
--- Grain: one row per API record; natural key (user_id) as declared in the endpoint catalog.
+-- Grain: one row per API record. Natural key: (user_id), as declared in the endpoint catalog.
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
     cast(user_id as bigint) as user_id,
