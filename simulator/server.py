@@ -214,6 +214,9 @@ class Simulator:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: with Nagle's algorithm on, each answer waited ~40 ms for the
+    # client's delayed ACK (measured on loopback: 47 ms per sequential request with it on, 2.4 ms with it off).
+    disable_nagle_algorithm = True
     server_version = "Apache"
     sys_version = ""
 

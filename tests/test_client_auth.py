@@ -7,9 +7,10 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
+import requests
 from conftest import CLIENT_WINDOW, FAST_RETRY, canonical_rows, oauth1_credentials, oauth2_credentials
 
-from sources.illuminate.auth import IlluminateCredentials
+from sources.illuminate.auth import IlluminateCredentials, OAuth1Signer
 from sources.illuminate.client import IlluminateClient, RetryPolicy
 from sources.illuminate.errors import AuthenticationError, RequestFailedError
 
@@ -28,6 +29,15 @@ def test_oauth1_signs_every_attempt_afresh(http_sim, make_client: Callable[..., 
     page = next(client.iter_pages("Students/", CLIENT_WINDOW, 50))
     assert page.page == 1 and len(page.rows) == 50
     assert client.stats.retries == 2
+
+
+def test_a_resent_oauth1_request_is_refused(http_sim) -> None:
+    """The premise of signing every attempt: re-sending a prepared request (what a retrying session does) fails."""
+    signer = OAuth1Signer(*http_sim.oauth1)
+    prepared = requests.Request("GET", f"{http_sim.base_url}/rest_server.php/Api/Sites/", auth=signer).prepare()
+    with requests.Session() as session:
+        assert session.send(prepared, timeout=5).status_code == 200
+        assert session.send(prepared, timeout=5).status_code == 401
 
 
 def test_oauth1_wrong_secret_is_an_authentication_error(http_sim, make_client) -> None:

@@ -116,7 +116,7 @@ def test_unreachable_server_fails_with_a_translated_error(make_client) -> None:
     ):
         client.get_json("Sites/")
     message = str(failure.value)
-    assert message.startswith("GET Sites/ failed after 2 attempts; the last: connection error")
+    assert message.startswith("GET Sites/ failed after 2 attempts; the last: could not connect to the server")
     assert "127.0.0.1" not in message and "http" not in message
 
 

@@ -344,7 +344,12 @@ def _describe_exception(exc: requests.RequestException, timeout: float) -> str:
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return "the connection broke while the answer was read"
     if isinstance(exc, requests.exceptions.ConnectionError):
-        return f"connection error ({type(_exception_reason(exc)).__name__})"
+        reason = _exception_reason(exc)
+        if isinstance(reason, urllib3.exceptions.NameResolutionError):
+            return "the host name could not be resolved"
+        if isinstance(reason, urllib3.exceptions.NewConnectionError):
+            return "could not connect to the server (connection refused or unreachable)"
+        return f"connection error ({type(reason).__name__})"
     return f"request error ({type(exc).__name__})"
 
 
@@ -475,25 +480,29 @@ class IlluminateClient:
         base = {key: value for key, value in params.items() if key not in ("page", "limit") and value is not None}
         describe = _describe("GET", path, base)
         problem = ""
+        raw_pages: list[_RawPage] = []
         for attempt in range(1, WINDOW_ATTEMPTS + 1):
+            if attempt > 1:
+                self.stats.record_refetch(path)
+                logger.warning("%s: %s; fetching the window again (attempt %d)", describe, problem, attempt)
             raw_pages = self._fetch_window(path, base, limit)
             problem = _window_problem(raw_pages)
             if not problem:
-                first = raw_pages[0]
-                received = sum(len(raw.rows) for raw in raw_pages)
-                num_results = first.num_results if first.num_results is not None else received
-                for raw in raw_pages:
-                    yield Page(path, raw.params, raw.requested, first.num_pages, num_results, raw.rows)
-                return
-            self.stats.record_refetch(path)
-            if attempt < WINDOW_ATTEMPTS:
-                logger.warning("%s: %s; fetching the window again (attempt %d)", describe, problem, attempt + 1)
-        raise IncompleteResultError(
-            f"{describe}: the pages do not add up after {WINDOW_ATTEMPTS} attempts ({problem}); the API's cache was"
-            " probably changing during the run: run the sync again later",
-            path=path,
-            params=base,
-        )
+                break
+        received = sum(len(raw.rows) for raw in raw_pages)
+        first = raw_pages[0]
+        if problem:
+            raise IncompleteResultError(
+                f"{describe}: the pages do not add up after {WINDOW_ATTEMPTS} attempts ({problem}); the API's cache"
+                " was probably changing during the run: run the sync again later",
+                path=path,
+                params=base,
+                expected=first.num_results,
+                received=received,
+            )
+        num_results = first.num_results if first.num_results is not None else received
+        for raw in raw_pages:
+            yield Page(path, raw.params, raw.requested, first.num_pages, num_results, raw.rows)
 
     def map_concurrently(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         """Runs `fn` over `items` in the client's fan-out pool and yields the results as they complete.
