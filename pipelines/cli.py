@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sources.illuminate.catalog import STRATEGY_DESCRIPTIONS, load_catalog
 from sources.illuminate.errors import IlluminateError
+from sources.illuminate.privacy import PII_MODES
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -77,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulator.add_argument("--html-auth-failures", action="store_true", help="answer auth failures with a 200 page")
     simulator.add_argument("--latency", type=float, default=0.0, help="added seconds per request (a distant API)")
 
+    models = commands.add_parser("models", help="rebuild the SQL models in schema analytics (and test them)")
+    models.add_argument("--duckdb", type=Path, required=True, help="the DuckDB file a sync loaded")
+    models.add_argument("--test", action="store_true", help="also run the model tests; exit 1 if one fails")
+
     commands.add_parser("endpoints", help="print the endpoint / table / key / strategy table (markdown)")
     return parser
 
@@ -106,6 +111,13 @@ def _add_sync_arguments(parser: argparse.ArgumentParser, duckdb_required: bool) 
     parser.add_argument(
         "--data-dir", type=Path, default=None, help="dlt's working directory (default: beside the file)"
     )
+    parser.add_argument(
+        "--pii",
+        choices=PII_MODES,
+        default=None,
+        help="direct identifiers: keep (default), hash (keyed, needs SOURCES__ILLUMINATE__PII_HASH_KEY) or exclude",
+    )
+    parser.add_argument("--skip-models", action="store_true", help="do not rebuild the SQL models after the sync")
     parser.add_argument("--verbose", action="store_true", help="log retries and requests")
 
 
@@ -122,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_demo(args)
         if args.command == "simulator":
             return command_simulator(args)
+        if args.command == "models":
+            return command_models(args)
         if args.command == "endpoints":
             print(endpoint_table())
             return EXIT_OK
@@ -138,6 +152,8 @@ def command_run(args: argparse.Namespace, **source_options: object) -> int:
     from pipelines.sync import run_sync
 
     print(f"syncing into {args.duckdb} ...", file=sys.stderr, flush=True)
+    if args.pii is not None:
+        source_options["pii"] = args.pii
     summary = run_sync(
         args.duckdb,
         resources=args.resources,
@@ -146,10 +162,26 @@ def command_run(args: argparse.Namespace, **source_options: object) -> int:
         reconcile=args.reconcile,
         data_dir=args.data_dir,
         allow_shrink=args.allow_shrink,
+        build_models_after=not args.skip_models,
         **source_options,
     )
     print(summary.render())
     return EXIT_OK
+
+
+def command_models(args: argparse.Namespace) -> int:
+    from pipelines.models import build_models, test_models
+    from pipelines.sync import warehouse_lock
+
+    with warehouse_lock(args.duckdb):
+        build_models(args.duckdb)
+        if not args.test:
+            return EXIT_OK
+        failures = test_models(args.duckdb)
+    for failure in failures:
+        print(f"model test failed: {failure}", file=sys.stderr)
+    print(f"model tests: {len(failures)} failed" if failures else "model tests: all passed", file=sys.stderr)
+    return EXIT_FAILED if failures else EXIT_OK
 
 
 def command_demo(args: argparse.Namespace) -> int:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -18,24 +20,30 @@ from dlt.common.pipeline import LoadInfo
 from dlt.extract import DltSource
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from pipelines.models import ModelSettings, build_models
 from sources.illuminate import RunReport, illuminate_source, resource_names
 from sources.illuminate.catalog import load_catalog
 from sources.illuminate.context import ResourceProgress
+from sources.illuminate.convert import QuarantinedRecord
 from sources.illuminate.errors import ConfigurationError, IlluminateError
 from sources.illuminate.settings import DATASET_NAME
 
 PIPELINE_NAME = "illuminate_sync"
+QUARANTINE_TABLE = "quarantine"
 
 
 @dataclass
 class TableChange:
     rows_before: int
     rows_after: int
-    rows_written: int
+    rows_written: int | None
+    """Rows this run loaded; None for dlt's child tables, whose rows carry no load id."""
 
     @property
-    def removed(self) -> int:
+    def removed(self) -> int | None:
         """Old rows that are gone: deleted upstream or replaced by a newer copy of the same record."""
+        if self.rows_written is None:
+            return None
         return self.rows_before - (self.rows_after - self.rows_written)
 
 
@@ -46,18 +54,22 @@ class SyncSummary:
     retries: int = 0
     seconds: float = 0.0
     invalid_values: dict[str, dict[str, int]] = field(default_factory=dict)
+    quarantined: dict[str, int] = field(default_factory=dict)
 
     def render(self) -> str:
         lines = [f"{'table':<52} {'rows':>10} {'written':>10} {'removed':>10} {'change':>10}"]
         for table, change in sorted(self.tables.items()):
             delta = change.rows_after - change.rows_before
-            lines.append(
-                f"{table:<52} {change.rows_after:>10,} {change.rows_written:>10,} {change.removed:>10,} {delta:>+10,}"
-            )
+            written = "-" if change.rows_written is None else f"{change.rows_written:,}"
+            removed = "-" if change.removed is None else f"{change.removed:,}"
+            lines.append(f"{table:<52} {change.rows_after:>10,} {written:>10} {removed:>10} {delta:>+10,}")
         lines.append(f"{self.requests:,} requests ({self.retries:,} retried) in {self.seconds:.1f} s")
-        for table, columns in sorted(self.invalid_values.items()):
-            detail = ", ".join(f"{column} x{count}" for column, count in sorted(columns.items()))
-            lines.append(f"warning: {table}: values that do not fit their column type were loaded as NULL: {detail}")
+        for table, count in sorted(self.quarantined.items()):
+            columns = ", ".join(sorted(self.invalid_values.get(table, {})))
+            lines.append(
+                f"warning: {table}: {count:,} records with values that break their column type ({columns}) were "
+                f"kept out and stored in {DATASET_NAME}.{QUARANTINE_TABLE}"
+            )
         return "\n".join(lines)
 
 
@@ -133,13 +145,28 @@ def run_sync(
     reconcile: bool = False,
     data_dir: Path | None = None,
     out: TextIO = sys.stderr,
+    build_models_after: bool = True,
     **source_options: Any,
 ) -> SyncSummary:
-    """Run one sync and return its summary. Raises IlluminateError (one-line, user-facing) on failure."""
+    """Run one sync, then rebuild the SQL models, and return the sync's summary.
+
+    Raises IlluminateError (one-line, user-facing) on failure; what earlier runs loaded stays as it was.
+    """
     with warehouse_lock(duckdb_path):
-        return _run_sync_locked(
+        summary = _run_sync_locked(
             duckdb_path, resources, academic_years, full_refresh, reconcile, data_dir, out, **source_options
         )
+        if build_models_after:
+            build_models(duckdb_path, out=out, settings=model_settings(source_options.get("today")))
+        return summary
+
+
+def model_settings(sync_today: str | None) -> ModelSettings:
+    """The models' settings; their "today" follows the sync's when only the sync's is set (a replayed night)."""
+    settings = ModelSettings.resolve()
+    if settings.today is None and sync_today:
+        settings = replace(settings, today=date.fromisoformat(sync_today))
+    return settings
 
 
 def _run_sync_locked(
@@ -192,11 +219,14 @@ def _run_sync_locked(
         requests=stats.requests if stats else 0,
         retries=stats.retries if stats else 0,
         invalid_values=dict(run_report.invalid_values),
+        quarantined=dict(run_report.quarantined_counts),
     )
+    store_quarantined(duckdb_path, run_report.quarantined)
     counts_after = table_counts(duckdb_path)
     written = rows_written(duckdb_path, load_info)
     for table in counts_after:
-        summary.tables[table] = TableChange(counts_before.get(table, 0), counts_after[table], written.get(table, 0))
+        if table != QUARANTINE_TABLE:
+            summary.tables[table] = TableChange(counts_before.get(table, 0), counts_after[table], written.get(table))
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -252,6 +282,24 @@ def rows_written(duckdb_path: Path, load_info: LoadInfo) -> dict[str, int]:
             query = f'select count(*) from {DATASET_NAME}."{table}" where _dlt_load_id in ({placeholders})'
             written[table] = con.execute(query, load_ids).fetchone()[0]  # type: ignore[index]
     return written
+
+
+def store_quarantined(duckdb_path: Path, records: Sequence[QuarantinedRecord]) -> None:
+    """Append this run's quarantined records to `illuminate.quarantine` (after the run's data loaded)."""
+    if not records:
+        return
+    rows = [
+        (record.table, record.endpoint, record.reason, json.dumps(record.record, default=str, sort_keys=True))
+        for record in records
+    ]
+    with duckdb.connect(str(duckdb_path)) as con:
+        con.execute(
+            f"create table if not exists {DATASET_NAME}.{QUARANTINE_TABLE} (quarantined_at timestamp, "
+            "table_name varchar, endpoint varchar, reason varchar, record varchar)"
+        )
+        con.executemany(
+            f"insert into {DATASET_NAME}.{QUARANTINE_TABLE} values (current_timestamp::timestamp, ?, ?, ?, ?)", rows
+        )
 
 
 class DuckDBWarehouse:

@@ -29,12 +29,15 @@ def test_strings_flags_and_null_markers_take_their_declared_types() -> None:
     assert table.schema.field("user_id").type == pa.int64()
 
 
-def test_a_letter_in_an_id_is_null_and_counted_not_a_text_column() -> None:
+def test_a_record_with_a_letter_in_an_id_is_quarantined_and_the_column_stays_typed() -> None:
     converter = RowConverter(load_catalog()["sites"])
-    table = converter.to_table([{"site_id": "12a"}, {"site_id": "7"}])
-    assert table.column("site_id").to_pylist() == [None, 7]
+    table = converter.to_table([{"site_id": "12a", "site_name": "Bad"}, {"site_id": "7", "site_name": "Good"}])
+    assert table.column("site_id").to_pylist() == [7]
     assert table.schema.field("site_id").type == pa.int64()
     assert converter.invalid_values["site_id"] == 1
+    [quarantined] = converter.quarantined
+    assert quarantined.record == {"site_id": "12a", "site_name": "Bad"}
+    assert "site_id" in quarantined.reason and "12a" in quarantined.reason
 
 
 def test_wire_names_are_mapped_to_documented_column_names() -> None:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import date
 
 import dlt
+from dlt.common.typing import TSecretStrValue
 from dlt.extract import DltResource
 
 from .auth import IlluminateCredentials
@@ -18,6 +19,7 @@ from .catalog import Endpoint, load_catalog
 from .client import IlluminateClient
 from .context import RunReport, SyncContext, WarehouseReader
 from .errors import ConfigurationError
+from .privacy import PiiPolicy
 from .resources import RESOURCE_FACTORIES
 from .settings import (
     DEFAULT_ACADEMIC_YEARS_BACK,
@@ -50,6 +52,8 @@ def illuminate_source(
     today: str | None = None,
     warehouse: WarehouseReader | None = None,
     allow_shrink: bool = False,
+    pii: str = "keep",
+    pii_hash_key: TSecretStrValue | None = None,
     shrink_guard_ratio: float = DEFAULT_SHRINK_GUARD_RATIO,
     report: RunReport | None = None,
     resources: Sequence[str] | None = None,
@@ -80,6 +84,9 @@ def illuminate_source(
         warehouse: Reads what earlier runs loaded (the pipeline passes one); used by reconciliation and the shrink
             guard.
         allow_shrink: Load a refetch that replaces a table or slice with far fewer rows than it holds.
+        pii: What happens to direct identifiers (the endpoint's `pii_columns`): `keep`, `hash` (keyed HMAC, joinable)
+            or `exclude` (never written). A warehouse keeps the mode it was first loaded with.
+        pii_hash_key: The secret key of `pii="hash"`. Setting: `SOURCES__ILLUMINATE__PII_HASH_KEY`.
         shrink_guard_ratio: A replacement with fewer than this share of the rows held (or none) fails the run.
         report: Filled in while the run goes: progress per resource, invalid values, the HTTP client and its stats.
         resources: The tables the user asked for by name; the per-user resources fetch only when named here.
@@ -94,12 +101,11 @@ def illuminate_source(
             f"max_concurrency must be at least 1 (got {max_concurrency}): set SOURCES__ILLUMINATE__MAX_CONCURRENCY"
         )
     years = (
-        sorted(set(academic_years))
-        if academic_years
-        else current_and_previous_years(run_today, academic_years_back)
+        sorted(set(academic_years)) if academic_years else current_and_previous_years(run_today, academic_years_back)
     )
     for year in years:
         validate_academic_year(year)
+    pii_policy = PiiPolicy.create(pii, pii_hash_key)
     client = IlluminateClient(base_url, credentials, max_concurrency=max_concurrency)
     ctx = SyncContext(
         client=client,
@@ -114,6 +120,7 @@ def illuminate_source(
         attendance_include_weekends=attendance_include_weekends,
         warehouse=warehouse,
         allow_shrink=allow_shrink,
+        pii=pii_policy,
         shrink_ratio=shrink_guard_ratio,
         report=report or RunReport(),
         requested_tables=frozenset(resources or ()),

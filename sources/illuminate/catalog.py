@@ -61,6 +61,7 @@ class Endpoint:
     fixed_params: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
     undocumented_columns: tuple[str, ...] = ()
+    pii_columns: tuple[str, ...] = ()
     enabled: bool = True
 
     @property
@@ -97,6 +98,7 @@ def load_catalog() -> dict[str, Endpoint]:
             fixed_params=dict(spec.get("fixed_params", {})),
             aliases=dict(spec.get("aliases", {})),
             undocumented_columns=tuple(spec.get("undocumented_columns", ())),
+            pii_columns=tuple(spec.get("pii_columns", ())),
             enabled=spec.get("enabled", True),
         )
     return catalog

@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Protocol
 
+import dlt
+
 from .catalog import load_catalog
 from .client import IlluminateClient
-from .convert import RowConverter
-from .errors import ShrinkGuardError
+from .convert import QuarantinedRecord, RowConverter
+from .errors import ConfigurationError, ShrinkGuardError
+from .privacy import PiiPolicy
 from .windows import SessionWindow, academic_year_bounds, academic_year_of, session_windows
 
 
@@ -49,6 +52,8 @@ class RunReport:
 
     progress: dict[str, ResourceProgress] = field(default_factory=dict)
     invalid_values: dict[str, dict[str, int]] = field(default_factory=dict)
+    quarantined: list[QuarantinedRecord] = field(default_factory=list)
+    quarantined_counts: dict[str, int] = field(default_factory=dict)
     on_resource_done: Callable[[str, ResourceProgress], None] | None = None
     client: IlluminateClient | None = None
 
@@ -77,6 +82,7 @@ class SyncContext:
     pool_lookback_days: int = 30
     attendance_include_weekends: bool = False
     warehouse: WarehouseReader | None = None
+    pii: PiiPolicy = field(default_factory=PiiPolicy)
     allow_shrink: bool = False
     shrink_ratio: float = 0.5
     requested_tables: frozenset[str] = frozenset()
@@ -125,12 +131,23 @@ class SyncContext:
     @contextmanager
     def track(self, table: str) -> Iterator[ResourceProgress]:
         """Times a resource's generator and reports it when it finishes."""
+        self._check_pii_mode()
         progress = self.progress_of(table)
         progress.started = time.monotonic()
         yield progress
         progress.elapsed = time.monotonic() - progress.started
         if self.report.on_resource_done is not None:
             self.report.on_resource_done(table, progress)
+
+    def _check_pii_mode(self) -> None:
+        """A warehouse keeps the PII mode it was first loaded with: mixing clear and hashed values breaks joins."""
+        state = dlt.current.source_state()
+        first_mode = state.setdefault("pii_mode", self.pii.mode)
+        if first_mode != self.pii.mode:
+            raise ConfigurationError(
+                f"this warehouse was loaded with --pii {first_mode}; it cannot switch to --pii {self.pii.mode}: "
+                f"use --pii {first_mode} or a new --duckdb file"
+            )
 
     def check_shrink(
         self, table: str, fetched: int, column: str | None = None, values: Sequence[Any] | None = None, what: str = ""
@@ -149,8 +166,14 @@ class SyncContext:
             )
 
     def record_invalid(self, converter: RowConverter) -> None:
-        if converter.invalid_values:
-            self.report.invalid_values[converter.endpoint.table] = dict(converter.invalid_values)
+        """Report what a resource's converter kept out of its table."""
+        table = converter.endpoint.table
+        with self._lock:
+            if converter.invalid_values:
+                self.report.invalid_values[table] = dict(converter.invalid_values)
+            if converter.quarantined_count:
+                self.report.quarantined_counts[table] = converter.quarantined_count
+                self.report.quarantined.extend(converter.quarantined)
 
     def progress_of(self, table: str) -> ResourceProgress:
         with self._lock:

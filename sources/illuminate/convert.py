@@ -10,8 +10,10 @@ malformed value never sinks a run and never silently turns a column into text.
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -19,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .catalog import ColumnType, Endpoint
+from .privacy import PiiPolicy
 from .settings import DELETED_COLUMN
 
 NULL_MARKERS = frozenset({"", "NULL", "null", "None"})
@@ -113,6 +116,20 @@ CONVERTERS: dict[ColumnType, Callable[[Any], Any]] = {
 }
 
 
+QUARANTINE_KEEP = 10_000
+"""Quarantined records kept per endpoint and run (all are counted; a flood of bad records is a sign, not data)."""
+
+
+@dataclass(frozen=True)
+class QuarantinedRecord:
+    """A record kept out of its table because a value breaks its column's declared type."""
+
+    table: str
+    endpoint: str
+    reason: str
+    record: Mapping[str, Any]
+
+
 class RowConverter:
     """Converts an endpoint's wire records into typed pyarrow tables with the catalog's columns.
 
@@ -121,12 +138,21 @@ class RowConverter:
         extra_columns: Columns the sync adds (e.g. `_academic_year`), with their types.
     """
 
-    def __init__(self, endpoint: Endpoint, extra_columns: Mapping[str, ColumnType] | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        extra_columns: Mapping[str, ColumnType] | None = None,
+        pii: PiiPolicy | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.columns: dict[str, ColumnType] = {**endpoint.columns, **(extra_columns or {})}
         self.aliases = endpoint.aliases
+        self.pii = pii or PiiPolicy()
         self.invalid_values: Counter[str] = Counter()
         self.undeclared_fields: set[str] = set()
+        self.quarantined: list[QuarantinedRecord] = []
+        self.quarantined_count = 0
+        self._lock = threading.Lock()
 
     def rename(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """The record with wire names mapped to column names (a documented name wins over its alias)."""
@@ -155,24 +181,45 @@ class RowConverter:
                 columns[name] = [row.get(name) for row in rows]  # type: ignore[assignment]
         count = len(records)
         arrays: dict[str, pa.Array] = {}
+        problems: dict[int, list[str]] = {}
         for column, column_type in self.columns.items():
             if constants and column in constants:
                 arrays[column] = pa.array([constants[column]] * count, type=ARROW_TYPES[column_type])
             elif column not in columns:
                 arrays[column] = pa.nulls(count, type=ARROW_TYPES[column_type])
             else:
-                arrays[column] = self._convert(column, column_type, columns[column])
+                arrays[column] = self._convert(column, column_type, columns[column], problems)
         undeclared = [name for name in columns if name not in self.columns]
         self.undeclared_fields.update(undeclared)
         for name in undeclared:
-            arrays[name] = self._convert(name, "text", columns[name])
-        return pa.table(arrays) if arrays else pa.table({})
+            arrays[name] = self._convert(name, "text", columns[name], problems)
+        table = pa.table(arrays) if arrays else pa.table({})
+        if problems:
+            table = self._quarantine(records, table, problems)
+        return self.pii.apply(self.endpoint, table)
 
-    def _convert(self, column: str, column_type: ColumnType, values: pa.Array | list[Any]) -> pa.Array:
+    def _quarantine(
+        self, records: Sequence[Mapping[str, Any]], table: pa.Table, problems: dict[int, list[str]]
+    ) -> pa.Table:
+        """Keep records with values that break their column's type out of the table, for the quarantine table."""
+        with self._lock:
+            self.quarantined_count += len(problems)
+            for index in sorted(problems)[: max(0, QUARANTINE_KEEP - len(self.quarantined))]:
+                record = self.pii.apply_to_record(self.endpoint, records[index])
+                self.quarantined.append(
+                    QuarantinedRecord(self.endpoint.table, self.endpoint.path, "; ".join(problems[index]), record)
+                )
+        keep = pa.array([index not in problems for index in range(table.num_rows)], type=pa.bool_())
+        return table.filter(keep)
+
+    def _convert(
+        self, column: str, column_type: ColumnType, values: pa.Array | list[Any], problems: dict[int, list[str]]
+    ) -> pa.Array:
         fast = _vectorized(column_type, values)
         if fast is not None:
             return fast
-        return self._convert_values(column, column_type, values.to_pylist() if isinstance(values, pa.Array) else values)
+        python_values = values.to_pylist() if isinstance(values, pa.Array) else values
+        return self._convert_values(column, column_type, python_values, problems)
 
     def tombstones(self, merge_key: str, values: Sequence[Any]) -> pa.Table:
         """Rows that delete whole slices (every row whose `merge_key` has one of `values`) and insert nothing."""
@@ -183,25 +230,32 @@ class RowConverter:
             for column, column_type in self.columns.items()
         }
         arrays[DELETED_COLUMN] = pa.array([True] * len(values), type=pa.bool_())
-        return pa.table(arrays)
+        return self.pii.apply(self.endpoint, pa.table(arrays))
 
     def key_tombstones(self, keys: Iterable[Sequence[Any]]) -> pa.Table:
         """Rows that delete single records by primary key."""
         key_columns = self.endpoint.primary_key
         return self.to_table([{**dict(zip(key_columns, key)), DELETED_COLUMN: True} for key in keys])
 
-    def _convert_values(self, column: str, column_type: ColumnType, values: list[Any]) -> pa.Array:
-        """Value by value: the slow path for columns the vectorized one could not read whole."""
+    def _convert_values(
+        self, column: str, column_type: ColumnType, values: list[Any], problems: dict[int, list[str]]
+    ) -> pa.Array:
+        """Value by value: the slow path for columns the vectorized one could not read whole.
+
+        A value that does not fit becomes NULL, is counted, and its row is noted in `problems` (quarantined).
+        """
         convert = CONVERTERS[column_type]
         converted: list[Any] = []
-        for value in values:
+        for index, value in enumerate(values):
             if value is None or (column_type != "text" and isinstance(value, str) and value.strip() in NULL_MARKERS):
                 converted.append(None)
                 continue
             try:
                 converted.append(convert(value))
             except (ValueError, TypeError, OverflowError):
-                self.invalid_values[column] += 1
+                with self._lock:
+                    self.invalid_values[column] += 1
+                problems.setdefault(index, []).append(f"{column}: {str(value)[:80]!r} is not a valid {column_type}")
                 converted.append(None)
         return pa.array(converted, type=ARROW_TYPES[column_type])
 

@@ -31,6 +31,7 @@ from dlt.extract import DltResource
 from .catalog import Endpoint, load_catalog
 from .context import SyncContext
 from .convert import RowConverter, natural_key
+from .privacy import PiiPolicy
 from .settings import DELETED_COLUMN, MODIFIED_AFTER_OVERLAP, SLICE_YEAR_COLUMN
 from .windows import attendance_dates, window_params
 
@@ -55,10 +56,14 @@ class RequestWindow:
     constants: dict[str, Any] = field(default_factory=dict)
 
 
-def column_hints(endpoint: Endpoint, extra: dict[str, str] | None = None) -> dict[str, TColumnSchema]:
-    """dlt column hints for every catalog column, so empty endpoints still create complete, typed tables."""
+def column_hints(
+    endpoint: Endpoint, extra: dict[str, str] | None = None, pii: PiiPolicy | None = None
+) -> dict[str, TColumnSchema]:
+    """dlt column hints for every catalog column (as the PII policy writes them), so empty endpoints still create
+    complete, typed tables."""
+    columns = (pii or PiiPolicy()).column_types(endpoint, endpoint.columns)
     hints: dict[str, TColumnSchema] = {}
-    for name, column_type in {**endpoint.columns, **(extra or {})}.items():
+    for name, column_type in {**columns, **(extra or {})}.items():
         hint: TColumnSchema = {"data_type": DLT_TYPES[column_type], "nullable": True}  # type: ignore[typeddict-item]
         if column_type == "timestamp":
             hint["timezone"] = False
@@ -76,7 +81,7 @@ class Fetcher:
     def __init__(self, ctx: SyncContext, endpoint: Endpoint, extra_columns: dict[str, str] | None = None) -> None:
         self.ctx = ctx
         self.endpoint = endpoint
-        self.converter = RowConverter(endpoint, extra_columns)  # type: ignore[arg-type]
+        self.converter = RowConverter(endpoint, extra_columns, ctx.pii)  # type: ignore[arg-type]
         self.progress = ctx.progress_of(endpoint.table)
 
     def fetch(
@@ -170,7 +175,7 @@ def replace_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
     @dlt.resource(
         name=endpoint.table,
         write_disposition="replace",
-        columns=column_hints(endpoint),
+        columns=column_hints(endpoint, pii=ctx.pii),
         primary_key=list(endpoint.primary_key),
     )
     def reference_rows() -> Iterator[Any]:
@@ -197,7 +202,7 @@ def academic_year_slice_resource(ctx: SyncContext, endpoint: Endpoint) -> DltRes
         name=endpoint.table,
         write_disposition={"disposition": "merge", "strategy": "delete-insert"},
         merge_key=SLICE_YEAR_COLUMN,
-        columns={**column_hints(endpoint, extra), **deleted_hint()},
+        columns={**column_hints(endpoint, extra, ctx.pii), **deleted_hint()},
     )
     def year_slices() -> Iterator[Any]:
         yield dlt.mark.materialize_table_schema()
@@ -276,7 +281,7 @@ def modified_after_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource
         name=endpoint.table,
         write_disposition={"disposition": "merge", "strategy": "delete-insert"},
         primary_key=list(endpoint.primary_key),
-        columns={**column_hints(endpoint), **deleted_hint()},
+        columns={**column_hints(endpoint, pii=ctx.pii), **deleted_hint()},
     )
     def modified_rows() -> Iterator[Any]:
         yield dlt.mark.materialize_table_schema()
@@ -360,7 +365,7 @@ def date_taken_window_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResou
         name=endpoint.table,
         write_disposition={"disposition": "merge", "strategy": "delete-insert"},
         primary_key=list(endpoint.primary_key),
-        columns=column_hints(endpoint),
+        columns=column_hints(endpoint, pii=ctx.pii),
     )
     def pool_rows() -> Iterator[Any]:
         yield dlt.mark.materialize_table_schema()
@@ -411,7 +416,7 @@ def attendance_date_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResourc
         name=endpoint.table,
         write_disposition={"disposition": "merge", "strategy": "delete-insert"},
         merge_key="date",
-        columns={**column_hints(endpoint), **deleted_hint()},
+        columns={**column_hints(endpoint, pii=ctx.pii), **deleted_hint()},
     )
     def attendance_rows() -> Iterator[Any]:
         yield dlt.mark.materialize_table_schema()
@@ -464,7 +469,7 @@ def changed_documents_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResou
         name=endpoint.table,
         write_disposition={"disposition": "merge", "strategy": "delete-insert"},
         primary_key=list(endpoint.primary_key),
-        columns={**column_hints(endpoint), **deleted_hint()},
+        columns={**column_hints(endpoint, pii=ctx.pii), **deleted_hint()},
         max_table_nesting=3,
     )
     def view_documents() -> Iterator[Any]:
@@ -518,7 +523,7 @@ def per_user_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
     @dlt.resource(
         name=endpoint.table,
         write_disposition="replace" if requested else "append",
-        columns=column_hints(endpoint),
+        columns=column_hints(endpoint, pii=ctx.pii),
         primary_key=list(endpoint.primary_key),
     )
     def user_rows() -> Iterator[Any]:

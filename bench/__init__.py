@@ -1,0 +1,1 @@
+"""The sync benchmark: floor, today's practice, full and nightly sync against the simulator (see README.md)."""

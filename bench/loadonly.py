@@ -1,0 +1,159 @@
+"""Loading alone: already downloaded pages of the largest tables, parsed, converted and loaded into a new DuckDB file.
+
+Usage: python -m bench.loadonly REQUEST_LOG.jsonl WORK_DIR MAX_ROWS   (the simulator's env lines in the environment)
+
+Untimed: the pages the sync requested for the largest tables (attendance, gradebook scores) are downloaded again
+into memory as raw bodies, up to MAX_ROWS rows in all. Timed, in the sync's own code: parsing (`dlt.common.json`,
+as the client does), `RowConverter.to_table` per page, the sync's de-duplication (`KeyFilter`), `rebatch` and a dlt
+pipeline made by `pipelines.sync.make_pipeline` with the same write dispositions, merge keys and column hints as
+the sync's resources, `loader_file_format="parquet"`, extract, normalize and load timed separately. Prints one JSON
+line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import dlt
+import pyarrow as pa
+from dlt.common.json import json as dlt_json
+from dlt.extract import DltResource
+
+from bench.common import LoggedRequest, api_root, http_session, oauth1_signer, read_request_log, self_peak_rss_mb
+from pipelines.sync import make_pipeline
+from sources.illuminate.catalog import Endpoint, load_catalog
+from sources.illuminate.convert import RowConverter
+from sources.illuminate.resources import KeyFilter, column_hints, deleted_hint, rebatch
+from sources.illuminate.settings import DELETED_COLUMN, SLICE_YEAR_COLUMN
+
+TABLES = ("attendance_section", "attendance_daily", "gradebook_scores")
+
+
+def academic_year_of(day: str) -> int:
+    parsed = date.fromisoformat(day)
+    return parsed.year + 1 if parsed.month >= 7 else parsed.year
+
+
+def resource_for(endpoint: Endpoint, tables: list[pa.Table]) -> DltResource:
+    """A resource configured like the sync's resource of this endpoint's strategy."""
+    if endpoint.strategy == "attendance_date":
+        options: dict[str, Any] = {"merge_key": "date", "columns": {**column_hints(endpoint), **deleted_hint()}}
+    else:
+        extra = {SLICE_YEAR_COLUMN: "bigint", DELETED_COLUMN: "bool"}
+        options = {"merge_key": SLICE_YEAR_COLUMN, "columns": {**column_hints(endpoint, extra), **deleted_hint()}}
+
+    def items() -> Iterator[Any]:
+        yield dlt.mark.materialize_table_schema()
+        yield from rebatch(tables)
+
+    return dlt.resource(
+        items, name=endpoint.table, write_disposition={"disposition": "merge", "strategy": "delete-insert"}, **options
+    )
+
+
+def main() -> int:
+    log_path, work_dir, max_rows = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+    catalog = load_catalog()
+    by_path = {endpoint.url_path().strip("/"): endpoint for endpoint in catalog.values() if endpoint.table in TABLES}
+    wanted: dict[str, list[LoggedRequest]] = {table: [] for table in TABLES}
+    for item in read_request_log(log_path):
+        endpoint = by_path.get(item.path.strip("/"))
+        if endpoint is not None and item.status == 200:
+            wanted[endpoint.table].append(item)
+
+    env = dict(os.environ)
+    root, signer, session = api_root(env), oauth1_signer(env), http_session(8)
+
+    def download(item: LoggedRequest) -> bytes:
+        response = session.get(root + item.path, params=item.params, auth=signer, timeout=120)
+        response.raise_for_status()
+        return response.content
+
+    # untimed: raw pages, up to an equal share of MAX_ROWS per table (estimated from the first page's size)
+    pages: dict[str, list[tuple[LoggedRequest, bytes]]] = {}
+    with ThreadPoolExecutor(8) as pool:
+        for table, items in wanted.items():
+            share, got, fetched = max_rows // len(TABLES), 0, []
+            position = 0
+            while got < share and position < len(items):
+                batch = items[position : position + 16]
+                position += len(batch)
+                for item, body in zip(batch, pool.map(download, batch)):
+                    fetched.append((item, body))
+                    got += len(dlt_json.loadb(body).get("results") or [])
+            pages[table] = fetched
+
+    timings: dict[str, float] = {"parse": 0.0, "convert": 0.0, "dedupe": 0.0}
+    converted: dict[str, list[pa.Table]] = {}
+    rows_by_table: dict[str, int] = {}
+    for table, fetched in pages.items():
+        endpoint = catalog[table]
+        extra = {DELETED_COLUMN: "bool"} if endpoint.strategy == "attendance_date" else {
+            SLICE_YEAR_COLUMN: "bigint", DELETED_COLUMN: "bool"}
+        converter = RowConverter(endpoint, extra)  # type: ignore[arg-type]
+        unique = KeyFilter(endpoint)
+        out: list[pa.Table] = []
+        for item, body in fetched:
+            t0 = time.perf_counter()
+            answer = dlt_json.loadb(body)
+            rows = answer.get("results") or []
+            t1 = time.perf_counter()
+            constants = {} if endpoint.strategy == "attendance_date" else {
+                SLICE_YEAR_COLUMN: academic_year_of(item.params["date"])}
+            arrow = converter.to_table(rows, constants)
+            t2 = time.perf_counter()
+            arrow = unique(arrow)
+            t3 = time.perf_counter()
+            timings["parse"] += t1 - t0
+            timings["convert"] += t2 - t1
+            timings["dedupe"] += t3 - t2
+            if arrow.num_rows:
+                out.append(arrow)
+        converted[table] = out
+        rows_by_table[table] = sum(t.num_rows for t in out)
+        del fetched
+    pages.clear()
+
+    shutil.rmtree(work_dir, ignore_errors=True)
+    work_dir.mkdir(parents=True)
+    pipeline = make_pipeline(work_dir / "load.duckdb", work_dir / "dlt")
+    resources = [resource_for(catalog[table], tables) for table, tables in converted.items()]
+    t0 = time.perf_counter()
+    pipeline.extract(resources, loader_file_format="parquet")
+    t1 = time.perf_counter()
+    pipeline.normalize()
+    t2 = time.perf_counter()
+    pipeline.load()
+    t3 = time.perf_counter()
+    timings.update({"extract": t1 - t0, "normalize": t2 - t1, "load": t3 - t2})
+    rows = sum(rows_by_table.values())
+    dlt_total = t3 - t0
+    convert_total = timings["parse"] + timings["convert"] + timings["dedupe"]
+    result = {
+        "rows": rows,
+        "rows_by_table": rows_by_table,
+        "seconds": {key: round(value, 3) for key, value in timings.items()},
+        "rows_per_s": {
+            "parse": rows / timings["parse"] if timings["parse"] else None,
+            "convert": rows / timings["convert"] if timings["convert"] else None,
+            "dedupe": rows / timings["dedupe"] if timings["dedupe"] else None,
+            "dlt_extract_normalize_load": rows / dlt_total,
+            "loading_alone": rows / (convert_total + dlt_total),
+        },
+        "peak_rss_mb": self_peak_rss_mb(),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,358 @@
+"""Run the benchmark: simulator in its own process, then floor, today's practice, full and nightly sync, loading alone.
+
+    python -m bench.run --students 20000 --latency 0.05 --concurrency 8 [--profile]
+
+See bench/README.md. Results go to bench/results/<name>.json and the tables in bench/README.md are regenerated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench.common import PREFIX, ChildResult, process_cpu_seconds, process_rss_mb, read_request_log, run_child
+from bench.profile import SIMULATOR_RULES, SYNC_RULES, summarise
+from bench.report import render_readme
+
+BENCH_DIR = Path(__file__).resolve().parent
+VENV_BIN = Path(sys.executable).parent
+PY_SPY_RATE = 100
+PROGRESS = re.compile(r"^\s+(\w+): ([\d,]+) windows, ([\d,]+) pages, ([\d,]+) rows, ([\d.]+) s$")
+SUMMARY = re.compile(r"^(\w+)\s+([\d,]+)\s+([\d,]+)\s+(-?[\d,]+)\s+([+-]?[\d,]+)$")
+
+
+def log(message: str) -> None:
+    print(f"[bench {datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class SimulatorProcess:
+    """`illuminate-sync simulator` in its own process, with its control API."""
+
+    def __init__(self, students: int, seed: int, latency: float, today: date, log_dir: Path) -> None:
+        self.port = free_port()
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.stderr = (log_dir / "simulator.stderr").open("wb")
+        argv = [str(VENV_BIN / "illuminate-sync"), "simulator", "--port", str(self.port), "--students", str(students),
+                "--seed", str(seed), "--latency", str(latency), "--today", today.isoformat()]
+        started = time.monotonic()
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        self.env: dict[str, str] = {}
+        assert self.proc.stdout is not None
+        while len(self.env) < 7:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the simulator exited (code {self.proc.poll()}); see {log_dir}/simulator.stderr")
+            name, _, value = line.strip().partition("=")
+            if name.startswith(PREFIX):
+                self.env[name] = value
+        self.startup_s = time.monotonic() - started
+        self.control = f"http://127.0.0.1:{self.port}/_control/"
+
+    def call(self, action: str, payload: dict[str, Any] | None = None, method: str = "POST") -> Any:
+        data = json.dumps(payload or {}).encode() if method == "POST" else None
+        request = urllib.request.Request(self.control + action, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=600) as response:
+            return json.loads(response.read() or b"null")
+
+    def requests(self) -> dict[str, int]:
+        counts: dict[str, int] = self.call("requests", method="GET")
+        return counts
+
+    def reset(self) -> None:
+        self.call("requests/reset")
+
+    def cpu_s(self) -> float:
+        return process_cpu_seconds(self.proc.pid)
+
+    def rss_mb(self) -> float:
+        return process_rss_mb(self.proc.pid)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.stderr.close()
+
+
+def sync_env(sim: SimulatorProcess, today: str, concurrency: int) -> dict[str, str]:
+    """The environment of a sync: the simulator's OAuth1 keys only (a client id would switch to OAuth2)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(PREFIX)}
+    env.update({k: v for k, v in sim.env.items() if "CLIENT_" not in k})
+    env[f"{PREFIX}TODAY"] = today
+    env[f"{PREFIX}MAX_CONCURRENCY"] = str(concurrency)
+    return env
+
+
+def parse_sync_output(result: ChildResult) -> dict[str, Any]:
+    received = windows = pages = 0
+    per_table: dict[str, dict[str, Any]] = {}
+    for line in result.stderr.splitlines():
+        match = PROGRESS.match(line)
+        if match:
+            table = match.group(1)
+            w, p, r = (int(match.group(i).replace(",", "")) for i in (2, 3, 4))
+            windows, pages, received = windows + w, pages + p, received + r
+            per_table[table] = {"windows": w, "pages": p, "rows_received": r, "elapsed_s": float(match.group(5))}
+    rows_total = rows_written = 0
+    for line in result.stdout.splitlines():
+        match = SUMMARY.match(line)
+        if match and "__" not in match.group(1):  # child tables of the View documents are not API rows
+            rows_total += int(match.group(2).replace(",", ""))
+            rows_written += int(match.group(3).replace(",", ""))
+            per_table.setdefault(match.group(1), {})["rows_after"] = int(match.group(2).replace(",", ""))
+    reported = re.search(r"([\d,]+) requests \(([\d,]+) retried\) in ([\d.]+) s", result.stdout)
+    return {
+        "rows_received": received,
+        "rows_in_tables": rows_total,
+        "rows_written": rows_written,
+        "windows": windows,
+        "pages": pages,
+        "client_requests": int(reported.group(1).replace(",", "")) if reported else None,
+        "retries": int(reported.group(2).replace(",", "")) if reported else None,
+        "sync_reported_s": float(reported.group(3)) if reported else None,
+        "per_table": per_table,
+    }
+
+
+def scenario(result: ChildResult, requests: int, rows: int, sim_cpu: float, **extra: Any) -> dict[str, Any]:
+    if result.returncode != 0:
+        log(f"scenario failed ({result.returncode}): {' '.join(result.argv)}\n{result.stderr[-2000:]}")
+    return {
+        "ok": result.returncode == 0 and not result.timed_out,
+        "wall_s": round(result.wall_s, 2),
+        "requests": requests,
+        "rows": rows,
+        "rows_per_s": round(rows / result.wall_s) if result.wall_s else None,
+        "peak_rss_mb": round(result.max_rss_mb, 1),
+        "cpu_s": round(result.cpu_s, 2),
+        "cpu_share_of_2_cores": round(result.cpu_s / result.wall_s / (os.cpu_count() or 1), 3),
+        "simulator_cpu_s": round(sim_cpu, 2),
+        "simulator_cpu_share": round(sim_cpu / result.wall_s / (os.cpu_count() or 1), 3),
+        **extra,
+    }
+
+
+def machine() -> dict[str, Any]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal"))
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem_kb / 1024 / 1024, 1),
+            "python": platform.python_version(), "os": f"{platform.system()} {platform.release()}"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--students", type=int, default=20000)
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds added per request by the simulator")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--today", type=date.fromisoformat, default=date(2026, 11, 27))
+    parser.add_argument("--load-rows", type=int, default=600_000, help="rows of the loading-alone sample")
+    parser.add_argument("--skip", default="", help="comma-separated scenarios to skip: practice,nightly,load")
+    parser.add_argument("--profile", action="store_true", help="also profile a full sync and the simulator (py-spy)")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds per scenario before it is killed")
+    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/illuminate-bench"))
+    parser.add_argument("--results-dir", type=Path, default=BENCH_DIR / "results")
+    parser.add_argument("--name", default=None, help="results file name (default: students-latency-concurrency)")
+    args = parser.parse_args(argv)
+    skip = {name.strip() for name in args.skip.split(",") if name.strip()}
+    name = args.name or f"s{args.students}-l{int(args.latency * 1000)}ms-c{args.concurrency}"
+    work = args.work_dir / name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    python = sys.executable
+    params = {"students": args.students, "latency_s": args.latency, "concurrency": args.concurrency,
+              "seed": args.seed, "today": args.today.isoformat(), "load_rows": args.load_rows}
+    results: dict[str, Any] = {"name": name, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                               "machine": machine(), "params": params, "scenarios": {}}
+    scenarios: dict[str, Any] = results["scenarios"]
+
+    log(f"starting the simulator ({args.students} students, {args.latency * 1000:g} ms latency)")
+    sim = SimulatorProcess(args.students, args.seed, args.latency, args.today, work)
+    results["simulator"] = {"startup_s": round(sim.startup_s, 1), "rss_after_start_mb": round(sim.rss_mb(), 1)}
+    log(f"simulator up in {sim.startup_s:.1f} s on port {sim.port}")
+    try:
+        today = args.today.isoformat()
+
+        def measured(label: str, child_argv: list[str], env: dict[str, str]) -> tuple[ChildResult, int, float]:
+            sim.reset()
+            cpu0 = sim.cpu_s()
+            log(f"{label} ...")
+            result = run_child(child_argv, env, work, label, args.timeout)
+            sim_cpu = sim.cpu_s() - cpu0
+            requests = sum(sim.requests().values())
+            log(f"{label}: {result.wall_s:.1f} s, {requests} requests, peak {result.max_rss_mb:.0f} MB"
+                f" (exit {result.returncode})")
+            return result, requests, sim_cpu
+
+        # 3. full sync (first: the floor and today's practice replay its request list)
+        full_log = work / "full.requests.jsonl"
+        argv_full = [python, "-m", "bench.sync_child", str(full_log), "run", "--duckdb", str(work / "full.duckdb")]
+        result, requests, sim_cpu = measured("full", argv_full, sync_env(sim, today, args.concurrency))
+        sync_info = parse_sync_output(result)
+        scenarios["full"] = scenario(result, requests, sync_info["rows_received"], sim_cpu, **sync_info)
+        if result.returncode != 0:
+            raise SystemExit("the full sync failed; see the log above")
+
+        # 1. floor: the same requests, same concurrency, bodies discarded
+        env = sync_env(sim, today, args.concurrency)
+        result, requests, sim_cpu = measured("floor", [python, "-m", "bench.floor", str(full_log),
+                                                       str(args.concurrency)], env)
+        floor_info = json.loads(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else {}
+        scenarios["floor"] = scenario(result, requests, sync_info["rows_received"], sim_cpu,
+                                      bytes=floor_info.get("bytes"), inner_s=floor_info.get("seconds"))
+
+        # 2. today's practice: sequential, limit 1000, json.loads into memory, no load
+        if "practice" not in skip:
+            result, requests, sim_cpu = measured("practice", [python, "-m", "bench.practice", str(full_log)], env)
+            info = json.loads(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else {}
+            scenarios["practice"] = scenario(result, requests, int(info.get("rows", 0)), sim_cpu,
+                                             windows=info.get("windows"), inner_s=info.get("seconds"))
+
+        # 5. loading alone (before the nightly change, on the full sync's pages)
+        if "load" not in skip:
+            log("loading alone ...")
+            result = run_child([python, "-m", "bench.loadonly", str(full_log), str(work / "loadonly"),
+                                str(args.load_rows)], env, work, "loadonly", args.timeout)
+            if result.returncode == 0:
+                results["loading_alone"] = json.loads(result.stdout.strip().splitlines()[-1])
+                results["loading_alone"]["process_peak_rss_mb"] = round(result.max_rss_mb, 1)
+                log(f"loading alone: {results['loading_alone']['rows_per_s']}")
+            else:
+                log(f"loading alone failed:\n{result.stderr[-2000:]}")
+
+        # 4. nightly: a small change to the district, one day later, rerun into the same file
+        if "nightly" not in skip:
+            mutations = [
+                {"action": "add_students", "count": 5},
+                {"action": "change_assessment_result", "count": 20},
+                {"action": "update_assessment"},
+            ]
+            applied = [sim.call("mutate", m) for m in mutations]
+            new_today = sim.call("advance_today", {"days": 1})["today"]
+            applied.append({"action": "advance_today", "today": new_today})
+            try:  # a correction of a recent attendance mark (retroactive, inside the lookback)
+                applied.append(sim.call("mutate", {"action": "correct_attendance", "date": _recent_school_day(
+                    full_log, new_today), "flag_code": "E"}))
+            except Exception as error:  # the benchmark goes on without it
+                log(f"correct_attendance failed: {error}")
+            nightly_log = work / "nightly.requests.jsonl"
+            argv_nightly = [python, "-m", "bench.sync_child", str(nightly_log), "run", "--duckdb",
+                            str(work / "full.duckdb")]
+            result, requests, sim_cpu = measured("nightly", argv_nightly, sync_env(sim, new_today, args.concurrency))
+            info = parse_sync_output(result)
+            scenarios["nightly"] = scenario(result, requests, info["rows_received"], sim_cpu,
+                                            changes=[{k: v for k, v in a.items() if k in ("action", "today",
+                                                                                          "date", "student_id")}
+                                                     for a in applied], **info)
+            per_path: dict[str, int] = {}
+            for item in read_request_log(nightly_log):
+                key = re.sub(r"/\d+/", "/{id}/", item.path.strip("/"))
+                per_path[key] = per_path.get(key, 0) + 1
+            scenarios["nightly"]["requests_per_path"] = dict(sorted(per_path.items(), key=lambda kv: -kv[1]))
+
+        if args.profile:
+            results["profile"] = profile_full_sync(sim, work, python, today, args)
+        results["simulator"]["rss_end_mb"] = round(sim.rss_mb(), 1)
+    finally:
+        sim.stop()
+
+    results["ratios"] = ratios(scenarios)
+    results["targets"] = targets(results, args.concurrency)
+    results["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    out = args.results_dir / f"{name}.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    log(f"results: {out}")
+    render_readme(args.results_dir, BENCH_DIR / "README.md")
+    print(json.dumps({"ratios": results["ratios"], "targets": results["targets"]}, indent=2))
+    return 0
+
+
+def _recent_school_day(full_log: Path, today: str) -> str:
+    """The newest attendance date the full sync requested (a school day inside the nightly lookback)."""
+    days = sorted({r.params["date"] for r in read_request_log(full_log)
+                   if r.path.startswith("Attendance/Daily") and "date" in r.params and r.params["date"] < today})
+    return days[-1]
+
+
+def profile_full_sync(sim: SimulatorProcess, work: Path, python: str, today: str,
+                      args: argparse.Namespace) -> dict[str, Any]:
+    """A second full sync into a new file under py-spy, with py-spy on the simulator at the same time."""
+    py_spy = str(VENV_BIN / "py-spy")
+    sync_raw, sim_raw = work / "profile.sync.txt", work / "profile.simulator.txt"
+    sim_spy = subprocess.Popen([py_spy, "record", "--pid", str(sim.proc.pid), "--format", "raw", "--rate",
+                                str(PY_SPY_RATE), "--nonblocking", "-o", str(sim_raw)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    argv = [py_spy, "record", "--format", "raw", "--rate", str(PY_SPY_RATE), "--threads", "-o", str(sync_raw), "--",
+            python, "-m", "bench.sync_child", str(work / "profile.requests.jsonl"), "run", "--duckdb",
+            str(work / "profile.duckdb")]
+    log("profiling a full sync (py-spy) ...")
+    result = run_child(argv, sync_env(sim, today, args.concurrency), work, "profile", args.timeout)
+    sim_spy.send_signal(2)  # SIGINT: py-spy writes its output and exits
+    try:
+        sim_spy.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        sim_spy.kill()
+    out: dict[str, Any] = {"wall_s": round(result.wall_s, 1), "rate_hz": PY_SPY_RATE,
+                           "note": "samples of running (non-idle) threads; samples / rate = CPU seconds"}
+    for label, path, rules in (("sync", sync_raw, SYNC_RULES), ("simulator", sim_raw, SIMULATOR_RULES)):
+        if path.exists():
+            summary = summarise(path, rules)
+            for item in summary["categories"]:  # type: ignore[union-attr]
+                item["cpu_s"] = round(item["samples"] / PY_SPY_RATE, 1)
+            out[label] = summary
+    return out
+
+
+def ratios(s: dict[str, Any]) -> dict[str, float | None]:
+    def div(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 3) if a is not None and b else None
+
+    get = lambda name, key: s.get(name, {}).get(key)  # noqa: E731
+    return {
+        "full_over_floor_wall": div(get("full", "wall_s"), get("floor", "wall_s")),
+        "practice_over_full_wall": div(get("practice", "wall_s"), get("full", "wall_s")),
+        "nightly_over_full_requests": div(get("nightly", "requests"), get("full", "requests")),
+    }
+
+
+def targets(results: dict[str, Any], concurrency: int) -> dict[str, Any]:
+    r, s = results["ratios"], results["scenarios"]
+    loading = results.get("loading_alone", {}).get("rows_per_s", {}).get("loading_alone")
+    peak = s.get("full", {}).get("peak_rss_mb")
+    return {
+        "full_within_1.25x_floor": None if r["full_over_floor_wall"] is None else r["full_over_floor_wall"] <= 1.25,
+        "6x_faster_than_practice": None if r["practice_over_full_wall"] is None else r["practice_over_full_wall"] >= 6,
+        "peak_memory_below_400mb": None if peak is None else peak < 400,
+        "nightly_at_most_5pct_requests": None if r["nightly_over_full_requests"] is None
+        else r["nightly_over_full_requests"] <= 0.05,
+        "loading_alone_100k_rows_per_s": None if loading is None else loading >= 100_000,
+    }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

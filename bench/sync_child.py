@@ -1,0 +1,52 @@
+"""`illuminate-sync run ...`, plus a log of every request the sync sends (for the floor and today's practice).
+
+Usage: python -m bench.sync_child REQUEST_LOG.jsonl run --duckdb FILE [illuminate-sync run options]
+
+The HTTP client logs each answered request at DEBUG on logger `illuminate_sync` ("GET path (params): HTTP 200, N
+bytes in S s", without OAuth parameters). This wrapper routes exactly those records to a JSON-lines file and then runs
+the unchanged `illuminate-sync` command in this process, so the request list is the one of the measured run itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import IO
+
+from bench.common import parse_describe
+
+
+class RequestLogHandler(logging.Handler):
+    """Writes the client's per-request DEBUG records as JSON lines; other records of WARNING and up go to stderr."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        super().__init__(logging.DEBUG)
+        self.out = handle
+        self.stderr = logging.StreamHandler(sys.stderr)
+        self.stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno == logging.DEBUG and str(record.msg).startswith("%s: HTTP %d") and record.args:
+            describe, status, nbytes, seconds = record.args  # type: ignore[misc]
+            path, params = parse_describe(str(describe))
+            item = {"path": path, "params": params, "status": status, "bytes": nbytes, "seconds": round(seconds, 4)}
+            self.out.write(json.dumps(item) + "\n")
+        elif record.levelno >= logging.WARNING:
+            self.stderr.emit(record)
+
+
+def main() -> int:
+    log_path, argv = sys.argv[1], sys.argv[2:]
+    with open(log_path, "w") as handle:
+        logger = logging.getLogger("illuminate_sync")
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False
+        logger.addHandler(RequestLogHandler(handle))
+        from pipelines.cli import main as cli_main
+
+        return cli_main(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
