@@ -2,9 +2,12 @@
 
 Usage: python -m bench.profile PROFILE.txt [sync|simulator]
 
-py-spy samples only threads that are running (not idle in a lock, a sleep or a socket wait), so the samples of a
-category are CPU time. Each stack is put into the category of its innermost frame that matches a rule (the rules are
-tried leaf first, so the OAuth signing inside `requests` counts as OAuth, not as HTTP).
+Recorded with `--gil` (run.py does), only the thread holding the GIL is sampled: the categories are then Python CPU
+time, and their sum / wall is how busy the GIL was. Without `--gil`, py-spy's idle detection does not work in this
+container (every thread is sampled all the time), so a stack whose innermost Python frame blocks (a pool worker
+waiting for work, a lock or condition wait, a socket read waiting for the answer, a sleep) is counted as waiting.
+Every other stack is put into the category of its innermost frame that matches a rule (rules tried leaf first, so
+the OAuth signing inside `requests` counts as OAuth, not as HTTP). Samples / rate = seconds of one thread.
 """
 
 from __future__ import annotations
@@ -14,6 +17,16 @@ import re
 import sys
 from collections import Counter
 from pathlib import Path
+
+SOCKET_WAIT = r"^SocketIO\.readinto |^poll_wait_for_socket|do_poll "
+IDLE_WAIT = (
+    r"^_worker \(concurrent/futures/thread\.py|^Condition\.wait |^Event\.wait |^Thread\._wait_for_tstate_lock|"
+    r"^Semaphore\.acquire|^Queue\.get |^serve_forever |\.select \(selectors\.py|^sleep "
+)
+WAITING: list[tuple[str, re.Pattern[str]]] = [
+    ("waiting: socket read (HTTP answer not there yet)", re.compile(SOCKET_WAIT)),
+    ("waiting: idle pool worker / lock / sleep", re.compile(IDLE_WAIT)),
+]
 
 SYNC_RULES: list[tuple[str, re.Pattern[str]]] = [
     ("oauth1 signing", re.compile(r"oauthlib|authorization_header|\bhmac\b")),
@@ -52,18 +65,21 @@ def summarise(path: Path, rules: list[tuple[str, re.Pattern[str]]]) -> dict[str,
         samples = int(number)
         total += samples
         frames = stack.split(";")
-        category = "other"
-        for frame in reversed(frames):
+        category = next((name for name, pattern in WAITING if pattern.search(frames[-1])), "other")
+        for frame in reversed(frames if category == "other" else []):
             found = next((name for name, pattern in rules if pattern.search(frame)), None)
             if found:
                 category = found
                 break
         counts[category] += samples
+    busy = sum(n for name, n in counts.items() if not name.startswith("waiting"))
     ranked = [
-        {"category": name, "samples": n, "share": round(n / total, 4) if total else 0.0}
+        {"category": name, "samples": n,
+         "share": 0.0 if name.startswith("waiting") or not busy else round(n / busy, 4)}
         for name, n in counts.most_common()
     ]
-    return {"samples": total, "categories": ranked}
+    return {"samples": total, "busy_samples": busy, "categories": ranked,
+            "note": "share = of the busy (non-waiting) samples"}
 
 
 def main() -> int:

@@ -40,8 +40,9 @@ def render_result(result: dict[str, Any]) -> str:
         f" {p['seed']}, today {p['today']}. Run {result['started']}. Simulator start-up"
         f" {result['simulator']['startup_s']} s, {result['simulator']['rss_after_start_mb']:,.0f} MB.",
         "",
-        "| scenario | wall s | requests | rows | rows/s | peak RSS MB | CPU s (process) | simulator CPU s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| scenario | wall s | requests | rows | rows/s | peak RSS MB | CPU s (process) | simulator CPU s |"
+        " other processes CPU s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key in ("floor", "practice", "full", "nightly"):
         if key in s:
@@ -49,9 +50,24 @@ def render_result(result: dict[str, Any]) -> str:
             lines.append(
                 f"| {LABELS[key]} | {_fmt(x['wall_s'])} | {_fmt(x['requests'])} | {_fmt(x['rows'])} |"
                 f" {_fmt(x['rows_per_s'])} | {_fmt(x['peak_rss_mb'], 0)} | {_fmt(x['cpu_s'])} |"
-                f" {_fmt(x['simulator_cpu_s'])} |"
+                f" {_fmt(x['simulator_cpu_s'])} | {_fmt(x.get('other_processes_cpu_s'))} |"
             )
     r = result["ratios"]
+    if "full" in s:
+        ideal = s["full"]["requests"] * p["latency_s"] / p["concurrency"]
+        lines += [
+            "",
+            f"Ideal network floor (full sync's requests x latency / concurrency, an infinitely fast server):"
+            f" {ideal:,.1f} s; full sync / ideal floor {s['full']['wall_s'] / ideal:,.1f}.",
+        ]
+        full = s["full"]
+        if full.get("peak_rss_while_downloading_mb") is not None:
+            lines += [
+                "",
+                f"Full sync memory: peak {full['peak_rss_while_downloading_mb']:,.0f} MB while downloading (extract),"
+                f" {full['peak_rss_after_last_request_mb']:,.0f} MB after the last request (normalize, load, summary,"
+                f" models; {full.get('seconds_after_last_request')} s).",
+            ]
     lines += [
         "",
         f"Ratios: full / floor **{_fmt(r['full_over_floor_wall'], 2)}** (target <= 1.25); today's practice / full"

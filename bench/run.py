@@ -22,7 +22,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench.common import PREFIX, ChildResult, process_cpu_seconds, process_rss_mb, read_request_log, run_child
+from bench.common import CLK_TCK, PREFIX, ChildResult, process_cpu_seconds, process_rss_mb, read_request_log, run_child
 from bench.profile import SIMULATOR_RULES, SYNC_RULES, summarise
 from bench.report import render_readme
 
@@ -95,6 +95,12 @@ class SimulatorProcess:
         self.stderr.close()
 
 
+def machine_busy_s() -> float:
+    """CPU seconds all processes of the machine have used since boot (user, nice, system, irq, softirq, steal)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7]) / CLK_TCK
+
+
 def sync_env(sim: SimulatorProcess, today: str, concurrency: int) -> dict[str, str]:
     """The environment of a sync: the simulator's OAuth1 keys only (a client id would switch to OAuth2)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(PREFIX)}
@@ -102,6 +108,15 @@ def sync_env(sim: SimulatorProcess, today: str, concurrency: int) -> dict[str, s
     env[f"{PREFIX}TODAY"] = today
     env[f"{PREFIX}MAX_CONCURRENCY"] = str(concurrency)
     return env
+
+
+def rss_profile(request_log: Path) -> dict[str, Any]:
+    """The sync's RSS peaks while downloading and after the last request (written by bench.sync_child)."""
+    path = Path(f"{request_log}.rss.json")
+    if not path.exists():
+        return {}
+    data: dict[str, Any] = json.loads(path.read_text())
+    return {key: value for key, value in data.items() if key != "timeline"}
 
 
 def parse_sync_output(result: ChildResult) -> dict[str, Any]:
@@ -135,7 +150,8 @@ def parse_sync_output(result: ChildResult) -> dict[str, Any]:
     }
 
 
-def scenario(result: ChildResult, requests: int, rows: int, sim_cpu: float, **extra: Any) -> dict[str, Any]:
+def scenario(result: ChildResult, requests: int, rows: int, sim_cpu: float, other_cpu: float,
+             **extra: Any) -> dict[str, Any]:
     if result.returncode != 0:
         log(f"scenario failed ({result.returncode}): {' '.join(result.argv)}\n{result.stderr[-2000:]}")
     return {
@@ -149,6 +165,8 @@ def scenario(result: ChildResult, requests: int, rows: int, sim_cpu: float, **ex
         "cpu_share_of_2_cores": round(result.cpu_s / result.wall_s / (os.cpu_count() or 1), 3),
         "simulator_cpu_s": round(sim_cpu, 2),
         "simulator_cpu_share": round(sim_cpu / result.wall_s / (os.cpu_count() or 1), 3),
+        # CPU used meanwhile by everything else on the machine (other jobs distort the figures when this is large)
+        "other_processes_cpu_s": round(other_cpu, 1),
         **extra,
     }
 
@@ -196,39 +214,41 @@ def main(argv: list[str] | None = None) -> int:
     try:
         today = args.today.isoformat()
 
-        def measured(label: str, child_argv: list[str], env: dict[str, str]) -> tuple[ChildResult, int, float]:
+        def measured(label: str, child_argv: list[str], env: dict[str, str]) -> tuple[ChildResult, int, float, float]:
             sim.reset()
-            cpu0 = sim.cpu_s()
+            cpu0, busy0 = sim.cpu_s(), machine_busy_s()
             log(f"{label} ...")
             result = run_child(child_argv, env, work, label, args.timeout)
             sim_cpu = sim.cpu_s() - cpu0
+            other = machine_busy_s() - busy0 - sim_cpu - result.cpu_s
             requests = sum(sim.requests().values())
-            log(f"{label}: {result.wall_s:.1f} s, {requests} requests, peak {result.max_rss_mb:.0f} MB"
-                f" (exit {result.returncode})")
-            return result, requests, sim_cpu
+            log(f"{label}: {result.wall_s:.1f} s, {requests} requests, peak {result.max_rss_mb:.0f} MB, other processes"
+                f" {other:.0f} CPU s (exit {result.returncode})")
+            return result, requests, sim_cpu, other
 
         # 3. full sync (first: the floor and today's practice replay its request list)
         full_log = work / "full.requests.jsonl"
         argv_full = [python, "-m", "bench.sync_child", str(full_log), "run", "--duckdb", str(work / "full.duckdb")]
-        result, requests, sim_cpu = measured("full", argv_full, sync_env(sim, today, args.concurrency))
-        sync_info = parse_sync_output(result)
-        scenarios["full"] = scenario(result, requests, sync_info["rows_received"], sim_cpu, **sync_info)
+        result, requests, sim_cpu, other = measured("full", argv_full, sync_env(sim, today, args.concurrency))
+        sync_info = {**parse_sync_output(result), **rss_profile(full_log)}
+        scenarios["full"] = scenario(result, requests, sync_info["rows_received"], sim_cpu, other, **sync_info)
         if result.returncode != 0:
             raise SystemExit("the full sync failed; see the log above")
 
         # 1. floor: the same requests, same concurrency, bodies discarded
         env = sync_env(sim, today, args.concurrency)
-        result, requests, sim_cpu = measured("floor", [python, "-m", "bench.floor", str(full_log),
+        result, requests, sim_cpu, other = measured("floor", [python, "-m", "bench.floor", str(full_log),
                                                        str(args.concurrency)], env)
         floor_info = json.loads(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else {}
-        scenarios["floor"] = scenario(result, requests, sync_info["rows_received"], sim_cpu,
+        scenarios["floor"] = scenario(result, requests, sync_info["rows_received"], sim_cpu, other,
                                       bytes=floor_info.get("bytes"), inner_s=floor_info.get("seconds"))
 
         # 2. today's practice: sequential, limit 1000, json.loads into memory, no load
         if "practice" not in skip:
-            result, requests, sim_cpu = measured("practice", [python, "-m", "bench.practice", str(full_log)], env)
+            argv_practice = [python, "-m", "bench.practice", str(full_log)]
+            result, requests, sim_cpu, other = measured("practice", argv_practice, env)
             info = json.loads(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else {}
-            scenarios["practice"] = scenario(result, requests, int(info.get("rows", 0)), sim_cpu,
+            scenarios["practice"] = scenario(result, requests, int(info.get("rows", 0)), sim_cpu, other,
                                              windows=info.get("windows"), inner_s=info.get("seconds"))
 
         # 5. loading alone (before the nightly change, on the full sync's pages)
@@ -257,13 +277,15 @@ def main(argv: list[str] | None = None) -> int:
                 applied.append(sim.call("mutate", {"action": "correct_attendance", "date": _recent_school_day(
                     full_log, new_today), "flag_code": "E"}))
             except Exception as error:  # the benchmark goes on without it
-                log(f"correct_attendance failed: {error}")
+                detail = error.read().decode(errors="replace") if hasattr(error, "read") else ""
+                log(f"correct_attendance failed: {error} {detail}")
             nightly_log = work / "nightly.requests.jsonl"
             argv_nightly = [python, "-m", "bench.sync_child", str(nightly_log), "run", "--duckdb",
                             str(work / "full.duckdb")]
-            result, requests, sim_cpu = measured("nightly", argv_nightly, sync_env(sim, new_today, args.concurrency))
-            info = parse_sync_output(result)
-            scenarios["nightly"] = scenario(result, requests, info["rows_received"], sim_cpu,
+            env_nightly = sync_env(sim, new_today, args.concurrency)
+            result, requests, sim_cpu, other = measured("nightly", argv_nightly, env_nightly)
+            info = {**parse_sync_output(result), **rss_profile(nightly_log)}
+            scenarios["nightly"] = scenario(result, requests, info["rows_received"], sim_cpu, other,
                                             changes=[{k: v for k, v in a.items() if k in ("action", "today",
                                                                                           "date", "student_id")}
                                                      for a in applied], **info)
@@ -292,9 +314,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _recent_school_day(full_log: Path, today: str) -> str:
-    """The newest attendance date the full sync requested (a school day inside the nightly lookback)."""
+    """The newest attendance date with marks that the full sync fetched (a school day inside the nightly lookback)."""
     days = sorted({r.params["date"] for r in read_request_log(full_log)
-                   if r.path.startswith("Attendance/Daily") and "date" in r.params and r.params["date"] < today})
+                   if r.path.startswith("Attendance/Daily") and "date" in r.params and r.params["date"] < today
+                   and r.nbytes > 1000})
     return days[-1]
 
 
@@ -304,10 +327,11 @@ def profile_full_sync(sim: SimulatorProcess, work: Path, python: str, today: str
     py_spy = str(VENV_BIN / "py-spy")
     sync_raw, sim_raw = work / "profile.sync.txt", work / "profile.simulator.txt"
     sim_spy = subprocess.Popen([py_spy, "record", "--pid", str(sim.proc.pid), "--format", "raw", "--rate",
-                                str(PY_SPY_RATE), "--nonblocking", "-o", str(sim_raw)],
+                                str(PY_SPY_RATE), "--gil", "--nonblocking", "-o", str(sim_raw)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)
-    argv = [py_spy, "record", "--format", "raw", "--rate", str(PY_SPY_RATE), "--threads", "-o", str(sync_raw), "--",
+    argv = [py_spy, "record", "--format", "raw", "--rate", str(PY_SPY_RATE), "--gil", "--nonblocking", "--threads",
+            "-o", str(sync_raw), "--",
             python, "-m", "bench.sync_child", str(work / "profile.requests.jsonl"), "run", "--duckdb",
             str(work / "profile.duckdb")]
     log("profiling a full sync (py-spy) ...")
@@ -317,13 +341,15 @@ def profile_full_sync(sim: SimulatorProcess, work: Path, python: str, today: str
         sim_spy.wait(timeout=60)
     except subprocess.TimeoutExpired:
         sim_spy.kill()
-    out: dict[str, Any] = {"wall_s": round(result.wall_s, 1), "rate_hz": PY_SPY_RATE,
-                           "note": "samples of running (non-idle) threads; samples / rate = CPU seconds"}
+    note = "py-spy --gil: samples of the thread holding the GIL; samples / rate = seconds of Python CPU"
+    out: dict[str, Any] = {"wall_s": round(result.wall_s, 1), "rate_hz": PY_SPY_RATE, "note": note}
     for label, path, rules in (("sync", sync_raw, SYNC_RULES), ("simulator", sim_raw, SIMULATOR_RULES)):
         if path.exists():
             summary = summarise(path, rules)
             for item in summary["categories"]:  # type: ignore[union-attr]
                 item["cpu_s"] = round(item["samples"] / PY_SPY_RATE, 1)
+            summary["gil_busy_share_of_wall"] = round(
+                int(summary["busy_samples"]) / PY_SPY_RATE / result.wall_s, 3)  # type: ignore[call-overload]
             out[label] = summary
     return out
 

@@ -5,6 +5,8 @@ Usage: python -m bench.sync_child REQUEST_LOG.jsonl run --duckdb FILE [illuminat
 The HTTP client logs each answered request at DEBUG on logger `illuminate_sync` ("GET path (params): HTTP 200, N
 bytes in S s", without OAuth parameters). This wrapper routes exactly those records to a JSON-lines file and then runs
 the unchanged `illuminate-sync` command in this process, so the request list is the one of the measured run itself.
+It also samples its own RSS every 0.25 s into REQUEST_LOG.rss.json, so that the peak can be placed in the run:
+while requests are still being answered (extract) or after the last one (normalize, load, summary).
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
+import time
+from pathlib import Path
 from typing import IO
 
-from bench.common import parse_describe
+from bench.common import parse_describe, process_rss_mb
 
 
 class RequestLogHandler(logging.Handler):
@@ -23,6 +28,7 @@ class RequestLogHandler(logging.Handler):
     def __init__(self, handle: IO[str]) -> None:
         super().__init__(logging.DEBUG)
         self.out = handle
+        self.last_request = 0.0
         self.stderr = logging.StreamHandler(sys.stderr)
         self.stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
 
@@ -32,20 +38,52 @@ class RequestLogHandler(logging.Handler):
             path, params = parse_describe(str(describe))
             item = {"path": path, "params": params, "status": status, "bytes": nbytes, "seconds": round(seconds, 4)}
             self.out.write(json.dumps(item) + "\n")
+            self.last_request = time.monotonic()
         elif record.levelno >= logging.WARNING:
             self.stderr.emit(record)
 
 
+class RssSampler(threading.Thread):
+    """Samples this process's RSS every `interval` seconds."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        super().__init__(name="bench-rss", daemon=True)
+        self.interval = interval
+        self.samples: list[tuple[float, float]] = []
+        self.started_at = time.monotonic()
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            self.samples.append((time.monotonic(), process_rss_mb("self")))
+
+
 def main() -> int:
     log_path, argv = sys.argv[1], sys.argv[2:]
+    sampler = RssSampler()
+    sampler.start()
     with open(log_path, "w") as handle:
         logger = logging.getLogger("illuminate_sync")
         logger.setLevel(logging.DEBUG)
         logger.propagate = False
-        logger.addHandler(RequestLogHandler(handle))
+        handler = RequestLogHandler(handle)
+        logger.addHandler(handler)
         from pipelines.cli import main as cli_main
 
-        return cli_main(argv)
+        try:
+            return cli_main(argv)
+        finally:
+            sampler.stopped.set()
+            cut = handler.last_request
+            during = [rss for t, rss in sampler.samples if t <= cut]
+            after = [rss for t, rss in sampler.samples if t > cut]
+            summary = {
+                "peak_rss_while_downloading_mb": round(max(during, default=0.0), 1),
+                "peak_rss_after_last_request_mb": round(max(after, default=0.0), 1),
+                "seconds_after_last_request": round(time.monotonic() - cut, 1) if cut else None,
+                "timeline": [(round(t - sampler.started_at, 2), round(rss)) for t, rss in sampler.samples[::4]],
+            }
+            Path(f"{log_path}.rss.json").write_text(json.dumps(summary))
 
 
 if __name__ == "__main__":

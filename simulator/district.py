@@ -15,6 +15,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from simulator import calendar as cal
 
@@ -556,6 +557,7 @@ class District:
         self.gradebook_disabled_years: set[int] = set()
         self.graduation_disabled_years: set[int] = set()
         self.crc_disabled: bool = False
+        self.wire_overrides: list[dict[str, Any]] = []  # corrupt_record: values replaced on the wire
         self.version = 0
         self._days_cache: dict[int, list[dt.date]] = {}
         self._index_version = -1
@@ -1263,7 +1265,7 @@ class District:
                 aid += 1
                 self._results_for(a)
 
-    def _score(self, a: Assessment, student: Student, boost: float = 0.0) -> bytes:
+    def score(self, a: Assessment, student: Student, boost: float = 0.0) -> bytes:
         rng = self.rng
         ability = min(0.99, student.ability + boost)
         out = bytearray()
@@ -1296,13 +1298,13 @@ class District:
                 continue
             day = rng.choice(taken)
             version = rng.choice((1, 2))
-            self.results.append(Result(a, e.student, day, version, self._score(a, e.student), e.site_id,
+            self.results.append(Result(a, e.student, day, version, self.score(a, e.student), e.site_id,
                                        e.grade_level_id, self._modified(day)))
             if rng.random() < 0.05:
                 later = [d for d in year_days if d > day + dt.timedelta(days=10) and e.active_on(d)][:10]
                 if later:
                     d2 = rng.choice(later)
-                    self.results.append(Result(a, e.student, d2, version, self._score(a, e.student, 0.1), e.site_id,
+                    self.results.append(Result(a, e.student, d2, version, self.score(a, e.student, 0.1), e.site_id,
                                                e.grade_level_id, self._modified(d2)))
 
     def _gen_pools(self) -> None:

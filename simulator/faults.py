@@ -7,7 +7,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("500", "503", "429", "html_200", "truncated_json", "drop_connection", "latency", "shift_pages")
+KINDS = ("500", "503", "429", "html_200", "truncated_json", "drop_connection", "latency", "shift_pages",
+         "empty_result")
+"""`empty_result`: a well-formed 200 answer holding only the first `keep` share of the rows (default 0: none), its
+counts consistent, as an upstream glitch would send it. Any fault fires only for requests whose query parameters
+include the `params` option's values, when given (e.g. `params={"date": "2026-11-20"}`)."""
 
 
 @dataclass
@@ -18,8 +22,11 @@ class Fault:
     rate: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
-    def matches(self, path: str) -> bool:
-        return (self.path == "*" and path != "OAuth2") or self.path == path
+    def matches(self, path: str, query: dict[str, str] | None = None) -> bool:
+        if not ((self.path == "*" and path != "OAuth2") or self.path == path):
+            return False
+        wanted = self.options.get("params") or {}
+        return all((query or {}).get(name) == str(value) for name, value in wanted.items())
 
 
 class FaultInjector:
@@ -48,12 +55,12 @@ class FaultInjector:
         with self._lock:
             self._faults.clear()
 
-    def pick(self, path: str) -> list[Fault]:
+    def pick(self, path: str, query: dict[str, str] | None = None) -> list[Fault]:
         """The faults firing for this request (at most one of each kind), consuming counts."""
         fired: list[Fault] = []
         with self._lock:
             for fault in list(self._faults):
-                if not fault.matches(path) or any(f.kind == fault.kind for f in fired):
+                if not fault.matches(path, query) or any(f.kind == fault.kind for f in fired):
                     continue
                 if fault.rate is not None and self._rng.random() >= fault.rate:
                     continue

@@ -70,11 +70,26 @@ class Mutator:
     # -- mutations -----------------------------------------------------------------------------------------------
 
     def do_add_students(self, count: int = 1, site_id: int | None = None, grade_level_id: int | None = None,
-                        entry_date: str | dt.date | None = None) -> dict[str, Any]:
+                        entry_date: str | dt.date | None = None, with_results: bool = False) -> dict[str, Any]:
+        """New students enrolled in the current year from `entry_date` (default: the latest school day), with
+        rosters, contacts, a counselor and programs; `with_results` also scores them on the assessments they were
+        enrolled for (as late-arriving rows, modified now)."""
         entry = _date(entry_date) if entry_date else self.school_day()
         students = [self.d.add_student(site_id, grade_level_id, entry) for _ in range(int(count))]
+        results = 0
+        if with_results:
+            now = utcnow()
+            for s in students:
+                e = next((x for x in reversed(self.d.enrollments) if x.student is s), None)
+                for a in self.d.assessments.values():
+                    if e is None or e.grade_level_id not in a.grade_level_ids or not e.active_on(a.administered_at):
+                        continue
+                    self.d.results.append(Result(a, s, a.administered_at, 1, self.d.score(a, s), e.site_id,
+                                                 e.grade_level_id, now))
+                    results += 1
         return {"student_ids": [s.student_id for s in students],
-                "district_student_ids": [s.local_id for s in students], "entry_date": entry.isoformat()}
+                "district_student_ids": [s.local_id for s in students], "entry_date": entry.isoformat(),
+                "results_added": results}
 
     def do_change_assessment_result(self, assessment_id: int | None = None, student_id: int | None = None,
                                     count: int = 1) -> dict[str, Any]:
@@ -224,6 +239,16 @@ class Mutator:
         else:
             raise ValueError(f"empty_slice does not support {path!r}")
         return {"path": path, "academic_year": year, "removed": removed}
+
+    def do_corrupt_record(self, path: str, field: str, value: Any, match: dict[str, Any]) -> dict[str, Any]:
+        """Serve `value` (e.g. an id with a letter in it) as `field` of the records of `path` that match `match`
+        (wire field -> value, compared as text) from now on: a record that breaks its declared type."""
+        if not match:
+            raise ValueError("corrupt_record needs `match`: the fields that pick the record(s)")
+        override = {"path": path.strip("/"), "field": field, "value": value,
+                    "match": {k: str(v) for k, v in match.items()}}
+        self.d.wire_overrides.append(override)
+        return override
 
     # -- POST endpoints ------------------------------------------------------------------------------------------
 

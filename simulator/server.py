@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import datetime as dt
 import ipaddress
 import json
 import re
+import signal
 import socket
 import sys
 import threading
@@ -67,6 +69,7 @@ class SimulatorConfig:
     html_auth_failures: bool = False
     instance: str = "live"
     latency: float = 0.0
+    credentials: dict[str, str] | None = None  # overrides of the seeded credentials, e.g. {"consumer_secret": ...}
 
 
 def to_json(value: Any) -> bytes:
@@ -94,6 +97,8 @@ class Simulator:
         self.api = Api(self.district, cfg.attendance_mode)
         self.mutator = Mutator(self.district)
         creds = make_credentials(cfg.seed)
+        if cfg.credentials:
+            creds = dataclasses.replace(creds, **cfg.credentials)
         self.credentials = creds
         self.verifier = OAuth1Verifier({creds.consumer_key: creds.consumer_secret}, {creds.token: creds.token_secret})
         self.tokens = TokenStore({creds.client_id: creds.client_secret}, cfg.token_lifetime)
@@ -295,7 +300,7 @@ class Handler(BaseHTTPRequestHandler):
             if not self.authenticate(method, path, query):
                 self.auth_failure()
                 return
-            faults = self.sim.faults.pick(key)
+            faults = self.sim.faults.pick(key, dict(query))
             if self.sim.config.latency:
                 time.sleep(self.sim.config.latency)
             for fault in faults:
@@ -304,8 +309,11 @@ class Handler(BaseHTTPRequestHandler):
                 elif fault.kind == "shift_pages":
                     # late-arriving records, back-dated to the session start: they sort into earlier pages
                     start = cal.normal_session(self.sim.district.current_year).start
-                    self.sim.mutate("add_students", count=int(fault.options.get("records", 3)), entry_date=start)
-            status, body = self.answer(method, key, rest, match, dict(query))
+                    self.sim.mutate("add_students", count=int(fault.options.get("records", 3)), entry_date=start,
+                                    with_results=True)
+            empty = next((fault for fault in faults if fault.kind == "empty_result"), None)
+            keep = float(empty.options.get("keep", 0.0)) if empty is not None else None
+            status, body = self.answer(method, key, rest, match, dict(query), keep)
             self.deliver(status, body, faults)
         except (ConnectionError, BrokenPipeError):
             self.close_connection = True
@@ -372,7 +380,7 @@ class Handler(BaseHTTPRequestHandler):
     # -- API answers ------------------------------------------------------------------------------------------------
 
     def answer(self, method: str, key: str, rest: str, match: re.Match[str] | None,
-               params: dict[str, str]) -> tuple[int, bytes]:
+               params: dict[str, str], keep: float | None = None) -> tuple[int, bytes]:
         try:
             if method == "POST":
                 return self.post(key, match)
@@ -393,6 +401,8 @@ class Handler(BaseHTTPRequestHandler):
                 limit = max(1, min(limit, endpoint.max_limit or DEFAULT_LIMIT))
             with self.sim.api.lock:
                 selection = self.sim.api.select(rest, params)
+                if keep is not None and selection.shape != "document":  # an `empty_result` fault
+                    selection = dataclasses.replace(selection, items=selection.items[:int(len(selection.items) * keep)])
                 body = page_body(selection, page, limit)
             return 200, to_json(body)
         except ApiError as err:
@@ -514,6 +524,12 @@ def serve_forever(cfg: SimulatorConfig, port: int) -> None:
     """Start a simulator, print its environment as NAME=value lines, and serve until Ctrl-C."""
     sim = Simulator(cfg)
     sim.start(port=port)
+
+    def _terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     for name, value in sim.env().items():
         print(f"{name}={value}")
     sys.stdout.flush()

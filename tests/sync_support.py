@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from pipelines.sync import SyncSummary, run_sync
+from pipelines.sync import SyncSummary, default_data_dir, run_sync
 from simulator import Simulator
 from sources.illuminate.catalog import Endpoint, load_catalog
 
@@ -38,7 +38,9 @@ def simulator_env(sim: Simulator, **overrides: str) -> Iterator[None]:
 
 
 def sync(sim: Simulator, db: Path, **options: Any) -> SyncSummary:
-    """One `illuminate-sync run` against the simulator, on its today."""
+    """One `illuminate-sync run` against the simulator, on its today (the SQL models only when asked: they have
+    their own tests)."""
+    options.setdefault("build_models_after", False)
     with simulator_env(sim):
         return run_sync(db, today=sim.today.isoformat(), out=io.StringIO(), **options)
 
@@ -162,3 +164,109 @@ def column_types(db: Path, table: str) -> dict[str, str]:
             [table],
         ).fetchall()
     return {name: data_type for name, data_type in rows}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Whole-run reliability and security tests (tests/test_reliability_*.py, tests/test_security_*.py)
+# ---------------------------------------------------------------------------------------------------------------------
+def data_tables(db: Path) -> list[str]:
+    """Every table of schema `illuminate` that holds data (catalog tables and their child tables, no `_dlt_*`)."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(
+            "select table_name from information_schema.tables where table_schema = 'illuminate'"
+            " and table_name not like '\\_dlt%' escape '\\' order by 1"
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+VOLATILE_COLUMNS = frozenset({"exported_at"})
+"""Columns whose value is the time of the request (`Assessment/{id}/View`'s `exported_at`), not data."""
+
+
+def table_snapshot(db: Path, with_dlt_columns: bool = True) -> dict[str, tuple[int, str]]:
+    """(rows, digest of the sorted rows) per data table. With `with_dlt_columns=False` the dlt bookkeeping columns
+    (`_dlt_id`, `_dlt_load_id`, ...) and the VOLATILE_COLUMNS are left out, so two warehouses loaded by different
+    runs compare equal when they hold the same data."""
+    import hashlib
+
+    snapshot: dict[str, tuple[int, str]] = {}
+    if not db.exists():
+        return snapshot
+    with duckdb.connect(str(db), read_only=True) as con:
+        for table in data_tables(db):
+            columns = [
+                row[0]
+                for row in con.execute(
+                    "select column_name from information_schema.columns where table_schema = 'illuminate'"
+                    " and table_name = ? order by column_name",
+                    [table],
+                ).fetchall()
+                if with_dlt_columns or not (row[0].startswith("_dlt_") or row[0] in VOLATILE_COLUMNS)
+            ]
+            selected = ", ".join(f'"{column}"' for column in columns)
+            rows = con.execute(f'select {selected} from illuminate."{table}"').fetchall()
+            lines = sorted(repr(row) for row in rows)
+            snapshot[table] = (len(rows), hashlib.sha256("\n".join(lines).encode()).hexdigest())
+    return snapshot
+
+
+def assert_same_data(actual: Path, expected: Path) -> None:
+    """Both warehouses hold the same rows in every data table (dlt bookkeeping columns aside), no duplicate keys."""
+    got, want = table_snapshot(actual, False), table_snapshot(expected, False)
+    differing = sorted(
+        f"{table}: {got.get(table, (0, ''))[0]} rows, expected {want.get(table, (0, ''))[0]}"
+        for table in set(got) | set(want)
+        if got.get(table) != want.get(table)
+    )
+    assert not differing, "tables differ from the clean run: " + "; ".join(differing)
+    for table, endpoint in load_catalog().items():
+        if endpoint.enabled and table in got:
+            keys = loaded_keys(actual, table)
+            assert len(keys) == len(set(keys)), f"{table} has duplicate natural keys"
+
+
+@contextmanager
+def fast_retries(**policy: float) -> Iterator[None]:
+    """Every IlluminateClient created inside uses a fast RetryPolicy (the sync has no setting for it)."""
+    import functools
+
+    from sources.illuminate import client as client_module
+
+    settings: dict[str, float] = {"max_attempts": 6, "backoff_base": 0.02, "backoff_max": 0.2, "timeout": 5.0}
+    settings.update(policy)
+    original = client_module.RetryPolicy
+    client_module.RetryPolicy = functools.partial(original, **settings)  # type: ignore[misc,assignment]
+    try:
+        yield
+    finally:
+        client_module.RetryPolicy = original  # type: ignore[misc]
+
+
+def cli_env(sim: Simulator, **overrides: str) -> dict[str, str]:
+    """The environment of an `illuminate-sync run` subprocess against `sim` (OAuth1 unless overridden)."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("SOURCES__ILLUMINATE__")}
+    env.update({name: value for name, value in sim.env().items() if "CLIENT_" not in name})
+    env["SOURCES__ILLUMINATE__TODAY"] = sim.today.isoformat()
+    env.update(overrides)
+    return env
+
+
+def illuminate_sync_command() -> list[str]:
+    """The installed `illuminate-sync` console script of this interpreter's environment."""
+    import shutil
+    import sys
+
+    script = Path(sys.executable).parent / "illuminate-sync"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("illuminate-sync")
+    return [found] if found else [sys.executable, "-m", "pipelines.cli"]
+
+
+def copy_warehouse(db: Path, target: Path) -> None:
+    """A copy of a warehouse with its dlt working directory, to replay the same nights on it another way."""
+    import shutil
+
+    shutil.copy2(db, target)
+    if default_data_dir(db).exists():
+        shutil.copytree(default_data_dir(db), default_data_dir(target))

@@ -108,6 +108,14 @@ def test_shift_pages_inserts_records_so_later_pages_repeat_earlier_ones(sim: Sim
     assert records == sim.query("Students", {})
 
 
+def test_shift_pages_also_shifts_assessment_results(sim: Simulator) -> None:
+    path, params = "AssessmentAggregateStudentResponses", {"date_taken_start": "2026-08-01"}
+    before = len(sim.query(path, params))
+    sim.inject_fault(path, "shift_pages", count=1, records=20)
+    body = get(sim, path, {**params, "page": 2, "limit": 50}).json()
+    assert body["num_results"] > before
+
+
 def test_unknown_fault_kind_is_rejected(sim: Simulator) -> None:
     with pytest.raises(ValueError):
         sim.inject_fault("Sites", "gremlins")
