@@ -137,6 +137,7 @@ def parse_sync_output(result: ChildResult) -> dict[str, Any]:
             rows_written += int(match.group(3).replace(",", ""))
             per_table.setdefault(match.group(1), {})["rows_after"] = int(match.group(2).replace(",", ""))
     reported = re.search(r"([\d,]+) requests \(([\d,]+) retried\) in ([\d.]+) s", result.stdout)
+    models = re.search(r"built (\d+) models .* in ([\d.]+) s", result.stdout + result.stderr)
     return {
         "rows_received": received,
         "rows_in_tables": rows_total,
@@ -146,6 +147,8 @@ def parse_sync_output(result: ChildResult) -> dict[str, Any]:
         "client_requests": int(reported.group(1).replace(",", "")) if reported else None,
         "retries": int(reported.group(2).replace(",", "")) if reported else None,
         "sync_reported_s": float(reported.group(3)) if reported else None,
+        "models_built": int(models.group(1)) if models else None,
+        "models_s": float(models.group(2)) if models else None,
         "per_table": per_table,
     }
 

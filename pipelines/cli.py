@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from pipelines.writeback import add_writeback_commands, run_writeback_command
 from sources.illuminate.catalog import STRATEGY_DESCRIPTIONS, load_catalog
 from sources.illuminate.errors import IlluminateError
 from sources.illuminate.privacy import PII_MODES
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--test", action="store_true", help="also run the model tests; exit 1 if one fails")
 
     commands.add_parser("endpoints", help="print the endpoint / table / key / strategy table (markdown)")
+    add_writeback_commands(commands)
     return parser
 
 
@@ -128,6 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        result = run_writeback_command(args)
+        if result is not None:
+            return result
         if args.command == "run":
             return command_run(args)
         if args.command == "demo":

@@ -13,9 +13,10 @@ Commands (wired into `illuminate-sync` by `add_writeback_commands` and `run_writ
 
 A push runs the query on a read-only connection, validates every row (invalid rows are listed with the reason and not
 sent), then posts the valid rows in batches. Each batch's answer is appended to `illuminate_writeback.push_log` in the
-same DuckDB file, with the SHA-256 digest of the whole validated payload and its target. A payload already pushed
-completely to the same target is refused unless `--force`. The whole push holds the warehouse lock of the file, so it
-never runs alongside a sync or another push of the same file.
+same DuckDB file, with the SHA-256 digest of the whole validated payload and its target. A payload whose every row
+was already delivered to the same target (in batches the API answered) is refused unless `--force`; after a push
+that stopped at a failed batch, the same command sends only the rows not delivered yet. The whole push holds the
+warehouse lock of the file, so it never runs alongside a sync or another push of the same file.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import math
 import os
 import re
 import sys
+import textwrap
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -108,8 +110,8 @@ _LOG_COLUMNS = """
 EXIT_STATUS_HELP = """exit status:
   0  every row the query returned was sent and saved (or, with --dry-run, is valid)
   1  some rows were not sent (invalid: listed with the reason) or were rejected by the API (listed per row; the
-     other rows were saved), a batch failed (the batches before it stay sent and logged), the payload was already
-     pushed (use --force), or a setting is missing
+     other rows were saved), a batch failed (the batches before it stay delivered and logged; running the same
+     command again sends only the rest), the payload was already pushed (use --force), or a setting is missing
   2  usage error: bad options, a query that fails, missing or unknown columns, a DuckDB file that does not exist
 
 Every batch's answer is logged in table illuminate_writeback.push_log of the DuckDB file (pushed_at is UTC)."""
@@ -170,7 +172,7 @@ class RowProblem:
 
     def render(self, student_column: str) -> str:
         who = f" ({student_column} {self.student})" if self.student is not None else ""
-        return f"row {self.row}{who}: {self.reason}"
+        return f"{f'row {self.row}' if self.row else 'a row'}{who}: {self.reason}"
 
 
 @dataclass
@@ -604,31 +606,43 @@ def _log_batch(
 ) -> None:
     import duckdb
 
-    with duckdb.connect(str(duckdb_path)) as con:
-        ensure_log_table(con)
-        con.execute(
-            f"insert into {LOG_TABLE} values ({', '.join('?' * 18)})",
-            [
-                datetime.now(timezone.utc).replace(tzinfo=None),
-                push_id,
-                prepared.command,
-                instance,
-                prepared.target.kind,
-                prepared.target.ident,
-                outcome.number,
-                batch_count,
-                outcome.first_item,
-                outcome.last_item,
-                outcome.rows_sent,
-                outcome.students_saved,
-                outcome.responses_saved,
-                outcome.rejected_count,
-                json.dumps(outcome.rejected_details, default=str),
-                prepared.digest,
-                outcome.status,
-                outcome.error,
-            ],
-        )
+    try:
+        with duckdb.connect(str(duckdb_path)) as con:
+            ensure_log_table(con)
+            _insert_log_row(con, prepared, instance, push_id, batch_count, outcome)
+    except duckdb.Error as error:
+        raise IlluminateError(
+            f"batch {outcome.number} {'failed and' if outcome.status == STATUS_FAILED else 'was delivered but'} could"
+            f" not be logged in {LOG_TABLE} of {duckdb_path}: {_first_line(error)}"
+        ) from None
+
+
+def _insert_log_row(
+    con: Any, prepared: Prepared, instance: str, push_id: str, batch_count: int, outcome: BatchOutcome
+) -> None:
+    con.execute(
+        f"insert into {LOG_TABLE} values ({', '.join('?' * 18)})",
+        [
+            datetime.now(timezone.utc).replace(tzinfo=None),
+            push_id,
+            prepared.command,
+            instance,
+            prepared.target.kind,
+            prepared.target.ident,
+            outcome.number,
+            batch_count,
+            outcome.first_item,
+            outcome.last_item,
+            outcome.rows_sent,
+            outcome.students_saved,
+            outcome.responses_saved,
+            outcome.rejected_count,
+            json.dumps(outcome.rejected_details, default=str),
+            prepared.digest,
+            outcome.status,
+            outcome.error,
+        ],
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -814,7 +828,7 @@ def add_writeback_commands(subparsers: Any) -> None:
     scores = subparsers.add_parser(
         "push-scores",
         help="post assessment scores from a DuckDB query to Illuminate",
-        description=(
+        description=_wrap(
             "Post student scores to an assessment (Assessment/{id}/Scores/). The query must return"
             " local_student_id and responses (a list, e.g. ['A', 'C', '3'] in the version's question order), and"
             " may return version, text_responses (a list as long as responses) and date_taken (YYYY-MM-DD; default:"
@@ -825,14 +839,16 @@ def add_writeback_commands(subparsers: Any) -> None:
         formatter_class=formatter,
     )
     target = scores.add_mutually_exclusive_group(required=True)
-    target.add_argument("--assessment-id", type=_positive_int, help="the assessment's system id")
-    target.add_argument("--local-assessment-id", type=_local_id, help="the assessment's local (district) id")
+    target.add_argument("--assessment-id", type=_positive_int, metavar="N", help="the assessment's system id")
+    target.add_argument(
+        "--local-assessment-id", type=_local_id, metavar="ID", help="the assessment's local (district) id"
+    )
     _add_push_arguments(scores)
 
     repository = subparsers.add_parser(
         "push-repository",
         help="post repository (summary assessment / demographic) data from a DuckDB query to Illuminate",
-        description=(
+        description=_wrap(
             "Post rows to a repository (Repository/{id}/Data/). The query must return student_id and the"
             " repository's fields as field_<name> columns (one value each). Invalid rows are listed and not sent;"
             " valid rows are posted in batches. Pushing the same payload to the same repository again is refused"
@@ -842,14 +858,14 @@ def add_writeback_commands(subparsers: Any) -> None:
         formatter_class=formatter,
     )
     target = repository.add_mutually_exclusive_group(required=True)
-    target.add_argument("--repository-id", type=_positive_int, help="the repository's system id")
-    target.add_argument("--local-repository-id", type=_local_id, help="the repository's local id")
+    target.add_argument("--repository-id", type=_positive_int, metavar="N", help="the repository's system id")
+    target.add_argument("--local-repository-id", type=_local_id, metavar="ID", help="the repository's local id")
     _add_push_arguments(repository)
 
     keys = subparsers.add_parser(
         "create-user-keys",
         help="create (or return) a user's API key and secret",
-        description=(
+        description=_wrap(
             f"Create, or return, the API key and secret of a user (CreateUserApiKeys/). The password is read from"
             f" {PASSWORD_ENV} or, when that is not set, asked for without echo; it is never taken from the command"
             " line. The key and secret are printed once to stdout. Exit status 0 on success, 1 when the API refuses"
@@ -857,19 +873,30 @@ def add_writeback_commands(subparsers: Any) -> None:
         ),
         formatter_class=formatter,
     )
-    keys.add_argument("--username", required=True, help="the user's Illuminate user name")
+    keys.add_argument("--username", required=True, metavar="U", help="the user's Illuminate user name")
     keys.add_argument("--verbose", action="store_true", help="log retries and requests")
 
 
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, 100)
+
+
 def _add_push_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--query", required=True, help="the SQL that returns the rows to push (runs read-only)")
     parser.add_argument(
-        "--duckdb", type=Path, required=True, help="the DuckDB file the query runs on (also holds the push log)"
+        "--query", required=True, metavar="SQL", help="the SQL that returns the rows to push (runs read-only)"
+    )
+    parser.add_argument(
+        "--duckdb",
+        type=Path,
+        required=True,
+        metavar="PATH",
+        help="the DuckDB file the query runs on (also holds the push log)",
     )
     parser.add_argument(
         "--batch-size",
         type=_positive_int,
         default=DEFAULT_BATCH_SIZE,
+        metavar="N",
         help=f"rows per request (default {DEFAULT_BATCH_SIZE})",
     )
     parser.add_argument("--dry-run", action="store_true", help="validate and print what would be sent; send nothing")
