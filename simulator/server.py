@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import orjson
+
 from simulator import calendar as cal
 from simulator.district import District
 from simulator.endpoints import DEFAULT_LIMIT, Api, ApiError, page_body
@@ -73,6 +75,21 @@ class SimulatorConfig:
 
 
 def to_json(value: Any) -> bytes:
+    """JSON as PHP's json_encode writes it (escaped slashes, ASCII only); orjson when the text is ASCII.
+
+    Serialising pages was the largest part of the simulator's serving time: orjson is several times faster than
+    the standard library (measured on 1000-row attendance pages), with the same output for ASCII text.
+    """
+    try:
+        body = orjson.dumps(value, default=str, option=orjson.OPT_PASSTHROUGH_DATETIME)
+    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits
+        return _stdlib_json(value)
+    if body.isascii():
+        return body.replace(b"/", b"\\/")
+    return _stdlib_json(value)
+
+
+def _stdlib_json(value: Any) -> bytes:
     """JSON as PHP's json_encode writes it (escaped slashes, ASCII only)."""
     return json.dumps(value, separators=(",", ":"), default=str).replace("/", "\\/").encode()
 

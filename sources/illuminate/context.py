@@ -173,7 +173,7 @@ class SyncContext:
                 self.report.invalid_values[table] = dict(converter.invalid_values)
             if converter.quarantined_count:
                 self.report.quarantined_counts[table] = converter.quarantined_count
-                self.report.quarantined.extend(converter.quarantined)
+                self.report.quarantined.extend(converter.drain_quarantined())
 
     def progress_of(self, table: str) -> ResourceProgress:
         with self._lock:

@@ -204,7 +204,8 @@ class RowConverter:
         """Keep records with values that break their column's type out of the table, for the quarantine table."""
         with self._lock:
             self.quarantined_count += len(problems)
-            for index in sorted(problems)[: max(0, QUARANTINE_KEEP - len(self.quarantined))]:
+            room = max(0, QUARANTINE_KEEP - (self.quarantined_count - len(problems)))
+            for index in sorted(problems)[:room]:
                 record = self.pii.apply_to_record(self.endpoint, records[index])
                 self.quarantined.append(
                     QuarantinedRecord(self.endpoint.table, self.endpoint.path, "; ".join(problems[index]), record)
