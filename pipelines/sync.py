@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -157,7 +158,9 @@ def run_sync(
             duckdb_path, resources, academic_years, full_refresh, reconcile, data_dir, out, **source_options
         )
         if build_models_after:
-            build_models(duckdb_path, out=out, settings=model_settings(source_options.get("today")))
+            model_log = io.StringIO()
+            build_models(duckdb_path, out=model_log, settings=model_settings(source_options.get("today")))
+            print(model_log.getvalue().strip().splitlines()[-1], file=out)  # "built N models into analytics ..."
         return summary
 
 
