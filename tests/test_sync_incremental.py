@@ -91,3 +91,20 @@ def test_a_run_with_an_empty_data_dir_continues_incrementally_from_the_warehouse
     second = sync(simulator, db, allow_shrink=True, academic_years_back=0)
     _assert_tables_equal_the_api(simulator, db, years=(2027,))
     assert second.requests < first.requests * 0.5, (first.requests, second.requests)
+
+
+def test_a_closed_year_is_left_alone_until_named(simulator: Simulator, tmp_path: Path) -> None:
+    db = tmp_path / "warehouse.duckdb"
+    sync(simulator, db, resources=["terms", "behavior", "enrollment"])
+    closed_year_behavior = {key for key in loaded_keys(db, "behavior") if key[-1] == 2026}
+    assert closed_year_behavior, "the district should have behavior incidents last year"
+    simulator.mutate("empty_slice", path="Behavior", academic_year=2026)
+
+    sync(simulator, db, resources=["terms", "behavior", "enrollment"])
+    assert {key for key in loaded_keys(db, "behavior") if key[-1] == 2026} == closed_year_behavior
+
+    sync(simulator, db, resources=["terms", "behavior", "enrollment"], academic_years=[2026], allow_shrink=True)
+    assert {key for key in loaded_keys(db, "behavior") if key[-1] == 2026} == set()
+    assert {key for key in loaded_keys(db, "behavior") if key[-1] == 2027} == expected_keys(
+        simulator, "behavior", (2027,)
+    ), "naming one year leaves the other's slice as it was"
