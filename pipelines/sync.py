@@ -325,6 +325,11 @@ class DuckDBWarehouse:
         rows = self._fetch(query, parameters)
         return int(rows[0][0]) if rows else 0
 
+    def counts_by(self, table: str, columns: Sequence[str]) -> dict[tuple[Any, ...], int]:
+        names = ", ".join(f'"{name}"' for name in columns)
+        query = f'select {names}, count(*) from {DATASET_NAME}."{table}" group by all'
+        return {tuple(row[:-1]): int(row[-1]) for row in self._fetch(query, [])}
+
     def _fetch(self, query: str, parameters: list[Any]) -> list[tuple[Any, ...]]:
         if not self.path.exists():
             return []

@@ -31,6 +31,10 @@ class WarehouseReader(Protocol):
         """Rows of `table` (those whose `column` is one of `values`, when given); 0 when the table is missing."""
         ...
 
+    def counts_by(self, table: str, columns: Sequence[str]) -> dict[tuple[Any, ...], int]:
+        """Rows of `table` per distinct value tuple of `columns`; empty when the table is missing."""
+        ...
+
 
 @dataclass
 class ResourceProgress:

@@ -439,14 +439,28 @@ def attendance_date_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResourc
             state = dlt.current.resource_state()
             loaded_years: list[int] = state.setdefault("loaded_years", [])
             last_synced = None if ctx.full_refresh else state.get("last_date")
+            runs_since_reconcile = int(state.get("runs_since_reconcile", 0)) + 1
+            reconcile_due = ctx.reconcile or (
+                ctx.reconcile_every_n_runs > 0 and runs_since_reconcile >= ctx.reconcile_every_n_runs
+            )
             dates: set[date] = set()
+            older: set[date] = set()  # synced before, outside the lookback: checked by count when reconciling
             for year in ctx.years_to_fetch(loaded_years):
-                first = min(window.start for window in ctx.session_windows(year))
+                sessions = ctx.session_windows(year)
+                first = min(window.start for window in sessions)
                 if last_synced is not None and year in loaded_years and not ctx.explicit_years:
-                    first = max(first, date.fromisoformat(last_synced) - timedelta(days=ctx.attendance_lookback_days))
-                dates.update(
-                    attendance_dates(ctx.session_windows(year), first, ctx.today, ctx.attendance_include_weekends)
-                )
+                    lookback_start = date.fromisoformat(last_synced) - timedelta(days=ctx.attendance_lookback_days)
+                    older.update(
+                        attendance_dates(
+                            sessions, first, lookback_start - timedelta(days=1), ctx.attendance_include_weekends
+                        )
+                    )
+                    first = max(first, lookback_start)
+                dates.update(attendance_dates(sessions, first, ctx.today, ctx.attendance_include_weekends))
+            if reconcile_due and older and ctx.warehouse is not None:
+                dates.update(_dates_whose_counts_differ(ctx, endpoint, sorted(older)))
+                runs_since_reconcile = 0
+            state["runs_since_reconcile"] = runs_since_reconcile
             fetcher = Fetcher(ctx, endpoint, {DELETED_COLUMN: "bool"})
             windows = [
                 RequestWindow({"date": day.isoformat(), **site_params})
@@ -473,6 +487,29 @@ def attendance_date_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResourc
             yield from rebatch(tables())
 
     return attendance_rows
+
+
+def _dates_whose_counts_differ(ctx: SyncContext, endpoint: Endpoint, days: list[date]) -> set[date]:
+    """The dates whose records the API counts differently from the warehouse (one `limit=1` request per window).
+
+    Catches what the lookback cannot: records deleted or added weeks back (an enrollment removed as a no-show).
+    """
+    assert ctx.warehouse is not None
+    group = ["date", "site_id"] if endpoint.iterate == "site" else ["date"]
+    local = ctx.warehouse.counts_by(endpoint.table, group)
+    windows = [(day, site) for day in days for site in _site_fanout(ctx, endpoint)]
+
+    def remote_count(window: tuple[date, dict[str, Any]]) -> tuple[tuple[Any, ...], int]:
+        day, site = window
+        answer = ctx.client.get_json(endpoint.url_path(), {"date": day.isoformat(), **site, "page": 1, "limit": 1})
+        count = answer.get("num_results") if isinstance(answer, dict) else len(answer or [])
+        return (day, *site.values()), int(count or 0)
+
+    differing: set[date] = set()
+    for key, count in ctx.client.map_concurrently(remote_count, windows):
+        if local.get(key, 0) != count:
+            differing.add(key[0])
+    return differing
 
 
 # ---------------------------------------------------------------------------------------- View documents
