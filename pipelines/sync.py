@@ -153,7 +153,7 @@ def run_sync(
 
     Raises IlluminateError (one-line, user-facing) on failure; what earlier runs loaded stays as it was.
     """
-    with warehouse_lock(duckdb_path):
+    with warehouse_lock(duckdb_path), owner_only_files(duckdb_path):
         summary = _run_sync_locked(
             duckdb_path, resources, academic_years, full_refresh, reconcile, data_dir, out, **source_options
         )
@@ -162,6 +162,23 @@ def run_sync(
             build_models(duckdb_path, out=model_log, settings=model_settings(source_options.get("today")))
             print(model_log.getvalue().strip().splitlines()[-1], file=out)  # "built N models into analytics ..."
         return summary
+
+
+@contextmanager
+def owner_only_files(duckdb_path: Path) -> Iterator[None]:
+    """Student data on disk readable by its owner only, from creation on (a crash mid-load included).
+
+    The process umask makes every file DuckDB and dlt create 0600 and every directory 0700; an existing warehouse
+    is tightened first.
+    """
+    previous = os.umask(0o077)
+    try:
+        for path in (duckdb_path, duckdb_path.with_name(duckdb_path.name + ".wal")):
+            if path.exists():
+                os.chmod(path, 0o600)
+        yield
+    finally:
+        os.umask(previous)
 
 
 def model_settings(sync_today: str | None) -> ModelSettings:

@@ -183,13 +183,11 @@ VOLATILE_COLUMNS = frozenset({"exported_at"})
 """Columns whose value is the time of the request (`Assessment/{id}/View`'s `exported_at`), not data."""
 
 
-def table_snapshot(db: Path, with_dlt_columns: bool = True) -> dict[str, tuple[int, str]]:
-    """(rows, digest of the sorted rows) per data table. With `with_dlt_columns=False` the dlt bookkeeping columns
-    (`_dlt_id`, `_dlt_load_id`, ...) and the VOLATILE_COLUMNS are left out, so two warehouses loaded by different
-    runs compare equal when they hold the same data."""
-    import hashlib
-
-    snapshot: dict[str, tuple[int, str]] = {}
+def table_snapshot(db: Path, with_dlt_columns: bool = True) -> dict[str, tuple[int, int]]:
+    """(rows, order-independent digest of the rows) per data table. With `with_dlt_columns=False` the dlt
+    bookkeeping columns (`_dlt_id`, `_dlt_load_id`, ...) and the VOLATILE_COLUMNS are left out, so two warehouses
+    loaded by different runs compare equal when they hold the same data."""
+    snapshot: dict[str, tuple[int, int]] = {}
     if not db.exists():
         return snapshot
     with duckdb.connect(str(db), read_only=True) as con:
@@ -203,10 +201,13 @@ def table_snapshot(db: Path, with_dlt_columns: bool = True) -> dict[str, tuple[i
                 ).fetchall()
                 if with_dlt_columns or not (row[0].startswith("_dlt_") or row[0] in VOLATILE_COLUMNS)
             ]
-            selected = ", ".join(f'"{column}"' for column in columns)
-            rows = con.execute(f'select {selected} from illuminate."{table}"').fetchall()
-            lines = sorted(repr(row) for row in rows)
-            snapshot[table] = (len(rows), hashlib.sha256("\n".join(lines).encode()).hexdigest())
+            # a sum of row hashes: equal for equal multisets of rows, whatever their order
+            quoted = ", ".join(f'"{column}"' for column in columns)
+            row_hash = f"hash({quoted})::hugeint"
+            count, digest = con.execute(
+                f'select count(*), coalesce(sum({row_hash}), 0) from illuminate."{table}"'
+            ).fetchone()  # type: ignore[misc]
+            snapshot[table] = (int(count), int(digest))
     return snapshot
 
 
@@ -270,3 +271,24 @@ def copy_warehouse(db: Path, target: Path) -> None:
     shutil.copy2(db, target)
     if default_data_dir(db).exists():
         shutil.copytree(default_data_dir(db), default_data_dir(target))
+
+
+CRASH_DURING_LOAD = """
+import os, signal, sys
+from dlt.destinations.impl.duckdb import duck
+
+jobs_before_crash = int(os.environ["CRASH_AFTER_COPY_JOBS"])
+run = duck.DuckDbCopyJob.run
+done = []
+
+def run_then_crash(self):
+    run(self)
+    done.append(self)
+    if len(done) >= jobs_before_crash:
+        os.kill(os.getpid(), signal.SIGKILL)  # the power goes out with part of the package in DuckDB
+
+duck.DuckDbCopyJob.run = run_then_crash
+from pipelines.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+"""`illuminate-sync` that dies by SIGKILL once it has copied N load jobs into DuckDB (others not yet)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from sync_support import (
+    CRASH_DURING_LOAD,
     TODAY,
     assert_same_data,
     cli_env,
@@ -34,26 +35,6 @@ OPTIONS = {"academic_years_back": 0, "max_concurrency": 4}
 SMALL_RUN = {"SOURCES__ILLUMINATE__ACADEMIC_YEARS_BACK": "0", "SOURCES__ILLUMINATE__MAX_CONCURRENCY": "4"}
 """OPTIONS as settings, for runs through the command line."""
 ENABLED_TABLES = [table for table, endpoint in load_catalog().items() if endpoint.enabled]
-
-CRASH_DURING_LOAD = """
-import os, signal, sys
-from dlt.destinations.impl.duckdb import duck
-
-jobs_before_crash = int(os.environ["CRASH_AFTER_COPY_JOBS"])
-run = duck.DuckDbCopyJob.run
-done = []
-
-def run_then_crash(self):
-    run(self)
-    done.append(self)
-    if len(done) >= jobs_before_crash:
-        os.kill(os.getpid(), signal.SIGKILL)  # the power goes out with part of the package in DuckDB
-
-duck.DuckDbCopyJob.run = run_then_crash
-from pipelines.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-"""`illuminate-sync` that dies by SIGKILL once it has copied N load jobs into DuckDB (others not yet)."""
 
 
 @pytest.fixture

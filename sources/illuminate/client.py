@@ -63,6 +63,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+LOGIN_PAGE_ATTEMPTS = 3
+"""Login pages (HTTP 200, HTML) in a row after which a request fails as an authentication error."""
 """Answers retried with backoff for GET requests (POST requests: 429 and 503 only)."""
 WINDOW_ATTEMPTS = 3
 """How often a window is fetched before `IncompleteResultError`: once plus two refetches."""
@@ -637,6 +639,7 @@ class IlluminateClient:
         attempt = 0
         refreshed = False  # the OAuth2 token is renewed once per request on a 401
         retry_with: str | None = None  # the token fetched after a 401, for the next attempt
+        login_pages = 0
         while True:
             self._check_open()
             attempt += 1
@@ -694,15 +697,21 @@ class IlluminateClient:
                     attempt -= 1
                     continue
                 if login_page:
-                    raise AuthenticationError(
-                        f"{describe}: the server answered with a login page (HTTP {status}, HTML instead of"
-                        f" JSON): check the credentials ({self._credential_names(token_request)}) and"
-                        f" {BASE_URL_ENV}",
-                        path=path,
-                        params=query,
-                        status=status,
-                    )
-                if 200 <= status < 300:
+                    # Some instances answer a passing glitch with their login page: retried like any transient
+                    # fault, a few times, then reported as the authentication failure it usually is.
+                    login_pages += 1
+                    if login_pages >= LOGIN_PAGE_ATTEMPTS or attempt >= self.retry.max_attempts:
+                        raise AuthenticationError(
+                            f"{describe}: the server answered with a login page (HTTP {status}, HTML instead of"
+                            f" JSON): check the credentials ({self._credential_names(token_request)}) and"
+                            f" {BASE_URL_ENV}",
+                            path=path,
+                            params=query,
+                            status=status,
+                        )
+                    problem = f"a login page (HTTP {status}, HTML instead of JSON)"
+                    wait_s = self.retry.backoff(attempt)
+                elif 200 <= status < 300:
                     if not content.strip() and method == "POST" and not token_request:
                         return None
                     try:

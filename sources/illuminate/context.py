@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -162,7 +162,17 @@ class SyncContext:
         """
         if self.allow_shrink or self.warehouse is None:
             return
-        held = self.warehouse.count(table, column, values)
+        self._refuse_if_shrunk(table, fetched, self.warehouse.count(table, column, values), what)
+
+    def check_shrink_per_slice(self, table: str, column: str, fetched: Mapping[Any, int]) -> None:
+        """The shrink guard for each slice (e.g. each attendance date) fetched, with one query for what is held."""
+        if self.allow_shrink or self.warehouse is None or not fetched:
+            return
+        held = {key[0]: count for key, count in self.warehouse.counts_by(table, [column]).items()}
+        for value, count in sorted(fetched.items()):
+            self._refuse_if_shrunk(table, count, held.get(value, 0), f" {column} {value}")
+
+    def _refuse_if_shrunk(self, table: str, fetched: int, held: int, what: str) -> None:
         if held and (fetched == 0 or fetched < held * self.shrink_ratio):
             raise ShrinkGuardError(
                 f"{table}{what}: the API returned {fetched:,} rows where the warehouse holds {held:,}; nothing was "

@@ -198,6 +198,12 @@ class RowConverter:
             table = self._quarantine(records, table, problems)
         return self.pii.apply(self.endpoint, table)
 
+    def drain_quarantined(self) -> list[QuarantinedRecord]:
+        """The records quarantined since the last call (`quarantined_count` keeps counting them all)."""
+        with self._lock:
+            drained, self.quarantined = self.quarantined, []
+            return drained
+
     def _quarantine(
         self, records: Sequence[Mapping[str, Any]], table: pa.Table, problems: dict[int, list[str]]
     ) -> pa.Table:

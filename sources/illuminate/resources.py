@@ -17,6 +17,7 @@ yielded with its rows, so a slice that became empty upstream empties locally too
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -132,17 +133,6 @@ class KeyFilter:
             self.seen.add(digest)
         self.kept += sum(keep)
         return table if all(keep) else table.filter(pa.array(keep, type=pa.bool_()))
-
-
-class WindowCounter:
-    """Counts the rows of windows that cannot overlap (one date each), without remembering keys."""
-
-    def __init__(self) -> None:
-        self.kept = 0
-
-    def __call__(self, table: pa.Table) -> pa.Table:
-        self.kept += table.num_rows
-        return table
 
 
 def rebatch(tables: Iterable[pa.Table], min_rows: int = REBATCH_ROWS) -> Iterator[pa.Table]:
@@ -469,12 +459,12 @@ def attendance_date_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResourc
             ]
             if dates:
                 yield fetcher.converter.tombstones("date", sorted(dates))
-            unique = WindowCounter()  # every window is one date: a record cannot come twice
-            for _, window_tables in fetcher.fetch(windows):
-                yield from _non_empty(unique(table) for table in window_tables)
-            if dates:
-                span = f" {min(dates).isoformat()}..{max(dates).isoformat()}"
-                ctx.check_shrink(endpoint.table, unique.kept, "date", sorted(dates), span)
+            fetched_per_date: Counter[date] = Counter({day: 0 for day in dates})
+            for window, window_tables in fetcher.fetch(windows):
+                # every window is one date: a record cannot come twice, so only the rows are counted
+                fetched_per_date[date.fromisoformat(window.params["date"])] += sum(t.num_rows for t in window_tables)
+                yield from _non_empty(window_tables)
+            ctx.check_shrink_per_slice(endpoint.table, "date", fetched_per_date)
             for year in ctx.years_to_fetch(loaded_years):
                 if year not in loaded_years:
                     loaded_years.append(year)
