@@ -26,6 +26,7 @@ foreign key found in its dimension) and row assertions; `test_models` runs them.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -65,6 +66,10 @@ __all__ = [
 ]
 
 MODEL_SCHEMA = "analytics"
+DUCKDB_MEMORY_LIMIT = os.environ.get("ILLUMINATE_SYNC_DUCKDB_MEMORY_LIMIT", "256MB")
+"""DuckDB's memory while loading and building models; beyond it DuckDB spills to disk (the attendance marts and
+large merges would otherwise take gigabytes). Override with ILLUMINATE_SYNC_DUCKDB_MEMORY_LIMIT."""
+DUCKDB_WRITE_CONFIG = {"memory_limit": DUCKDB_MEMORY_LIMIT, "preserve_insertion_order": False}
 """The schema the models are built into (same DuckDB file as the raw tables)."""
 
 SOURCE_SCHEMA = DATASET_NAME
@@ -436,7 +441,7 @@ def build_models(
         raise ModelError(f"{duckdb_path} does not exist: run `illuminate-sync run --duckdb {duckdb_path}` first")
     started = time.monotonic()
     try:
-        con = duckdb.connect(str(duckdb_path))
+        con = duckdb.connect(str(duckdb_path), config=DUCKDB_WRITE_CONFIG)
     except duckdb.Error as error:
         raise ModelError(f"cannot open {duckdb_path}: {_one_line(str(error))}") from None
     try:

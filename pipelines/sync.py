@@ -16,12 +16,14 @@ from typing import Any, TextIO
 
 import dlt
 import duckdb
+import pyarrow as pa
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.pipeline import LoadInfo
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.extract import DltSource
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from pipelines.models import ModelSettings, build_models
+from pipelines.models import DUCKDB_WRITE_CONFIG, ModelSettings, build_models
 from sources.illuminate import RunReport, illuminate_source, resource_names
 from sources.illuminate.catalog import load_catalog
 from sources.illuminate.context import ResourceProgress
@@ -99,10 +101,15 @@ def make_pipeline(duckdb_path: Path, data_dir: Path | None = None) -> dlt.Pipeli
     pipelines_dir = data_dir or default_data_dir(duckdb_path)
     pipelines_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(pipelines_dir, 0o700)
+    # Resources are extracted one after another (each fetches its windows concurrently): round-robin across 38
+    # generators kept a partial batch of each in memory at once.
+    os.environ.setdefault("EXTRACT__NEXT_ITEM_MODE", "fifo")
+    credentials = DuckDbCredentials(str(duckdb_path))
+    credentials.global_config = dict(DUCKDB_WRITE_CONFIG)
     return dlt.pipeline(
         pipeline_name=PIPELINE_NAME,
         pipelines_dir=str(pipelines_dir),
-        destination=dlt.destinations.duckdb(str(duckdb_path)),
+        destination=dlt.destinations.duckdb(credentials),
         dataset_name=DATASET_NAME,
         progress=None,
     )
@@ -153,6 +160,9 @@ def run_sync(
 
     Raises IlluminateError (one-line, user-facing) on failure; what earlier runs loaded stays as it was.
     """
+    # Arrow's default allocator keeps freed pages: the system one gives them back (measured: 477 -> 409 MB peak
+    # syncing 770k attendance rows).
+    pa.set_memory_pool(pa.system_memory_pool())
     with warehouse_lock(duckdb_path), owner_only_files(duckdb_path):
         summary = _run_sync_locked(
             duckdb_path, resources, academic_years, full_refresh, reconcile, data_dir, out, **source_options

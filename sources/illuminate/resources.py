@@ -36,7 +36,7 @@ from .privacy import PiiPolicy
 from .settings import DELETED_COLUMN, MODIFIED_AFTER_OVERLAP, SLICE_YEAR_COLUMN
 from .windows import attendance_dates, window_params
 
-REBATCH_ROWS = 50_000
+REBATCH_ROWS = 20_000
 """Rows per item handed to dlt (see `rebatch`)."""
 
 DLT_TYPES = {
@@ -99,10 +99,10 @@ class Fetcher:
             if self.endpoint.shape == "list":
                 rows = self.ctx.client.get_json(url_path, params)
                 return window, [self.converter.to_table(rows or [], window.constants)]
-            tables = []
-            for page in self.ctx.client.iter_pages(url_path, params, limit):
-                tables.append(self.converter.to_table(page.rows, window.constants))
-            return window, tables
+            pages = self.ctx.client.iter_pages(
+                url_path, params, limit, convert=lambda rows: self.converter.to_table(rows, window.constants)
+            )
+            return window, [page.rows for page in pages]
 
         for window, tables in self.ctx.client.map_concurrently(fetch_window, windows):
             self.progress.requests_windows += 1
