@@ -37,6 +37,9 @@ from .settings import DELETED_COLUMN, MODIFIED_AFTER_OVERLAP, SLICE_YEAR_COLUMN
 from .windows import attendance_dates, window_params
 
 REBATCH_ROWS = 20_000
+SMALL_PAGE_ROWS = 500
+"""Pages with fewer rows are converted together with others (see `Fetcher.fetch`)."""
+CONVERT_BATCH_ROWS = 5_000
 """Rows per item handed to dlt (see `rebatch`)."""
 
 DLT_TYPES = {
@@ -87,28 +90,50 @@ class Fetcher:
 
     def fetch(
         self, windows: Sequence[RequestWindow], path: str | None = None
-    ) -> Iterator[tuple[RequestWindow, list[pa.Table]]]:
-        """Each window's converted pages, windows fetched concurrently, yielded as they complete."""
+    ) -> Iterator[tuple[RequestWindow | None, list[pa.Table], int]]:
+        """Each window's typed tables and the number of records the API answered for it, windows fetched
+        concurrently and yielded as they complete.
+
+        Full pages are converted as they arrive, in the pool's threads. Small pages (a school's attendance for one
+        day) are converted together once enough rows have gathered: converting costs ~2 ms per page whatever its
+        size (a kernel call per column), so one page at a time made conversion most of a run's CPU. Their rows come
+        with a later window, or at the end with window None.
+        """
         if self.progress.started is None:
             self.progress.started = time.monotonic()
         url_path = path or self.endpoint.url_path()
         limit = self.endpoint.max_limit or 1000
 
-        def fetch_window(window: RequestWindow) -> tuple[RequestWindow, list[pa.Table]]:
+        def fetch_window(window: RequestWindow) -> tuple[RequestWindow, list[Any], int]:
             params = {**self.endpoint.fixed_params, **window.params}
             if self.endpoint.shape == "list":
-                rows = self.ctx.client.get_json(url_path, params)
-                return window, [self.converter.to_table(rows or [], window.constants)]
-            pages = self.ctx.client.iter_pages(
-                url_path, params, limit, convert=lambda rows: self.converter.to_table(rows, window.constants)
-            )
-            return window, [page.rows for page in pages]
+                rows = self.ctx.client.get_json(url_path, params) or []
+                return window, [rows], len(rows)
 
-        for window, tables in self.ctx.client.map_concurrently(fetch_window, windows):
+            def convert_full_page(rows: list[dict[str, Any]]) -> Any:
+                return self.converter.to_table(rows, window.constants) if len(rows) >= SMALL_PAGE_ROWS else rows
+
+            pages = list(self.ctx.client.iter_pages(url_path, params, limit, convert=convert_full_page))
+            return window, [page.rows for page in pages], pages[0].num_results if pages else 0
+
+        pending: dict[tuple[Any, ...], tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+        for window, parts, received in self.ctx.client.map_concurrently(fetch_window, windows):
+            tables = [part for part in parts if isinstance(part, pa.Table)]
+            small = [part for part in parts if not isinstance(part, pa.Table)]
+            if small:
+                key = tuple(sorted(window.constants.items()))
+                constants, rows = pending.setdefault(key, (window.constants, []))
+                for part in small:
+                    rows.extend(part)
+                if len(rows) >= CONVERT_BATCH_ROWS:
+                    tables.append(self.converter.to_table(rows, constants))
+                    del pending[key]
             self.progress.requests_windows += 1
-            self.progress.pages += len(tables)
-            self.progress.rows += sum(table.num_rows for table in tables)
-            yield window, tables
+            self.progress.pages += len(parts)
+            self.progress.rows += received
+            yield window, tables, received
+        for constants, rows in pending.values():
+            yield None, [self.converter.to_table(rows, constants)], 0
         self.ctx.record_invalid(self.converter)
 
 
@@ -187,7 +212,7 @@ def replace_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
 
         def tables() -> Iterator[pa.Table]:
             unique = KeyFilter(endpoint)
-            for _, window_tables in Fetcher(ctx, endpoint).fetch(windows()):
+            for _, window_tables, _ in Fetcher(ctx, endpoint).fetch(windows()):
                 yield from _non_empty(unique(table) for table in window_tables)
             ctx.check_shrink(endpoint.table, unique.kept)
 
@@ -223,7 +248,7 @@ def academic_year_slice_resource(ctx: SyncContext, endpoint: Endpoint) -> DltRes
                     fetched = len(ctx.terms(year))
                 else:
                     unique = KeyFilter(endpoint)
-                    for _, window_tables in fetcher.fetch(_year_windows(ctx, endpoint, year)):
+                    for _, window_tables, _ in fetcher.fetch(_year_windows(ctx, endpoint, year)):
                         yield from _non_empty(unique(table) for table in window_tables)
                     fetched = unique.kept
                 ctx.check_shrink(endpoint.table, fetched, SLICE_YEAR_COLUMN, [year], f" academic year {year}")
@@ -306,7 +331,7 @@ def modified_after_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource
                     if incremental and cursor is not None:
                         params["modified_after"] = cursor
                     windows.append(RequestWindow(params))
-            for _, window_tables in fetcher.fetch(windows):
+            for _, window_tables, _ in fetcher.fetch(windows):
                 yield from _non_empty(unique(table) for table in window_tables)
 
             reconcile_due = ctx.reconcile or (
@@ -348,7 +373,7 @@ def reconcile_assessments(ctx: SyncContext, endpoint: Endpoint, fetcher: Fetcher
             continue
         windows = [RequestWindow({**params, "assessment_id": assessment_id}) for params in year_windows]
         remote: set[tuple[Any, ...]] = set()
-        for _, window_tables in fetcher.fetch(windows):
+        for _, window_tables, _ in fetcher.fetch(windows):
             for table in window_tables:
                 remote.update(natural_key(endpoint, table))
                 yield from _non_empty([unique(table)])
@@ -394,7 +419,7 @@ def date_taken_window_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResou
                         )
                     )
             newest = date.fromisoformat(last_date) if last_date else None
-            for _, window_tables in fetcher.fetch(windows):
+            for _, window_tables, _ in fetcher.fetch(windows):
                 for table in _non_empty(unique(table) for table in window_tables):
                     table_max = pc.max(table.column("date_taken")).as_py()
                     if table_max is not None and (newest is None or table_max > newest):
@@ -460,9 +485,10 @@ def attendance_date_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResourc
             if dates:
                 yield fetcher.converter.tombstones("date", sorted(dates))
             fetched_per_date: Counter[date] = Counter({day: 0 for day in dates})
-            for window, window_tables in fetcher.fetch(windows):
+            for window, window_tables, received in fetcher.fetch(windows):
                 # every window is one date: a record cannot come twice, so only the rows are counted
-                fetched_per_date[date.fromisoformat(window.params["date"])] += sum(t.num_rows for t in window_tables)
+                if window is not None:
+                    fetched_per_date[date.fromisoformat(window.params["date"])] += received
                 yield from _non_empty(window_tables)
             ctx.check_shrink_per_slice(endpoint.table, "date", fetched_per_date)
             for year in ctx.years_to_fetch(loaded_years):
