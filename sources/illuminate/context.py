@@ -106,6 +106,10 @@ class SyncContext:
             return list(self.selected_years)
         return [year for year in self.selected_years if year >= self.current_year or year not in loaded_years]
 
+    def reconcile_due(self, runs_since_last: int) -> bool:
+        """Whether a resource reconciles this run: asked for, or every `reconcile_every_n_runs` runs."""
+        return self.reconcile or (0 < self.reconcile_every_n_runs <= runs_since_last)
+
     def terms(self, year: int) -> list[dict[str, Any]]:
         """Year `year`'s terms as typed rows, fetched once per run (every slice resource needs the sessions)."""
         with self._lock:

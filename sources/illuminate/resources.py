@@ -334,9 +334,7 @@ def modified_after_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource
             for _, window_tables, _ in fetcher.fetch(windows):
                 yield from _non_empty(unique(table) for table in window_tables)
 
-            reconcile_due = ctx.reconcile or (
-                ctx.reconcile_every_n_runs > 0 and runs_since_reconcile >= ctx.reconcile_every_n_runs
-            )
+            reconcile_due = ctx.reconcile_due(runs_since_reconcile)
             if cursor is not None and reconcile_due and ctx.warehouse is not None:
                 yield from reconcile_assessments(ctx, endpoint, fetcher, unique)
                 runs_since_reconcile = 0
@@ -455,9 +453,7 @@ def attendance_date_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResourc
             loaded_years: list[int] = state.setdefault("loaded_years", [])
             last_synced = None if ctx.full_refresh else state.get("last_date")
             runs_since_reconcile = int(state.get("runs_since_reconcile", 0)) + 1
-            reconcile_due = ctx.reconcile or (
-                ctx.reconcile_every_n_runs > 0 and runs_since_reconcile >= ctx.reconcile_every_n_runs
-            )
+            reconcile_due = ctx.reconcile_due(runs_since_reconcile)
             dates: set[date] = set()
             older: set[date] = set()  # synced before, outside the lookback: checked by count when reconciling
             for year in ctx.years_to_fetch(loaded_years):
