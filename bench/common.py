@@ -154,6 +154,26 @@ def process_rss_mb(pid: int | str) -> float:
     return 0.0
 
 
+class RssSampler(threading.Thread):
+    """Samples this process's RSS every `interval` seconds (time.perf_counter clock)."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        super().__init__(name="bench-rss", daemon=True)
+        self.interval = interval
+        self.samples: list[tuple[float, float]] = []
+        self.stopped = threading.Event()
+
+    def current(self) -> float:
+        return process_rss_mb("self")
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            self.samples.append((time.perf_counter(), self.current()))
+
+    def peak(self, start: float, end: float) -> float:
+        return max((rss for t, rss in self.samples if start <= t <= end), default=self.current())
+
+
 def self_peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

@@ -26,8 +26,13 @@ def main() -> int:
     failures = 0
 
     def fetch(item: LoggedRequest) -> int:
-        response = session.get(root + item.path, params=item.params or None, auth=signer,
-                               headers={"Accept": "application/json"}, timeout=120)
+        response = session.get(
+            root + item.path,
+            params=item.params or None,
+            auth=signer,
+            headers={"Accept": "application/json"},
+            timeout=120,
+        )
         size = len(response.content)
         return size if response.status_code == 200 else -1
 
@@ -40,8 +45,17 @@ def main() -> int:
             else:
                 total += size
     wall = time.monotonic() - started
-    print(json.dumps({"requests": len(requests_log), "failures": failures, "bytes": total, "seconds": wall,
-                      "peak_rss_mb": self_peak_rss_mb()}))
+    print(
+        json.dumps(
+            {
+                "requests": len(requests_log),
+                "failures": failures,
+                "bytes": total,
+                "seconds": wall,
+                "peak_rss_mb": self_peak_rss_mb(),
+            }
+        )
+    )
     return 0 if not failures else 1
 
 

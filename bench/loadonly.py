@@ -28,7 +28,15 @@ import pyarrow as pa
 from dlt.common.json import json as dlt_json
 from dlt.extract import DltResource
 
-from bench.common import LoggedRequest, api_root, http_session, oauth1_signer, read_request_log, self_peak_rss_mb
+from bench.common import (
+    LoggedRequest,
+    RssSampler,
+    api_root,
+    http_session,
+    oauth1_signer,
+    read_request_log,
+    self_peak_rss_mb,
+)
 from pipelines.sync import make_pipeline
 from sources.illuminate.catalog import Endpoint, load_catalog
 from sources.illuminate.convert import RowConverter
@@ -97,8 +105,11 @@ def main() -> int:
     rows_by_table: dict[str, int] = {}
     for table, fetched in pages.items():
         endpoint = catalog[table]
-        extra = {DELETED_COLUMN: "bool"} if endpoint.strategy == "attendance_date" else {
-            SLICE_YEAR_COLUMN: "bigint", DELETED_COLUMN: "bool"}
+        extra = (
+            {DELETED_COLUMN: "bool"}
+            if endpoint.strategy == "attendance_date"
+            else {SLICE_YEAR_COLUMN: "bigint", DELETED_COLUMN: "bool"}
+        )
         converter = RowConverter(endpoint, extra)  # type: ignore[arg-type]
         unique = KeyFilter(endpoint)
         out: list[pa.Table] = []
@@ -107,8 +118,11 @@ def main() -> int:
             answer = dlt_json.loadb(body)
             rows = answer.get("results") or []
             t1 = time.perf_counter()
-            constants = {} if endpoint.strategy == "attendance_date" else {
-                SLICE_YEAR_COLUMN: academic_year_of(item.params["date"])}
+            constants = (
+                {}
+                if endpoint.strategy == "attendance_date"
+                else {SLICE_YEAR_COLUMN: academic_year_of(item.params["date"])}
+            )
             arrow = converter.to_table(rows, constants)
             t2 = time.perf_counter()
             arrow = unique(arrow)
@@ -127,6 +141,9 @@ def main() -> int:
     work_dir.mkdir(parents=True)
     pipeline = make_pipeline(work_dir / "load.duckdb", work_dir / "dlt")
     resources = [resource_for(catalog[table], tables) for table, tables in converted.items()]
+    sampler = RssSampler(0.1)
+    sampler.start()
+    before_dlt = sampler.current()
     t0 = time.perf_counter()
     pipeline.extract(resources, loader_file_format="parquet")
     t1 = time.perf_counter()
@@ -134,6 +151,13 @@ def main() -> int:
     t2 = time.perf_counter()
     pipeline.load()
     t3 = time.perf_counter()
+    sampler.stopped.set()
+    sampler.join()
+    # RSS growth of each dlt step above what the process held before it (the converted tables, the raw pages)
+    rss_growth = {
+        step: round(sampler.peak(start, end) - before_dlt, 1)
+        for step, start, end in (("extract", t0, t1), ("normalize", t1, t2), ("load", t2, t3))
+    }
     timings.update({"extract": t1 - t0, "normalize": t2 - t1, "load": t3 - t2})
     rows = sum(rows_by_table.values())
     dlt_total = t3 - t0
@@ -150,6 +174,8 @@ def main() -> int:
             "loading_alone": rows / (convert_total + dlt_total),
         },
         "peak_rss_mb": self_peak_rss_mb(),
+        "rss_before_dlt_mb": round(before_dlt, 1),
+        "rss_growth_per_dlt_step_mb": rss_growth,
     }
     print(json.dumps(result))
     return 0

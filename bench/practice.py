@@ -58,8 +58,18 @@ def main() -> int:
             page += 1
         rows += len(data)
     wall = time.monotonic() - started
-    print(json.dumps({"requests": requests_sent, "windows": len(windows), "rows": rows, "bytes": nbytes,
-                      "seconds": wall, "peak_rss_mb": self_peak_rss_mb()}))
+    print(
+        json.dumps(
+            {
+                "requests": requests_sent,
+                "windows": len(windows),
+                "rows": rows,
+                "bytes": nbytes,
+                "seconds": wall,
+                "peak_rss_mb": self_peak_rss_mb(),
+            }
+        )
+    )
     return 0
 
 

@@ -74,12 +74,15 @@ def summarise(path: Path, rules: list[tuple[str, re.Pattern[str]]]) -> dict[str,
         counts[category] += samples
     busy = sum(n for name, n in counts.items() if not name.startswith("waiting"))
     ranked = [
-        {"category": name, "samples": n,
-         "share": 0.0 if name.startswith("waiting") or not busy else round(n / busy, 4)}
+        {"category": name, "samples": n, "share": 0.0 if name.startswith("waiting") or not busy else round(n / busy, 4)}
         for name, n in counts.most_common()
     ]
-    return {"samples": total, "busy_samples": busy, "categories": ranked,
-            "note": "share = of the busy (non-waiting) samples"}
+    return {
+        "samples": total,
+        "busy_samples": busy,
+        "categories": ranked,
+        "note": "share = of the busy (non-waiting) samples",
+    }
 
 
 def main() -> int:

@@ -38,7 +38,13 @@ def render_result(result: dict[str, Any]) -> str:
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}, {m['os']}. Seed"
         f" {p['seed']}, today {p['today']}. Run {result['started']}. Simulator start-up"
-        f" {result['simulator']['startup_s']} s, {result['simulator']['rss_after_start_mb']:,.0f} MB.",
+        f" {result['simulator']['startup_s']} s, {result['simulator']['rss_after_start_mb']:,.0f} MB."
+        + (
+            f" Code: commit {result['source']['commit']}, tree {result['source']['tree_sha1']}, uncommitted:"
+            f" {', '.join(result['source']['uncommitted']) or 'none'}."
+            if result.get("source")
+            else ""
+        ),
         "",
         "| scenario | wall s | requests | rows | rows/s | peak RSS MB | CPU s (process) | simulator CPU s |"
         " other processes CPU s |",
@@ -50,7 +56,7 @@ def render_result(result: dict[str, Any]) -> str:
             lines.append(
                 f"| {LABELS[key]} | {_fmt(x['wall_s'])} | {_fmt(x['requests'])} | {_fmt(x['rows'])} |"
                 f" {_fmt(x['rows_per_s'])} | {_fmt(x['peak_rss_mb'], 0)} | {_fmt(x['cpu_s'])} |"
-                f" {_fmt(x['simulator_cpu_s'])} | {_fmt(x.get('other_processes_cpu_s'))} |"
+                f" {_fmt(x['simulator_cpu_s'])} | {_fmt(max(0.0, x.get('other_processes_cpu_s') or 0.0))} |"
             )
     r = result["ratios"]
     if "full" in s:
@@ -92,15 +98,47 @@ def render_result(result: dict[str, Any]) -> str:
     if profile:
         for label in ("sync", "simulator"):
             if label in profile:
-                top = ", ".join(f"{c['category']} {c['cpu_s']} s ({c['share'] * 100:.0f} %)"
-                                for c in profile[label]["categories"][:8])
-                lines += ["", f"Profile of the {label} process (CPU of running threads, py-spy): {top}."]
+                data = profile[label]
+                busy = [c for c in data["categories"] if not c["category"].startswith("waiting")]
+                top = ", ".join(f"{c['category']} {c['cpu_s']} s ({c['share'] * 100:.0f} %)" for c in busy[:8])
+                gil = data.get("gil_busy_share_of_wall")
+                held = f"; GIL held {gil * 100:.0f} % of the {profile['wall_s']} s wall" if gil is not None else ""
+                lines += [
+                    "",
+                    f"Profile of the {label} process (py-spy --gil: Python CPU with the GIL held{held}): {top}.",
+                ]
+    return "\n".join(lines)
+
+
+def render_scaling(results: list[dict[str, Any]]) -> str:
+    """One line per run: how the full sync's time, requests and memory grow with the district."""
+    lines = [
+        "### Scaling with district size",
+        "",
+        "| students | full sync s | requests | rows | full / floor | ideal floor s | full / ideal | peak RSS MB |"
+        " peak while downloading MB | peak after last request MB | s after last request | nightly / full requests |"
+        " other processes CPU s (full) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for result in results:
+        p, full = result["params"], result["scenarios"].get("full")
+        if not full:
+            continue
+        ideal = full["requests"] * p["latency_s"] / p["concurrency"]
+        lines.append(
+            f"| {p['students']:,} | {_fmt(full['wall_s'])} | {_fmt(full['requests'])} | {_fmt(full['rows'])} |"
+            f" {_fmt(result['ratios']['full_over_floor_wall'], 2)} | {ideal:,.1f} | {full['wall_s'] / ideal:,.1f} |"
+            f" {_fmt(full['peak_rss_mb'], 0)} | {_fmt(full.get('peak_rss_while_downloading_mb'), 0)} |"
+            f" {_fmt(full.get('peak_rss_after_last_request_mb'), 0)} | {_fmt(full.get('seconds_after_last_request'))} |"
+            f" {_fmt(result['ratios']['nightly_over_full_requests'], 3)} | {_fmt(full.get('other_processes_cpu_s'))} |"
+        )
     return "\n".join(lines)
 
 
 def render_readme(results_dir: Path, readme: Path) -> None:
     files = sorted(results_dir.glob("*.json"), key=lambda f: json.loads(f.read_text())["params"]["students"])
-    body = "\n\n".join(render_result(json.loads(f.read_text())) for f in files)
+    results = [json.loads(f.read_text()) for f in files]
+    body = "\n\n".join([render_scaling(results), *(render_result(result) for result in results)])
     section = f"{START}\n{body}\n{END}"
     text = readme.read_text() if readme.exists() else f"# Benchmark\n\n## Results\n\n{START}\n{END}\n"
     if START in text and END in text:

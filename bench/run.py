@@ -8,6 +8,7 @@ See bench/README.md. Results go to bench/results/<name>.json and the tables in b
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -50,8 +51,20 @@ class SimulatorProcess:
         self.port = free_port()
         log_dir.mkdir(parents=True, exist_ok=True)
         self.stderr = (log_dir / "simulator.stderr").open("wb")
-        argv = [str(VENV_BIN / "illuminate-sync"), "simulator", "--port", str(self.port), "--students", str(students),
-                "--seed", str(seed), "--latency", str(latency), "--today", today.isoformat()]
+        argv = [
+            str(VENV_BIN / "illuminate-sync"),
+            "simulator",
+            "--port",
+            str(self.port),
+            "--students",
+            str(students),
+            "--seed",
+            str(seed),
+            "--latency",
+            str(latency),
+            "--today",
+            today.isoformat(),
+        ]
         started = time.monotonic()
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
         self.env: dict[str, str] = {}
@@ -68,8 +81,9 @@ class SimulatorProcess:
 
     def call(self, action: str, payload: dict[str, Any] | None = None, method: str = "POST") -> Any:
         data = json.dumps(payload or {}).encode() if method == "POST" else None
-        request = urllib.request.Request(self.control + action, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.control + action, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=600) as response:
             return json.loads(response.read() or b"null")
 
@@ -153,8 +167,9 @@ def parse_sync_output(result: ChildResult) -> dict[str, Any]:
     }
 
 
-def scenario(result: ChildResult, requests: int, rows: int, sim_cpu: float, other_cpu: float,
-             **extra: Any) -> dict[str, Any]:
+def scenario(
+    result: ChildResult, requests: int, rows: int, sim_cpu: float, other_cpu: float, **extra: Any
+) -> dict[str, Any]:
     if result.returncode != 0:
         log(f"scenario failed ({result.returncode}): {' '.join(result.argv)}\n{result.stderr[-2000:]}")
     return {
@@ -174,13 +189,53 @@ def scenario(result: ChildResult, requests: int, rows: int, sim_cpu: float, othe
     }
 
 
+def source_state() -> dict[str, Any]:
+    """Which code was measured: the commit, the uncommitted source files and a hash of the source tree's content."""
+    root = BENCH_DIR.parent
+
+    def git(*command: str) -> str:
+        try:
+            done = subprocess.run(["git", *command], cwd=root, capture_output=True, text=True, timeout=30)
+            return done.stdout.rstrip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    files = sorted(
+        f
+        for d in ("sources", "pipelines", "simulator", "sql")
+        for f in (root / d).rglob("*")
+        if f.is_file() and f.suffix in (".py", ".toml", ".sql")
+    )
+    digest = hashlib.sha1()
+    for f in files:
+        digest.update(f.read_bytes())
+    dirty = git("status", "--porcelain", "--", "sources", "pipelines", "simulator", "sql").splitlines()
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "uncommitted": [line[3:] for line in dirty],
+        "tree_sha1": digest.hexdigest()[:12],
+    }
+
+
 def machine() -> dict[str, Any]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                  if line.startswith("MemTotal"))
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem_kb / 1024 / 1024, 1),
-            "python": platform.python_version(), "os": f"{platform.system()} {platform.release()}"}
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_kb = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,10 +259,22 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     python = sys.executable
-    params = {"students": args.students, "latency_s": args.latency, "concurrency": args.concurrency,
-              "seed": args.seed, "today": args.today.isoformat(), "load_rows": args.load_rows}
-    results: dict[str, Any] = {"name": name, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                               "machine": machine(), "params": params, "scenarios": {}}
+    params = {
+        "students": args.students,
+        "latency_s": args.latency,
+        "concurrency": args.concurrency,
+        "seed": args.seed,
+        "today": args.today.isoformat(),
+        "load_rows": args.load_rows,
+    }
+    results: dict[str, Any] = {
+        "name": name,
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "source": source_state(),
+        "params": params,
+        "scenarios": {},
+    }
     scenarios: dict[str, Any] = results["scenarios"]
 
     log(f"starting the simulator ({args.students} students, {args.latency * 1000:g} ms latency)")
@@ -223,10 +290,12 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{label} ...")
             result = run_child(child_argv, env, work, label, args.timeout)
             sim_cpu = sim.cpu_s() - cpu0
-            other = machine_busy_s() - busy0 - sim_cpu - result.cpu_s
+            other = max(0.0, machine_busy_s() - busy0 - sim_cpu - result.cpu_s)
             requests = sum(sim.requests().values())
-            log(f"{label}: {result.wall_s:.1f} s, {requests} requests, peak {result.max_rss_mb:.0f} MB, other processes"
-                f" {other:.0f} CPU s (exit {result.returncode})")
+            log(
+                f"{label}: {result.wall_s:.1f} s, {requests} requests, peak {result.max_rss_mb:.0f} MB, other processes"
+                f" {other:.0f} CPU s (exit {result.returncode})"
+            )
             return result, requests, sim_cpu, other
 
         # 3. full sync (first: the floor and today's practice replay its request list)
@@ -240,25 +309,45 @@ def main(argv: list[str] | None = None) -> int:
 
         # 1. floor: the same requests, same concurrency, bodies discarded
         env = sync_env(sim, today, args.concurrency)
-        result, requests, sim_cpu, other = measured("floor", [python, "-m", "bench.floor", str(full_log),
-                                                       str(args.concurrency)], env)
+        result, requests, sim_cpu, other = measured(
+            "floor", [python, "-m", "bench.floor", str(full_log), str(args.concurrency)], env
+        )
         floor_info = json.loads(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else {}
-        scenarios["floor"] = scenario(result, requests, sync_info["rows_received"], sim_cpu, other,
-                                      bytes=floor_info.get("bytes"), inner_s=floor_info.get("seconds"))
+        scenarios["floor"] = scenario(
+            result,
+            requests,
+            sync_info["rows_received"],
+            sim_cpu,
+            other,
+            bytes=floor_info.get("bytes"),
+            inner_s=floor_info.get("seconds"),
+        )
 
         # 2. today's practice: sequential, limit 1000, json.loads into memory, no load
         if "practice" not in skip:
             argv_practice = [python, "-m", "bench.practice", str(full_log)]
             result, requests, sim_cpu, other = measured("practice", argv_practice, env)
             info = json.loads(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else {}
-            scenarios["practice"] = scenario(result, requests, int(info.get("rows", 0)), sim_cpu, other,
-                                             windows=info.get("windows"), inner_s=info.get("seconds"))
+            scenarios["practice"] = scenario(
+                result,
+                requests,
+                int(info.get("rows", 0)),
+                sim_cpu,
+                other,
+                windows=info.get("windows"),
+                inner_s=info.get("seconds"),
+            )
 
         # 5. loading alone (before the nightly change, on the full sync's pages)
         if "load" not in skip:
             log("loading alone ...")
-            result = run_child([python, "-m", "bench.loadonly", str(full_log), str(work / "loadonly"),
-                                str(args.load_rows)], env, work, "loadonly", args.timeout)
+            result = run_child(
+                [python, "-m", "bench.loadonly", str(full_log), str(work / "loadonly"), str(args.load_rows)],
+                env,
+                work,
+                "loadonly",
+                args.timeout,
+            )
             if result.returncode == 0:
                 results["loading_alone"] = json.loads(result.stdout.strip().splitlines()[-1])
                 results["loading_alone"]["process_peak_rss_mb"] = round(result.max_rss_mb, 1)
@@ -277,21 +366,43 @@ def main(argv: list[str] | None = None) -> int:
             new_today = sim.call("advance_today", {"days": 1})["today"]
             applied.append({"action": "advance_today", "today": new_today})
             try:  # a correction of a recent attendance mark (retroactive, inside the lookback)
-                applied.append(sim.call("mutate", {"action": "correct_attendance", "date": _recent_school_day(
-                    full_log, new_today), "flag_code": "E"}))
+                applied.append(
+                    sim.call(
+                        "mutate",
+                        {
+                            "action": "correct_attendance",
+                            "date": _recent_school_day(full_log, new_today),
+                            "flag_code": "E",
+                        },
+                    )
+                )
             except Exception as error:  # the benchmark goes on without it
                 detail = error.read().decode(errors="replace") if hasattr(error, "read") else ""
                 log(f"correct_attendance failed: {error} {detail}")
             nightly_log = work / "nightly.requests.jsonl"
-            argv_nightly = [python, "-m", "bench.sync_child", str(nightly_log), "run", "--duckdb",
-                            str(work / "full.duckdb")]
+            argv_nightly = [
+                python,
+                "-m",
+                "bench.sync_child",
+                str(nightly_log),
+                "run",
+                "--duckdb",
+                str(work / "full.duckdb"),
+            ]
             env_nightly = sync_env(sim, new_today, args.concurrency)
             result, requests, sim_cpu, other = measured("nightly", argv_nightly, env_nightly)
             info = {**parse_sync_output(result), **rss_profile(nightly_log)}
-            scenarios["nightly"] = scenario(result, requests, info["rows_received"], sim_cpu, other,
-                                            changes=[{k: v for k, v in a.items() if k in ("action", "today",
-                                                                                          "date", "student_id")}
-                                                     for a in applied], **info)
+            scenarios["nightly"] = scenario(
+                result,
+                requests,
+                info["rows_received"],
+                sim_cpu,
+                other,
+                changes=[
+                    {k: v for k, v in a.items() if k in ("action", "today", "date", "student_id")} for a in applied
+                ],
+                **info,
+            )
             per_path: dict[str, int] = {}
             for item in read_request_log(nightly_log):
                 key = re.sub(r"/\d+/", "/{id}/", item.path.strip("/"))
@@ -318,25 +429,65 @@ def main(argv: list[str] | None = None) -> int:
 
 def _recent_school_day(full_log: Path, today: str) -> str:
     """The newest attendance date with marks that the full sync fetched (a school day inside the nightly lookback)."""
-    days = sorted({r.params["date"] for r in read_request_log(full_log)
-                   if r.path.startswith("Attendance/Daily") and "date" in r.params and r.params["date"] < today
-                   and r.nbytes > 1000})
+    days = sorted(
+        {
+            r.params["date"]
+            for r in read_request_log(full_log)
+            if r.path.startswith("Attendance/Daily")
+            and "date" in r.params
+            and r.params["date"] < today
+            and r.nbytes > 1000
+        }
+    )
     return days[-1]
 
 
-def profile_full_sync(sim: SimulatorProcess, work: Path, python: str, today: str,
-                      args: argparse.Namespace) -> dict[str, Any]:
+def profile_full_sync(
+    sim: SimulatorProcess, work: Path, python: str, today: str, args: argparse.Namespace
+) -> dict[str, Any]:
     """A second full sync into a new file under py-spy, with py-spy on the simulator at the same time."""
     py_spy = str(VENV_BIN / "py-spy")
     sync_raw, sim_raw = work / "profile.sync.txt", work / "profile.simulator.txt"
-    sim_spy = subprocess.Popen([py_spy, "record", "--pid", str(sim.proc.pid), "--format", "raw", "--rate",
-                                str(PY_SPY_RATE), "--gil", "--nonblocking", "-o", str(sim_raw)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sim_spy = subprocess.Popen(
+        [
+            py_spy,
+            "record",
+            "--pid",
+            str(sim.proc.pid),
+            "--format",
+            "raw",
+            "--rate",
+            str(PY_SPY_RATE),
+            "--gil",
+            "--nonblocking",
+            "-o",
+            str(sim_raw),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(1.0)
-    argv = [py_spy, "record", "--format", "raw", "--rate", str(PY_SPY_RATE), "--gil", "--nonblocking", "--threads",
-            "-o", str(sync_raw), "--",
-            python, "-m", "bench.sync_child", str(work / "profile.requests.jsonl"), "run", "--duckdb",
-            str(work / "profile.duckdb")]
+    argv = [
+        py_spy,
+        "record",
+        "--format",
+        "raw",
+        "--rate",
+        str(PY_SPY_RATE),
+        "--gil",
+        "--nonblocking",
+        "--threads",
+        "-o",
+        str(sync_raw),
+        "--",
+        python,
+        "-m",
+        "bench.sync_child",
+        str(work / "profile.requests.jsonl"),
+        "run",
+        "--duckdb",
+        str(work / "profile.duckdb"),
+    ]
     log("profiling a full sync (py-spy) ...")
     result = run_child(argv, sync_env(sim, today, args.concurrency), work, "profile", args.timeout)
     sim_spy.send_signal(2)  # SIGINT: py-spy writes its output and exits
@@ -351,8 +502,7 @@ def profile_full_sync(sim: SimulatorProcess, work: Path, python: str, today: str
             summary = summarise(path, rules)
             for item in summary["categories"]:  # type: ignore[union-attr]
                 item["cpu_s"] = round(item["samples"] / PY_SPY_RATE, 1)
-            summary["gil_busy_share_of_wall"] = round(
-                int(summary["busy_samples"]) / PY_SPY_RATE / result.wall_s, 3)  # type: ignore[call-overload]
+            summary["gil_busy_share_of_wall"] = round(int(summary["busy_samples"]) / PY_SPY_RATE / result.wall_s, 3)  # type: ignore[call-overload]
             out[label] = summary
     return out
 
@@ -361,7 +511,10 @@ def ratios(s: dict[str, Any]) -> dict[str, float | None]:
     def div(a: float | None, b: float | None) -> float | None:
         return round(a / b, 3) if a is not None and b else None
 
-    get = lambda name, key: s.get(name, {}).get(key)  # noqa: E731
+    def get(name: str, key: str) -> float | None:
+        value = s.get(name, {}).get(key)
+        return float(value) if value is not None else None
+
     return {
         "full_over_floor_wall": div(get("full", "wall_s"), get("floor", "wall_s")),
         "practice_over_full_wall": div(get("practice", "wall_s"), get("full", "wall_s")),
@@ -377,7 +530,8 @@ def targets(results: dict[str, Any], concurrency: int) -> dict[str, Any]:
         "full_within_1.25x_floor": None if r["full_over_floor_wall"] is None else r["full_over_floor_wall"] <= 1.25,
         "6x_faster_than_practice": None if r["practice_over_full_wall"] is None else r["practice_over_full_wall"] >= 6,
         "peak_memory_below_400mb": None if peak is None else peak < 400,
-        "nightly_at_most_5pct_requests": None if r["nightly_over_full_requests"] is None
+        "nightly_at_most_5pct_requests": None
+        if r["nightly_over_full_requests"] is None
         else r["nightly_over_full_requests"] <= 0.05,
         "loading_alone_100k_rows_per_s": None if loading is None else loading >= 100_000,
     }

@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import IO
 
-from bench.common import parse_describe, process_rss_mb
+from bench.common import RssSampler, parse_describe
 
 
 class RequestLogHandler(logging.Handler):
@@ -38,30 +37,16 @@ class RequestLogHandler(logging.Handler):
             path, params = parse_describe(str(describe))
             item = {"path": path, "params": params, "status": status, "bytes": nbytes, "seconds": round(seconds, 4)}
             self.out.write(json.dumps(item) + "\n")
-            self.last_request = time.monotonic()
+            self.last_request = time.perf_counter()
         elif record.levelno >= logging.WARNING:
             self.stderr.emit(record)
-
-
-class RssSampler(threading.Thread):
-    """Samples this process's RSS every `interval` seconds."""
-
-    def __init__(self, interval: float = 0.25) -> None:
-        super().__init__(name="bench-rss", daemon=True)
-        self.interval = interval
-        self.samples: list[tuple[float, float]] = []
-        self.started_at = time.monotonic()
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopped.wait(self.interval):
-            self.samples.append((time.monotonic(), process_rss_mb("self")))
 
 
 def main() -> int:
     log_path, argv = sys.argv[1], sys.argv[2:]
     sampler = RssSampler()
     sampler.start()
+    started = time.perf_counter()
     with open(log_path, "w") as handle:
         logger = logging.getLogger("illuminate_sync")
         logger.setLevel(logging.DEBUG)
@@ -80,8 +65,8 @@ def main() -> int:
             summary = {
                 "peak_rss_while_downloading_mb": round(max(during, default=0.0), 1),
                 "peak_rss_after_last_request_mb": round(max(after, default=0.0), 1),
-                "seconds_after_last_request": round(time.monotonic() - cut, 1) if cut else None,
-                "timeline": [(round(t - sampler.started_at, 2), round(rss)) for t, rss in sampler.samples[::4]],
+                "seconds_after_last_request": round(time.perf_counter() - cut, 1) if cut else None,
+                "timeline": [(round(t - started, 2), round(rss)) for t, rss in sampler.samples[::4]],
             }
             Path(f"{log_path}.rss.json").write_text(json.dumps(summary))
 
