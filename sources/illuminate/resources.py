@@ -16,7 +16,6 @@ yielded with its rows, so a slice that became empty upstream empties locally too
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -37,10 +36,11 @@ from .settings import DELETED_COLUMN, MODIFIED_AFTER_OVERLAP, SLICE_YEAR_COLUMN
 from .windows import attendance_dates, window_params
 
 REBATCH_ROWS = 20_000
-SMALL_PAGE_ROWS = 500
-"""Pages with fewer rows are converted together with others (see `Fetcher.fetch`)."""
-CONVERT_BATCH_ROWS = 5_000
 """Rows per item handed to dlt (see `rebatch`)."""
+SMALL_PAGE_ROWS = 500
+"""Pages with fewer rows are converted together with others (see `Fetcher.fetch`)..."""
+CONVERT_BATCH_ROWS = 5_000
+"""... once this many of their rows have gathered."""
 
 DLT_TYPES = {
     "bigint": "bigint",
@@ -88,9 +88,7 @@ class Fetcher:
         self.converter = RowConverter(endpoint, extra_columns, ctx.pii)  # type: ignore[arg-type]
         self.progress = ctx.progress_of(endpoint.table)
 
-    def fetch(
-        self, windows: Sequence[RequestWindow], path: str | None = None
-    ) -> Iterator[tuple[RequestWindow | None, list[pa.Table], int]]:
+    def fetch(self, windows: Sequence[RequestWindow]) -> Iterator[tuple[RequestWindow | None, list[pa.Table], int]]:
         """Each window's typed tables and the number of records the API answered for it, windows fetched
         concurrently and yielded as they complete.
 
@@ -99,9 +97,7 @@ class Fetcher:
         size (a kernel call per column), so one page at a time made conversion most of a run's CPU. Their rows come
         with a later window, or at the end with window None.
         """
-        if self.progress.started is None:
-            self.progress.started = time.monotonic()
-        url_path = path or self.endpoint.url_path()
+        url_path = self.endpoint.url_path()
         limit = self.endpoint.max_limit or 1000
 
         def fetch_window(window: RequestWindow) -> tuple[RequestWindow, list[Any], int]:
