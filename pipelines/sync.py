@@ -97,6 +97,8 @@ def make_pipeline(duckdb_path: Path, data_dir: Path | None = None) -> dlt.Pipeli
     # dlt ids on arrow rows give the summary its per-run counts. Both stay overridable by the user.
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+    # Row ids on arrow rows: the slice tables merge on them (see resources.RELOAD_SAFE_KEY).
+    os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID", "true")
     duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     pipelines_dir = data_dir or default_data_dir(duckdb_path)
     pipelines_dir.mkdir(parents=True, exist_ok=True)
