@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -25,7 +25,6 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pipelines.models import DUCKDB_WRITE_CONFIG, ModelSettings, build_models
 from sources.illuminate import RunReport, illuminate_source, resource_names
-from sources.illuminate.catalog import load_catalog
 from sources.illuminate.context import ResourceProgress
 from sources.illuminate.convert import QuarantinedRecord
 from sources.illuminate.errors import ConfigurationError, IlluminateError
@@ -255,7 +254,7 @@ def _run_sync_locked(
     )
     store_quarantined(duckdb_path, run_report.quarantined)
     counts_after = table_counts(duckdb_path)
-    written = rows_written(duckdb_path, load_info)
+    written = rows_written(duckdb_path, counts_after, load_info)
     for table in counts_after:
         if table != QUARANTINE_TABLE:
             summary.tables[table] = TableChange(counts_before.get(table, 0), counts_after[table], written.get(table))
@@ -299,15 +298,15 @@ def table_counts(duckdb_path: Path) -> dict[str, int]:
         }
 
 
-def rows_written(duckdb_path: Path, load_info: LoadInfo) -> dict[str, int]:
-    """Rows each table received from this run's load packages."""
+def rows_written(duckdb_path: Path, tables: Iterable[str], load_info: LoadInfo) -> dict[str, int]:
+    """Rows each of `tables` received from this run's load packages (tables without load ids are left out)."""
     load_ids = list(load_info.loads_ids)
     if not load_ids:
         return {}
     placeholders = ", ".join("?" for _ in load_ids)
     written: dict[str, int] = {}
     with duckdb.connect(str(duckdb_path), read_only=True) as con:
-        for table in table_counts(duckdb_path):
+        for table in tables:
             columns = {row[0] for row in con.execute(f'describe {DATASET_NAME}."{table}"').fetchall()}
             if "_dlt_load_id" not in columns:
                 continue
@@ -403,7 +402,3 @@ def _missing_setting_message(exception: Any) -> str:
     if not names:
         return "a required setting is missing: see .dlt/secrets.toml.example"
     return f"missing setting {', '.join(names)}: set it in the environment or in .dlt/config.toml / .dlt/secrets.toml"
-
-
-def catalog_table_names() -> list[str]:
-    return list(load_catalog())
