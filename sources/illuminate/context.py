@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import dlt
 
-from .catalog import load_catalog
+from .catalog import Endpoint, load_catalog
 from .client import IlluminateClient
 from .convert import QuarantinedRecord, RowConverter
 from .errors import ConfigurationError, ShrinkGuardError
@@ -114,17 +114,25 @@ class SyncContext:
         """Year `year`'s terms as typed rows, fetched once per run (every slice resource needs the sessions)."""
         with self._lock:
             if year not in self._terms_by_year:
-                endpoint = load_catalog()["terms"]
-                converter = RowConverter(endpoint)
                 start, end = academic_year_bounds(year)
                 params = {"start_date": start.isoformat(), "end_date": end.isoformat()}
-                rows: dict[int, dict[str, Any]] = {}
-                for page in self.client.iter_pages(endpoint.url_path(), params, endpoint.max_limit or 1000):
-                    for row in converter.to_table(page.rows).to_pylist():
-                        if row.get("academic_year") == year and row.get("term_id") is not None:
-                            rows[row["term_id"]] = row
+                rows = {
+                    row["term_id"]: row
+                    for row in self.fetch_typed_rows(load_catalog()["terms"], params)
+                    if row.get("academic_year") == year and row.get("term_id") is not None
+                }
                 self._terms_by_year[year] = list(rows.values())
             return self._terms_by_year[year]
+
+    def fetch_typed_rows(self, endpoint: Endpoint, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Every record of one request window as typed rows (for the small lookups several resources share)."""
+        converter = RowConverter(endpoint)
+        if endpoint.shape == "list":
+            return converter.to_table(self.client.get_json(endpoint.url_path(), params or {}) or []).to_pylist()
+        rows: list[dict[str, Any]] = []
+        for page in self.client.iter_pages(endpoint.url_path(), params or {}, endpoint.max_limit or 1000):
+            rows.extend(converter.to_table(page.rows).to_pylist())
+        return rows
 
     def session_windows(self, year: int) -> list[SessionWindow]:
         return session_windows(self.terms(year), year)

@@ -286,19 +286,9 @@ def _site_fanout(ctx: SyncContext, endpoint: Endpoint) -> list[dict[str, Any]]:
 
 def school_site_ids(ctx: SyncContext) -> list[int]:
     """The schools: every site that is not the parent of another site (the district site holds no students)."""
-    sites = ctx.shared_rows("sites", lambda: _fetch_list(ctx, load_catalog()["sites"]))
+    sites = ctx.shared_rows("sites", lambda: ctx.fetch_typed_rows(load_catalog()["sites"]))
     parents = {row["parent_site_id"] for row in sites if row.get("parent_site_id") not in (None, row.get("site_id"))}
     return sorted(row["site_id"] for row in sites if row.get("site_id") is not None and row["site_id"] not in parents)
-
-
-def _fetch_list(ctx: SyncContext, endpoint: Endpoint, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    converter = RowConverter(endpoint)
-    if endpoint.shape == "list":
-        return converter.to_table(ctx.client.get_json(endpoint.url_path(), params or {}) or []).to_pylist()
-    rows: list[dict[str, Any]] = []
-    for page in ctx.client.iter_pages(endpoint.url_path(), params or {}, endpoint.max_limit or 1000):
-        rows.extend(converter.to_table(page.rows).to_pylist())
-    return rows
 
 
 # ------------------------------------------------------------------------------------ modified_after cursor
@@ -386,7 +376,7 @@ def reconcile_assessments(ctx: SyncContext, endpoint: Endpoint, fetcher: Fetcher
 
 
 def assessments(ctx: SyncContext) -> list[dict[str, Any]]:
-    return ctx.shared_rows("assessments", lambda: _fetch_list(ctx, load_catalog()["assessments"]))
+    return ctx.shared_rows("assessments", lambda: ctx.fetch_typed_rows(load_catalog()["assessments"]))
 
 
 # ------------------------------------------------------------------------------------- date_taken windows
@@ -601,7 +591,7 @@ def per_user_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
             return
 
         def tables() -> Iterator[pa.Table]:
-            users = ctx.shared_rows("users", lambda: _fetch_list(ctx, load_catalog()["users"]))
+            users = ctx.shared_rows("users", lambda: ctx.fetch_typed_rows(load_catalog()["users"]))
             user_ids = sorted({row["user_id"] for row in users if row.get("user_id") is not None})
             converter = RowConverter(endpoint)
 
