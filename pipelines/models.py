@@ -66,11 +66,12 @@ __all__ = [
 ]
 
 MODEL_SCHEMA = "analytics"
+"""The schema the models are built into (same DuckDB file as the raw tables)."""
+
 DUCKDB_MEMORY_LIMIT = os.environ.get("ILLUMINATE_SYNC_DUCKDB_MEMORY_LIMIT", "256MB")
 """DuckDB's memory while loading and building models; beyond it DuckDB spills to disk (the attendance marts and
 large merges would otherwise take gigabytes). Override with ILLUMINATE_SYNC_DUCKDB_MEMORY_LIMIT."""
 DUCKDB_WRITE_CONFIG = {"memory_limit": DUCKDB_MEMORY_LIMIT, "preserve_insertion_order": False}
-"""The schema the models are built into (same DuckDB file as the raw tables)."""
 
 SOURCE_SCHEMA = DATASET_NAME
 """The schema of the raw tables, loaded by the sync."""

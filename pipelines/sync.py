@@ -214,6 +214,7 @@ def _run_sync_locked(
     selected = select_resources(resources)
     pipeline = make_pipeline(duckdb_path, data_dir)
     finish_pending_load(pipeline)
+    remove_root_rows_copied_twice(pipeline, duckdb_path)
     counts_before = table_counts(duckdb_path)
 
     def report(table: str, progress: ResourceProgress) -> None:
@@ -244,6 +245,7 @@ def _run_sync_locked(
         if run_report.client is not None:
             run_report.client.close()
     _raise_on_failed_jobs(load_info)
+    remove_root_rows_copied_twice(pipeline, duckdb_path)
     os.chmod(duckdb_path, 0o600)
     stats = run_report.client.stats if run_report.client is not None else None
     summary = SyncSummary(
@@ -277,6 +279,32 @@ def finish_pending_load(pipeline: dlt.Pipeline) -> None:
             pipeline.load()
         except PipelineStepFailed as failure:
             raise _user_error(failure) from None
+
+
+def remove_root_rows_copied_twice(pipeline: dlt.Pipeline, duckdb_path: Path) -> None:
+    """Delete the second copy of a merged root row that has nested tables (the View documents).
+
+    dlt marks a load job done only after copying it, so a run killed in between copies the job again when the next
+    run finishes the package. dlt's merge deduplicates nested tables by their row key and flat root tables by their
+    primary key, but inserts a root with nested tables by `_dlt_id IN (kept ids)`, which lets an exact duplicate
+    through. Both copies share their `_dlt_id`, so keeping one row per `_dlt_id` restores the table. It runs after
+    every load, so a kill between a load and this repair is repaired by the next run.
+    """
+    if not pipeline.default_schema_name or not duckdb_path.exists():
+        return  # nothing loaded yet
+    schema = pipeline.default_schema
+    parents = {table.get("parent") for table in schema.data_tables()}
+    roots = [
+        table["name"]
+        for table in schema.data_tables()
+        if table["name"] in parents and not table.get("parent") and table.get("write_disposition") == "merge"
+    ]
+    with duckdb.connect(str(duckdb_path), config=dict(DUCKDB_WRITE_CONFIG)) as con:
+        for table in roots:
+            con.execute(
+                f'delete from {DATASET_NAME}."{table}" where rowid in (select rowid from (select rowid, row_number()'
+                f' over (partition by _dlt_id order by rowid) as copy from {DATASET_NAME}."{table}") where copy > 1)'
+            )
 
 
 def table_counts(duckdb_path: Path) -> dict[str, int]:

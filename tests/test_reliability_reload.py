@@ -51,12 +51,6 @@ def test_a_merged_table_stays_free_of_duplicates_when_its_load_job_is_copied_twi
     assert len(keys) == len(set(keys)), f"{table}: {len(keys) - len(set(keys))} duplicated rows"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dlt merges tables with nested child tables by inserting the staging rows whose _dlt_id it kept, so an "
-    "exact duplicate row passes; the View table can hold a document twice until that assessment changes or a "
-    "--full-refresh (known gap)",
-)
 def test_the_view_table_stays_free_of_duplicates_when_its_load_job_is_copied_twice(copied_twice: Path) -> None:
     keys = loaded_keys(copied_twice, "assessment_view")
     assert len(keys) == len(set(keys))
