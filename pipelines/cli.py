@@ -229,6 +229,8 @@ def endpoint_table() -> str:
         strategy = STRATEGY_DESCRIPTIONS[endpoint.strategy]
         if endpoint.iterate:
             strategy += f" (one request window per {endpoint.iterate})"
+        if endpoint.refresh_setting:
+            strategy += f"; the current year every `{endpoint.refresh_setting}`"
         lines.append(f"| `{endpoint.path}` | `{endpoint.table}` | {key} | {strategy} |")
     return "\n".join(lines)
 

@@ -218,12 +218,13 @@ def _run_sync_locked(
     counts_before = table_counts(duckdb_path)
 
     def report(table: str, progress: ResourceProgress) -> None:
-        print(
+        line = (
             f"  {table}: {progress.requests_windows:,} windows, {progress.pages:,} pages, {progress.rows:,} rows, "
-            f"{progress.elapsed:.1f} s",
-            file=out,
-            flush=True,
+            f"{progress.elapsed:.1f} s"
         )
+        if progress.not_due:
+            line += f" (not due: {'; '.join(progress.not_due)})"
+        print(line, file=out, flush=True)
 
     run_report = RunReport(on_resource_done=report)
     source = _create_source(

@@ -24,6 +24,7 @@ from .resources import RESOURCE_FACTORIES
 from .settings import (
     DEFAULT_ACADEMIC_YEARS_BACK,
     DEFAULT_ATTENDANCE_LOOKBACK_DAYS,
+    DEFAULT_GRADEBOOK_REFRESH_DAYS,
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_POOL_LOOKBACK_DAYS,
     DEFAULT_RECONCILE_EVERY_N_RUNS,
@@ -49,6 +50,7 @@ def illuminate_source(
     attendance_include_weekends: bool = False,
     pool_lookback_days: int = DEFAULT_POOL_LOOKBACK_DAYS,
     reconcile_every_n_runs: int = DEFAULT_RECONCILE_EVERY_N_RUNS,
+    gradebook_refresh_days: int = DEFAULT_GRADEBOOK_REFRESH_DAYS,
     today: str | None = None,
     warehouse: WarehouseReader | None = None,
     allow_shrink: bool = False,
@@ -79,6 +81,9 @@ def illuminate_source(
         attendance_include_weekends: Also request Saturdays and Sundays (for instances that take attendance then).
         pool_lookback_days: Days of pool assessment `date_taken` refetched before the newest synced one.
         reconcile_every_n_runs: Automatic reconciliation period of the assessment aggregates; 0 turns it off.
+        gradebook_refresh_days: The eight gradebook endpoints have no change filter, so their current year is
+            refetched whole: every this many days (default 7; 1 = every run). In between, the gradebook tables keep
+            the last fetch. `--full-refresh`, `--reconcile` and `--academic-year` refetch it at once.
         today: The date the sync treats as today, `YYYY-MM-DD` (for replaying a night or a simulated district);
             default: the real date.
         warehouse: Reads what earlier runs loaded (the pipeline passes one); used by reconciliation and the shrink
@@ -96,6 +101,11 @@ def illuminate_source(
         per user (thousands in a large district) and fetch only when named in `resources`.
     """
     run_today = _parse_today(today)
+    if gradebook_refresh_days < 1:
+        raise ConfigurationError(
+            f"gradebook_refresh_days must be at least 1 (got {gradebook_refresh_days}): set "
+            "SOURCES__ILLUMINATE__GRADEBOOK_REFRESH_DAYS (1 = every run)"
+        )
     if max_concurrency < 1:
         raise ConfigurationError(
             f"max_concurrency must be at least 1 (got {max_concurrency}): set SOURCES__ILLUMINATE__MAX_CONCURRENCY"
@@ -115,6 +125,7 @@ def illuminate_source(
         full_refresh=full_refresh,
         reconcile=reconcile,
         reconcile_every_n_runs=reconcile_every_n_runs,
+        gradebook_refresh_days=gradebook_refresh_days,
         attendance_lookback_days=attendance_lookback_days,
         pool_lookback_days=pool_lookback_days,
         attendance_include_weekends=attendance_include_weekends,

@@ -63,6 +63,8 @@ class Endpoint:
     undocumented_columns: tuple[str, ...] = ()
     pii_columns: tuple[str, ...] = ()
     enabled: bool = True
+    refresh_setting: str | None = None
+    """For slices refetched whole with no change filter: the setting that spaces out the current year's refetch."""
 
     @property
     def is_paged(self) -> bool:
@@ -100,6 +102,7 @@ def load_catalog() -> dict[str, Endpoint]:
             undocumented_columns=tuple(spec.get("undocumented_columns", ())),
             pii_columns=tuple(spec.get("pii_columns", ())),
             enabled=spec.get("enabled", True),
+            refresh_setting=spec.get("refresh_setting"),
         )
     return catalog
 

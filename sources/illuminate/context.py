@@ -45,6 +45,8 @@ class ResourceProgress:
     rows: int = 0
     started: float | None = None
     elapsed: float = 0.0
+    not_due: list[str] = field(default_factory=list)
+    """Slices skipped this run because their refresh interval has not passed (e.g. "2027: fetched 2026-11-25")."""
 
 
 @dataclass
@@ -82,6 +84,7 @@ class SyncContext:
     full_refresh: bool = False
     reconcile: bool = False
     reconcile_every_n_runs: int = 7
+    gradebook_refresh_days: int = 7
     attendance_lookback_days: int = 14
     pool_lookback_days: int = 30
     attendance_include_weekends: bool = False
@@ -105,6 +108,18 @@ class SyncContext:
         if self.full_refresh or self.explicit_years:
             return list(self.selected_years)
         return [year for year in self.selected_years if year >= self.current_year or year not in loaded_years]
+
+    def slice_refresh_due(self, endpoint: Endpoint, year: int, fetched_on: Mapping[str, str]) -> bool:
+        """Whether a year slice refetched whole on an interval (the gradebook) is due this run.
+
+        Due when the endpoint has no interval, the year was never fetched, the user forces it (`--full-refresh`,
+        `--reconcile`, `--academic-year`), or the last fetch is `interval` days old or more.
+        """
+        interval = getattr(self, endpoint.refresh_setting) if endpoint.refresh_setting else 1
+        last = fetched_on.get(str(year))
+        if interval <= 1 or last is None or self.full_refresh or self.reconcile or self.explicit_years:
+            return True
+        return (self.today - date.fromisoformat(last)).days >= interval
 
     def reconcile_due(self, runs_since_last: int) -> bool:
         """Whether a resource reconciles this run: asked for, or every `reconcile_every_n_runs` runs."""

@@ -244,7 +244,13 @@ def academic_year_slice_resource(ctx: SyncContext, endpoint: Endpoint) -> DltRes
         def tables() -> Iterator[pa.Table]:
             state = dlt.current.resource_state()
             loaded_years: list[int] = state.setdefault("loaded_years", [])
-            years = ctx.years_to_fetch(loaded_years)
+            fetched_on: dict[str, str] = state.setdefault("fetched_on", {})
+            years = []
+            for year in ctx.years_to_fetch(loaded_years):
+                if ctx.slice_refresh_due(endpoint, year, fetched_on):
+                    years.append(year)
+                else:
+                    ctx.progress_of(endpoint.table).not_due.append(f"{year}: fetched {fetched_on[str(year)]}")
             fetcher = Fetcher(ctx, endpoint, extra)
             for year in years:
                 yield fetcher.converter.tombstones(SLICE_YEAR_COLUMN, [year])
@@ -259,6 +265,7 @@ def academic_year_slice_resource(ctx: SyncContext, endpoint: Endpoint) -> DltRes
                 ctx.check_shrink(endpoint.table, fetched, SLICE_YEAR_COLUMN, [year], f" academic year {year}")
                 if year not in loaded_years:
                     loaded_years.append(year)
+                fetched_on[str(year)] = ctx.today.isoformat()
 
         with ctx.track(endpoint.table):
             yield from rebatch(tables())

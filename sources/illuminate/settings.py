@@ -19,6 +19,10 @@ DEFAULT_ATTENDANCE_LOOKBACK_DAYS = 14
 DEFAULT_POOL_LOOKBACK_DAYS = 30
 """Pool assessment results have no `modified_after`: every run refetches this many days of `date_taken`."""
 
+DEFAULT_GRADEBOOK_REFRESH_DAYS = 7
+"""The gradebook endpoints have no change filter: the current year is refetched whole, so only every N days (about
+half of a nightly run's requests otherwise). 1 refetches it every run."""
+
 DEFAULT_RECONCILE_EVERY_N_RUNS = 7
 """Assessment aggregates are reconciled against the API's counts every N runs (0 disables the automatic check)."""
 
