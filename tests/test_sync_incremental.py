@@ -87,10 +87,10 @@ def test_a_run_with_an_empty_data_dir_continues_incrementally_from_the_warehouse
     simulator: Simulator, tmp_path: Path
 ) -> None:
     db = tmp_path / "warehouse.duckdb"
-    first = sync(simulator, db, academic_years_back=0)
+    first = sync(simulator, db, academic_years_back=0, **EVERY_NIGHT)
     shutil.rmtree(default_data_dir(db))
     _mutate_the_district(simulator)
-    second = sync(simulator, db, allow_shrink=True, academic_years_back=0)
+    second = sync(simulator, db, allow_shrink=True, academic_years_back=0, **EVERY_NIGHT)
     _assert_tables_equal_the_api(simulator, db, years=(2027,))
     assert second.requests < first.requests * 0.5, (first.requests, second.requests)
 
