@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -96,7 +96,7 @@ def make_pipeline(duckdb_path: Path, data_dir: Path | None = None) -> dlt.Pipeli
     # dlt ids on arrow rows give the summary its per-run counts. Both stay overridable by the user.
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
-    # Row ids on arrow rows: the slice tables merge on them (see resources.RELOAD_SAFE_KEY).
+    # Row ids on arrow rows: how a load job copied twice is recognised (see remove_rows_copied_twice).
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID", "true")
     duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     pipelines_dir = data_dir or default_data_dir(duckdb_path)
@@ -213,8 +213,10 @@ def _run_sync_locked(
     started = time.monotonic()
     selected = select_resources(resources)
     pipeline = make_pipeline(duckdb_path, data_dir)
+    repair_check = LoadRepairCheck(pipeline, duckdb_path)
+    repair_check.repair_interrupted()
+    repair_check.start()
     finish_pending_load(pipeline)
-    remove_root_rows_copied_twice(pipeline, duckdb_path)
     counts_before = table_counts(duckdb_path)
 
     def report(table: str, progress: ResourceProgress) -> None:
@@ -246,7 +248,7 @@ def _run_sync_locked(
         if run_report.client is not None:
             run_report.client.close()
     _raise_on_failed_jobs(load_info)
-    remove_root_rows_copied_twice(pipeline, duckdb_path)
+    repair_check.finish()
     os.chmod(duckdb_path, 0o600)
     stats = run_report.client.stats if run_report.client is not None else None
     summary = SyncSummary(
@@ -282,30 +284,84 @@ def finish_pending_load(pipeline: dlt.Pipeline) -> None:
             raise _user_error(failure) from None
 
 
-def remove_root_rows_copied_twice(pipeline: dlt.Pipeline, duckdb_path: Path) -> None:
-    """Delete the second copy of a merged root row that has nested tables (the View documents).
+class LoadRepairCheck:
+    """Removes the second copy of rows that a load job copied twice, for the loads of a run.
 
     dlt marks a load job done only after copying it, so a run killed in between copies the job again when the next
-    run finishes the package. dlt's merge deduplicates nested tables by their row key and flat root tables by their
-    primary key, but inserts a root with nested tables by `_dlt_id IN (kept ids)`, which lets an exact duplicate
-    through. Both copies share their `_dlt_id`, so keeping one row per `_dlt_id` restores the table. It runs after
-    every load, so a kill between a load and this repair is repaired by the next run.
+    run finishes the package (and a job retried after its copy committed would do the same). dlt's merge
+    de-duplicates staging rows by primary key only where a table has one and no nested tables, so slice tables
+    (merged on a year or a date) and the View documents would hold the copied rows twice. Both copies carry the same
+    `_dlt_id` (written at normalize time), so keeping one row per `_dlt_id` among the rows of the run's loads
+    restores the table.
+
+    A marker file in the pipeline's working dir holds the run's start until the check is done: a run killed after
+    loading but before the check leaves it, and the next run checks those loads first.
     """
-    if not pipeline.default_schema_name or not duckdb_path.exists():
-        return  # nothing loaded yet
-    schema = pipeline.default_schema
-    parents = {table.get("parent") for table in schema.data_tables()}
-    roots = [
-        table["name"]
-        for table in schema.data_tables()
-        if table["name"] in parents and not table.get("parent") and table.get("write_disposition") == "merge"
-    ]
+
+    def __init__(self, pipeline: dlt.Pipeline, duckdb_path: Path) -> None:
+        self.duckdb_path = duckdb_path
+        self.marker = Path(pipeline.working_dir) / "loads-to-check"
+        self.started: str | None = None
+
+    def repair_interrupted(self) -> None:
+        """Check the loads of an earlier run that ended before its check."""
+        if self.marker.exists():
+            remove_rows_copied_twice(self.duckdb_path, self.marker.read_text().strip())
+            self.marker.unlink()
+
+    def start(self) -> None:
+        self.started = datetime.now(timezone.utc).isoformat()
+        self.marker.parent.mkdir(parents=True, exist_ok=True)
+        self.marker.write_text(self.started)
+
+    def finish(self) -> None:
+        """Check the loads completed since `start` (a finished pending package and this run's)."""
+        assert self.started is not None, "start() first"
+        remove_rows_copied_twice(self.duckdb_path, self.started)
+        self.marker.unlink(missing_ok=True)
+
+
+def remove_rows_copied_twice(duckdb_path: Path, loaded_since: str) -> None:
+    """Keep one row per `_dlt_id` among the rows of every raw table loaded since `loaded_since` (ISO, UTC)."""
+    if not duckdb_path.exists():
+        return
     with duckdb.connect(str(duckdb_path), config=dict(DUCKDB_WRITE_CONFIG)) as con:
-        for table in roots:
+        if not _has_table(con, "_dlt_loads"):
+            return
+        load_ids = [
+            row[0]
+            for row in con.execute(
+                f"select load_id from {DATASET_NAME}._dlt_loads where inserted_at >= ?::timestamptz",
+                [loaded_since],
+            ).fetchall()
+        ]
+        if not load_ids:
+            return
+        tables = [
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.columns where table_schema = ?"
+                " and column_name in ('_dlt_id', '_dlt_load_id') group by table_name having count(*) = 2",
+                [DATASET_NAME],
+            ).fetchall()
+        ]
+        marks = ", ".join("?" for _ in load_ids)
+        for table in tables:
+            relation = f'{DATASET_NAME}."{table}"'
             con.execute(
-                f'delete from {DATASET_NAME}."{table}" where rowid in (select rowid from (select rowid, row_number()'
-                f' over (partition by _dlt_id order by rowid) as copy from {DATASET_NAME}."{table}") where copy > 1)'
+                f"delete from {relation} where rowid in (select rowid from (select rowid, row_number() over"
+                f" (partition by _dlt_id order by rowid) as copy from {relation} where _dlt_load_id in ({marks}))"
+                " where copy > 1)",
+                load_ids,
             )
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    found = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [DATASET_NAME, table],
+    ).fetchone()
+    return bool(found and found[0])
 
 
 def table_counts(duckdb_path: Path) -> dict[str, int]:

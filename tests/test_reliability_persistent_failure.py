@@ -32,8 +32,12 @@ from pipelines.sync import default_data_dir
 from simulator import Simulator, SimulatorConfig
 from sources.illuminate.catalog import load_catalog
 
-OPTIONS = {"academic_years_back": 0, "max_concurrency": 4}
-SMALL_RUN = {"SOURCES__ILLUMINATE__ACADEMIC_YEARS_BACK": "0", "SOURCES__ILLUMINATE__MAX_CONCURRENCY": "4"}
+OPTIONS = {"academic_years_back": 0, "max_concurrency": 4, "gradebook_refresh_days": 1}
+SMALL_RUN = {
+    "SOURCES__ILLUMINATE__ACADEMIC_YEARS_BACK": "0",
+    "SOURCES__ILLUMINATE__MAX_CONCURRENCY": "4",
+    "SOURCES__ILLUMINATE__GRADEBOOK_REFRESH_DAYS": "1",
+}
 """OPTIONS as settings, for runs through the command line."""
 ENABLED_TABLES = [table for table, endpoint in load_catalog().items() if endpoint.enabled]
 

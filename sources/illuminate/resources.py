@@ -42,14 +42,6 @@ SMALL_PAGE_ROWS = 500
 CONVERT_BATCH_ROWS = 5_000
 """... once this many of their rows have gathered."""
 
-RELOAD_SAFE_KEY = "_dlt_id"
-"""The primary key of the tables merged by slice (year, date), whose records have no key dlt could deduplicate on.
-
-dlt copies a load job into the staging table and marks it done in two steps: a run killed between them copies
-the job again when the next run finishes the package, and the slice would then be inserted twice. Each row's
-`_dlt_id` is written at normalize time, so a copied-again job repeats the same ids, and dlt's merge keeps one row
-per id. The slice's merge key still decides what is replaced."""
-
 DLT_TYPES = {
     "bigint": "bigint",
     "text": "text",
@@ -235,7 +227,6 @@ def academic_year_slice_resource(ctx: SyncContext, endpoint: Endpoint) -> DltRes
         name=endpoint.table,
         write_disposition={"disposition": "merge", "strategy": "delete-insert"},
         merge_key=SLICE_YEAR_COLUMN,
-        primary_key=RELOAD_SAFE_KEY,
         columns={**column_hints(endpoint, extra, ctx.pii), **deleted_hint()},
     )
     def year_slices() -> Iterator[Any]:
@@ -445,7 +436,6 @@ def attendance_date_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResourc
         name=endpoint.table,
         write_disposition={"disposition": "merge", "strategy": "delete-insert"},
         merge_key="date",
-        primary_key=RELOAD_SAFE_KEY,
         columns={**column_hints(endpoint, pii=ctx.pii), **deleted_hint()},
     )
     def attendance_rows() -> Iterator[Any]:
