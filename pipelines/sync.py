@@ -107,6 +107,9 @@ def make_pipeline(duckdb_path: Path, data_dir: Path | None = None) -> dlt.Pipeli
     # Resources are extracted one after another (each fetches its windows concurrently): round-robin across 38
     # generators kept a partial batch of each in memory at once.
     os.environ.setdefault("EXTRACT__NEXT_ITEM_MODE", "fifo")
+    # One load job at a time: DuckDB runs each copy on all cores already, and dlt's default of 20 parallel jobs
+    # shared DuckDB's memory limit (the 5,000-student benchmark hit "Out of Memory" on four copy jobs, retried).
+    os.environ.setdefault("LOAD__WORKERS", "1")
     credentials = DuckDbCredentials(str(duckdb_path))
     credentials.global_config = dict(DUCKDB_WRITE_CONFIG)
     return dlt.pipeline(
