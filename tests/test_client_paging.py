@@ -71,6 +71,27 @@ def test_pages_that_keep_shifting_raise_incomplete_result(http_sim, make_client)
     assert failure.value.expected is not None and failure.value.received is not None
 
 
+def test_pages_before_verification_come_as_they_arrive_and_again_after_a_refetch(http_sim, make_client) -> None:
+    """`before_verified` hands each page over at once: the inconsistent attempt's rows arrive too, then the whole
+    refetched window, so the rows received contain every record of the window (the caller drops repeated keys)."""
+    client = make_client(max_concurrency=4)
+    http_sim.inject_fault("Students", "shift_pages", count=2)
+    pages = list(client.iter_pages("Students/", CLIENT_WINDOW, 25, before_verified=True))
+    truth = canonical_rows(http_sim.query("Students", CLIENT_WINDOW))
+    received = canonical_rows([row for page in pages for row in page.rows])
+    assert sorted(set(received)) == truth
+    assert sum(len(page.rows) for page in pages) > len(truth), "the failed attempt's pages were handed over"
+    assert client.stats.refetched_windows == 1
+
+
+def test_pages_before_verification_still_raise_when_the_window_never_adds_up(http_sim, make_client) -> None:
+    client = make_client(max_concurrency=4)
+    http_sim.inject_fault("Students", "shift_pages")
+    with pytest.raises(IncompleteResultError):
+        list(client.iter_pages("Students/", CLIENT_WINDOW, 25, before_verified=True))
+    assert client.stats.refetched_windows == 2
+
+
 def test_concurrency_is_bounded_across_callers(http_sim, make_client) -> None:
     """Two windows paged at once through `map_concurrently`, 0.1 s per request, 4 slots: never more than 4 in
     flight, and the elapsed time shows both the bound (>= requests * latency / 4) and its use (far below serial)."""

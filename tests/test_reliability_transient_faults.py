@@ -13,7 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sync_support import TODAY, assert_same_data, fast_retries, simulator_env, sync, table_snapshot
+from sync_support import (
+    TODAY,
+    assert_same_data,
+    expected_keys,
+    fast_retries,
+    loaded_keys,
+    simulator_env,
+    sync,
+    table_snapshot,
+)
 
 from pipelines.sync import run_sync
 from simulator import Simulator, SimulatorConfig
@@ -141,3 +150,23 @@ def test_an_html_page_with_status_200_is_retried_like_any_transient_fault(
     assert summary.retries >= 3
     got, want = table_snapshot(tmp_path / "w.duckdb", False), table_snapshot(clean_warehouse, False)
     assert {table: got[table] for table in tables} == {table: want[table] for table in tables}
+
+
+def test_a_window_whose_pages_shift_during_the_run_loads_every_record_once(tmp_path: Path) -> None:
+    """Records added upstream while a window is paged shift its later pages: the pages already handed on are kept,
+    the window is fetched again, and the records seen twice are dropped, so the table equals the API's data.
+    (1,100 students: the Students window spans two pages of 1,000.)"""
+    sim = Simulator(SimulatorConfig(students=1100, seed=3, today=TODAY))
+    sim.start(port=0)
+    try:
+        sync(sim, tmp_path / "clean.duckdb", resources=["terms", "students"], **OPTIONS)
+        clean_requests = sim.request_counts()["Students"]
+        sim.reset_request_counts()
+        sim.inject_fault("Students", "shift_pages", count=2, records=7)
+        sync(sim, tmp_path / "w.duckdb", resources=["terms", "students"], **OPTIONS)
+        assert sim.request_counts()["Students"] > clean_requests, "the shifted window was not fetched again"
+        loaded = loaded_keys(tmp_path / "w.duckdb", "students")
+        assert len(loaded) == len(set(loaded)), "a record of the refetched window was loaded twice"
+        assert set(loaded) == expected_keys(sim, "students", (2027,))
+    finally:
+        sim.stop()

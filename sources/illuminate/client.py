@@ -464,6 +464,7 @@ class IlluminateClient:
         params: Mapping[str, Any],
         limit: int,
         convert: Callable[[list[dict[str, Any]]], Any] | None = None,
+        before_verified: bool = False,
     ) -> Iterator[Page]:
         """Fetches all pages of one window (one set of query parameters) and yields them in page order.
 
@@ -490,6 +491,11 @@ class IlluminateClient:
             convert: Applied to each page's records as soon as the page arrives (in the pool's thread); the yielded
                 pages then carry its result as `rows`. The sync converts to Arrow here, so that a window held for
                 verification takes a tenth of the memory of the decoded JSON.
+            before_verified: Yield each page as it arrives (in arrival order) instead of holding the window. The
+                window is still verified at its end and fetched again when it does not add up, so the caller sees
+                the records of a failed attempt and then all the records again: only for callers that drop records
+                whose key they already passed. Memory then no longer grows with the window (a large district's
+                gradebook comes as one window of millions of rows).
 
         Raises:
             IncompleteResultError: The rows still do not add up after refetching the window.
@@ -505,7 +511,15 @@ class IlluminateClient:
             if attempt > 1:
                 self.stats.record_refetch(path)
                 logger.warning("%s: %s; fetching the window again (attempt %d)", describe, problem, attempt)
-            raw_pages = self._fetch_window(path, base, limit, convert)
+            if before_verified:
+                raw_pages = []
+                for raw in self._window_pages(path, base, limit, convert):
+                    yield Page(path, raw.params, raw.requested, raw.num_pages, raw.num_results or 0, raw.rows)
+                    raw.row_count, raw.rows = raw.received, None  # only the counts are kept for the check
+                    raw_pages.append(raw)
+                raw_pages.sort(key=lambda raw: raw.requested)
+            else:
+                raw_pages = sorted(self._window_pages(path, base, limit, convert), key=lambda raw: raw.requested)
             problem = _window_problem(raw_pages)
             if not problem:
                 break
@@ -520,6 +534,8 @@ class IlluminateClient:
                 expected=first.num_results,
                 received=received,
             )
+        if before_verified:
+            return
         num_results = first.num_results if first.num_results is not None else received
         for raw in raw_pages:
             yield Page(path, raw.params, raw.requested, first.num_pages, num_results, raw.rows)
@@ -570,20 +586,18 @@ class IlluminateClient:
 
     # paging
 
-    def _fetch_window(
+    def _window_pages(
         self, path: str, base: dict[str, Any], limit: int, convert: Callable[[list[dict[str, Any]]], Any] | None
-    ) -> list[_RawPage]:
+    ) -> Iterator[_RawPage]:
+        """Page 1, then pages 2..N as they arrive (fetched concurrently in the page pool)."""
         first = self._fetch_page(path, base, 1, limit, convert)
-        if first.num_pages <= 1:
-            return [first]
-        pages = {1: first}
-        for raw in self._bounded_map(
-            self._page_pool,
-            lambda number: self._fetch_page(path, base, number, limit, convert),
-            range(2, first.num_pages + 1),
-        ):
-            pages[raw.requested] = raw
-        return [pages[number] for number in sorted(pages)]
+        yield first
+        if first.num_pages > 1:
+            yield from self._bounded_map(
+                self._page_pool,
+                lambda number: self._fetch_page(path, base, number, limit, convert),
+                range(2, first.num_pages + 1),
+            )
 
     def _fetch_page(
         self,

@@ -16,6 +16,9 @@ yielded with its rows, so a slice that became empty upstream empties locally too
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +43,10 @@ REBATCH_ROWS = 20_000
 """Rows per item handed to dlt (see `rebatch`)."""
 SMALL_PAGE_ROWS = 500
 """Pages with fewer rows are converted together with others (see `Fetcher.fetch`)..."""
+STREAM_BATCH_ROWS = 20_000
+"""Pages passed on before their window is verified are gathered into tables of about this many rows (the key filter
+and dlt cost a fixed few milliseconds per call)."""
+
 CONVERT_BATCH_ROWS = 5_000
 """... once this many of their rows have gathered."""
 
@@ -89,9 +96,17 @@ class Fetcher:
         self.converter = RowConverter(endpoint, extra_columns, ctx.pii)  # type: ignore[arg-type]
         self.progress = ctx.progress_of(endpoint.table)
 
-    def fetch(self, windows: Sequence[RequestWindow]) -> Iterator[tuple[RequestWindow | None, list[pa.Table], int]]:
-        """Each window's typed tables and the number of records the API answered for it, windows fetched
-        concurrently and yielded as they complete.
+    def fetch(
+        self, windows: Sequence[RequestWindow], before_verified: bool = False
+    ) -> Iterator[tuple[RequestWindow | None, list[pa.Table], int]]:
+        """Typed tables of the windows and the number of records the API answered for each window, windows fetched
+        concurrently.
+
+        By default each window's tables come together once the window is verified (its pages add up), as
+        `(window, tables, records)`. With `before_verified`, tables come as pages arrive, gathered into batches of
+        `STREAM_BATCH_ROWS`, as `(None, tables, 0)`: memory no longer grows with the largest window, and a window
+        fetched again after a failed check repeats records, so only callers that drop repeated keys (`KeyFilter`)
+        may ask for it.
 
         Full pages are converted as they arrive, in the pool's threads. Small pages (a school's attendance for one
         day) are converted together once enough rows have gathered: converting costs ~2 ms per page whatever its
@@ -101,20 +116,34 @@ class Fetcher:
         url_path = self.endpoint.url_path()
         limit = self.endpoint.max_limit or 1000
 
-        def fetch_window(window: RequestWindow) -> tuple[RequestWindow, list[Any], int]:
+        def window_parts(window: RequestWindow) -> Iterator[tuple[Any, int]]:
+            """The window's pages (a table, or the records of a small page) with the window's record count."""
             params = {**self.endpoint.fixed_params, **window.params}
             if self.endpoint.shape == "list":
                 rows = self.ctx.client.get_json(url_path, params) or []
-                return window, [rows], len(rows)
+                yield rows, len(rows)
+                return
 
             def convert_full_page(rows: list[dict[str, Any]]) -> Any:
                 return self.converter.to_table(rows, window.constants) if len(rows) >= SMALL_PAGE_ROWS else rows
 
-            pages = list(self.ctx.client.iter_pages(url_path, params, limit, convert=convert_full_page))
-            return window, [page.rows for page in pages], pages[0].num_results if pages else 0
+            pages = self.ctx.client.iter_pages(
+                url_path, params, limit, convert=convert_full_page, before_verified=before_verified
+            )
+            for page in pages:
+                yield page.rows, page.num_results
 
+        def held_window(window: RequestWindow) -> tuple[RequestWindow, list[Any], int, bool]:
+            parts = list(window_parts(window))
+            return window, [part for part, _ in parts], parts[0][1] if parts else 0, True
+
+        if before_verified:
+            events = _streamed(self.ctx, windows, window_parts)
+        else:
+            events = self.ctx.client.map_concurrently(held_window, windows)
         pending: dict[tuple[Any, ...], tuple[dict[str, Any], list[dict[str, Any]]]] = {}
-        for window, parts, received in self.ctx.client.map_concurrently(fetch_window, windows):
+        batch: list[pa.Table] = []
+        for window, parts, received, window_done in events:
             tables = [part for part in parts if isinstance(part, pa.Table)]
             small = [part for part in parts if not isinstance(part, pa.Table)]
             if small:
@@ -125,13 +154,88 @@ class Fetcher:
                 if len(rows) >= CONVERT_BATCH_ROWS:
                     tables.append(self.converter.to_table(rows, constants))
                     del pending[key]
-            self.progress.requests_windows += 1
             self.progress.pages += len(parts)
-            self.progress.rows += received
-            yield window, tables, received
+            if window_done:
+                self.progress.requests_windows += 1
+                self.progress.rows += received
+            if not before_verified:
+                yield window, tables, received
+                continue
+            batch.extend(tables)
+            if sum(table.num_rows for table in batch) >= STREAM_BATCH_ROWS:
+                yield None, batch, 0
+                batch = []
+        if batch:
+            yield None, batch, 0
         for constants, rows in pending.values():
             yield None, [self.converter.to_table(rows, constants)], 0
         self.ctx.record_invalid(self.converter)
+
+
+_FINISHED = object()
+
+
+class _ConsumerGone(Exception):
+    """Raised in a fetching thread when the generator reading its pages was closed."""
+
+
+WindowParts = Callable[[RequestWindow], Iterator[tuple[Any, int]]]
+
+
+def _streamed(
+    ctx: SyncContext, windows: Sequence[RequestWindow], window_parts: WindowParts
+) -> Iterator[tuple[RequestWindow, list[Any], int, bool]]:
+    """Pages of concurrently fetched windows as they arrive, as `(window, [part], 0, False)`, and each window's end
+    as `(window, [], records, True)`.
+
+    The windows run in the client's fan-out pool, driven by a thread of their own; a bounded queue hands their pages
+    to this generator, so fetching waits while the consumer (dlt's extract) is behind. An exception in a window is
+    raised here; closing this generator stops the windows at their next page.
+    """
+    events: queue.Queue[Any] = queue.Queue(maxsize=2 * ctx.client.max_concurrency)
+    consumer_gone = threading.Event()
+
+    def put(item: Any) -> None:
+        while True:
+            if consumer_gone.is_set():
+                raise _ConsumerGone()
+            try:
+                events.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def fetch_window(window: RequestWindow) -> None:
+        records = 0
+        for part, window_records in window_parts(window):
+            put((window, [part], 0, False))
+            records = window_records
+        put((window, [], records, True))
+
+    def drive() -> None:
+        try:
+            for _ in ctx.client.map_concurrently(fetch_window, windows):
+                pass
+            put(_FINISHED)
+        except _ConsumerGone:
+            pass
+        except BaseException as exc:  # handed to the consumer, which raises it in the extract
+            with contextlib.suppress(_ConsumerGone):
+                put(exc)
+
+    driver = threading.Thread(target=drive, name="illuminate-windows", daemon=True)
+    driver.start()
+    try:
+        while True:
+            item = events.get()
+            if item is _FINISHED:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        consumer_gone.set()
+        driver.join(timeout=60)
 
 
 class KeyFilter:
@@ -237,7 +341,7 @@ def replace_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
 
         def tables() -> Iterator[pa.Table]:
             unique = KeyFilter(endpoint)
-            for _, window_tables, _ in Fetcher(ctx, endpoint).fetch(windows()):
+            for _, window_tables, _ in Fetcher(ctx, endpoint).fetch(windows(), before_verified=True):
                 yield from unique(window_tables)
             ctx.check_shrink(endpoint.table, unique.kept)
 
@@ -279,7 +383,8 @@ def academic_year_slice_resource(ctx: SyncContext, endpoint: Endpoint) -> DltRes
                     fetched = len(ctx.terms(year))
                 else:
                     unique = KeyFilter(endpoint)
-                    for _, window_tables, _ in fetcher.fetch(_year_windows(ctx, endpoint, year)):
+                    year_windows = _year_windows(ctx, endpoint, year)
+                    for _, window_tables, _ in fetcher.fetch(year_windows, before_verified=True):
                         yield from unique(window_tables)
                     fetched = unique.kept
                 ctx.check_shrink(endpoint.table, fetched, SLICE_YEAR_COLUMN, [year], f" academic year {year}")
@@ -353,7 +458,7 @@ def modified_after_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource
                     if incremental and cursor is not None:
                         params["modified_after"] = cursor
                     windows.append(RequestWindow(params))
-            for _, window_tables, _ in fetcher.fetch(windows):
+            for _, window_tables, _ in fetcher.fetch(windows, before_verified=True):
                 yield from unique(window_tables)
 
             reconcile_due = ctx.reconcile_due(runs_since_reconcile)
@@ -393,7 +498,7 @@ def reconcile_assessments(ctx: SyncContext, endpoint: Endpoint, fetcher: Fetcher
             continue
         windows = [RequestWindow({**params, "assessment_id": assessment_id}) for params in year_windows]
         remote: set[tuple[Any, ...]] = set()
-        for _, window_tables, _ in fetcher.fetch(windows):
+        for _, window_tables, _ in fetcher.fetch(windows, before_verified=True):
             for table in window_tables:
                 remote.update(natural_key(endpoint, table))
                 yield from unique([table])
@@ -439,7 +544,7 @@ def date_taken_window_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResou
                         )
                     )
             newest = date.fromisoformat(last_date) if last_date else None
-            for _, window_tables, _ in fetcher.fetch(windows):
+            for _, window_tables, _ in fetcher.fetch(windows, before_verified=True):
                 for table in unique(window_tables):
                     table_max = pc.max(table.column("date_taken")).as_py()
                     if table_max is not None and (newest is None or table_max > newest):
