@@ -192,7 +192,7 @@ def _streamed(
     to this generator, so fetching waits while the consumer (dlt's extract) is behind. An exception in a window is
     raised here; closing this generator stops the windows at their next page.
     """
-    # Room for a few pages per request slot: a fuller queue makes the windows wait (idle slots) while dlt writes.
+    # Room for eight pages per request slot: when the queue is full the windows wait (slots idle) while dlt writes.
     events: queue.Queue[Any] = queue.Queue(maxsize=8 * ctx.client.max_concurrency)
     consumer_gone = threading.Event()
 
