@@ -88,7 +88,7 @@ def deleted_hint() -> dict[str, TColumnSchema]:
 
 
 class Fetcher:
-    """Fetches request windows of one endpoint concurrently and yields typed, de-duplicated tables."""
+    """Fetches request windows of one endpoint concurrently and yields them as typed tables."""
 
     def __init__(self, ctx: SyncContext, endpoint: Endpoint, extra_columns: dict[str, str] | None = None) -> None:
         self.ctx = ctx
