@@ -25,7 +25,7 @@ from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.extract import DltSource
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from pipelines.models import DUCKDB_WRITE_CONFIG, ModelSettings, build_models
+from pipelines.models import DUCKDB_MEMORY_LIMIT, DUCKDB_WRITE_CONFIG, ModelSettings, build_models
 from sources.illuminate import RunReport, illuminate_source, resource_names
 from sources.illuminate.context import ResourceProgress
 from sources.illuminate.convert import QuarantinedRecord
@@ -372,10 +372,22 @@ def remove_rows_copied_twice(duckdb_path: Path, loaded_since: str) -> None:
         marks = ", ".join("?" for _ in load_ids)
         for table in tables:
             relation = f'{DATASET_NAME}."{table}"'
+            # A grouping finds the copies (DuckDB spills it to disk when it outgrows the memory limit); the rows
+            # are numbered only among the few ids found, not among every row of the run.
+            copied = con.execute(
+                f"select _dlt_id from {relation} where _dlt_load_id in ({marks}) group by _dlt_id having count(*) > 1",
+                load_ids,
+            ).fetchall()
+            if not copied:
+                continue
+            con.execute(
+                "create or replace temp table copied_ids as select unnest(?::varchar[]) as _dlt_id",
+                [[row[0] for row in copied]],
+            )
             con.execute(
                 f"delete from {relation} where rowid in (select rowid from (select rowid, row_number() over"
-                f" (partition by _dlt_id order by rowid) as copy from {relation} where _dlt_load_id in ({marks}))"
-                " where copy > 1)",
+                f" (partition by _dlt_id order by rowid) as copy from {relation}"
+                f" where _dlt_id in (select _dlt_id from copied_ids) and _dlt_load_id in ({marks})) where copy > 1)",
                 load_ids,
             )
 
@@ -499,6 +511,11 @@ def _user_error(failure: PipelineStepFailed) -> IlluminateError:
         if isinstance(cause, ConfigFieldMissingException):
             return ConfigurationError(_missing_setting_message(cause))
         cause = cause.__cause__ or cause.__context__
+    if "Out of Memory Error" in str(failure.exception):
+        return IlluminateError(
+            f"DuckDB ran out of memory in the {failure.step} step (limit {DUCKDB_MEMORY_LIMIT}): set "
+            "ILLUMINATE_SYNC_DUCKDB_MEMORY_LIMIT higher (e.g. 1GB) and run again; the next run finishes this load"
+        )
     first_line = str(failure.exception).splitlines()[0] if str(failure.exception) else type(failure.exception).__name__
     return IlluminateError(f"the {failure.step} step failed: {first_line[:300]}")
 
