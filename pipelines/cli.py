@@ -10,6 +10,9 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+import duckdb
+
+from pipelines.models import out_of_memory_message
 from pipelines.writeback import add_writeback_commands, run_writeback_command
 from sources.illuminate.catalog import STRATEGY_DESCRIPTIONS, load_catalog
 from sources.illuminate.errors import IlluminateError
@@ -146,6 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
     except IlluminateError as error:
         print(f"illuminate-sync: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except duckdb.OutOfMemoryException:
+        print(f"illuminate-sync: error: {out_of_memory_message('writing the warehouse')}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("illuminate-sync: interrupted", file=sys.stderr)

@@ -75,6 +75,14 @@ sync's peak as is: 128 MB loaded the 1,000-student benchmark district as fast as
 with a peak 170 MB lower. Override with ILLUMINATE_SYNC_DUCKDB_MEMORY_LIMIT."""
 DUCKDB_WRITE_CONFIG = {"memory_limit": DUCKDB_MEMORY_LIMIT, "preserve_insertion_order": False}
 
+
+def out_of_memory_message(where: str) -> str:
+    """The one-line error when DuckDB needs more than its memory limit."""
+    return (
+        f"DuckDB ran out of memory {where} (limit {DUCKDB_WRITE_CONFIG['memory_limit']}): set "
+        "ILLUMINATE_SYNC_DUCKDB_MEMORY_LIMIT higher (e.g. 1GB) and run again; what earlier runs loaded is intact"
+    )
+
 SOURCE_SCHEMA = DATASET_NAME
 """The schema of the raw tables, loaded by the sync."""
 

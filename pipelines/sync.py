@@ -25,7 +25,7 @@ from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.extract import DltSource
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from pipelines.models import DUCKDB_MEMORY_LIMIT, DUCKDB_WRITE_CONFIG, ModelSettings, build_models
+from pipelines.models import DUCKDB_WRITE_CONFIG, ModelSettings, build_models, out_of_memory_message
 from sources.illuminate import RunReport, illuminate_source, resource_names
 from sources.illuminate.context import ResourceProgress
 from sources.illuminate.convert import QuarantinedRecord
@@ -94,9 +94,10 @@ def select_resources(names: Sequence[str] | None) -> list[str] | None:
 
 
 def make_pipeline(duckdb_path: Path, data_dir: Path | None = None) -> dlt.Pipeline:
-    # dlt's own warnings (e.g. always-null columns of the View's child tables) are noise in a nightly log;
-    # dlt ids on arrow rows give the summary its per-run counts. Both stay overridable by the user.
-    os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
+    # dlt's own log is noise in a nightly log (warnings about always-null columns of the View's child tables) or
+    # worse: it logs each retried load job's traceback. The run reports failures itself, one line each. dlt ids on
+    # arrow rows give the summary its per-run counts. Both stay overridable by the user.
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "CRITICAL")
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
     # Row ids on arrow rows: how a load job copied twice is recognised (see remove_rows_copied_twice).
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID", "true")
@@ -512,10 +513,7 @@ def _user_error(failure: PipelineStepFailed) -> IlluminateError:
             return ConfigurationError(_missing_setting_message(cause))
         cause = cause.__cause__ or cause.__context__
     if "Out of Memory Error" in str(failure.exception):
-        return IlluminateError(
-            f"DuckDB ran out of memory in the {failure.step} step (limit {DUCKDB_MEMORY_LIMIT}): set "
-            "ILLUMINATE_SYNC_DUCKDB_MEMORY_LIMIT higher (e.g. 1GB) and run again; the next run finishes this load"
-        )
+        return IlluminateError(out_of_memory_message(f"in the {failure.step} step"))
     first_line = str(failure.exception).splitlines()[0] if str(failure.exception) else type(failure.exception).__name__
     return IlluminateError(f"the {failure.step} step failed: {first_line[:300]}")
 
