@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from pathlib import Path
 
 import pytest
 from sync_support import TODAY, expected_keys, loaded_keys, sync
 
 from simulator import Simulator, SimulatorConfig
+from sources.illuminate import illuminate_source
 from sources.illuminate.catalog import load_catalog
+from sources.illuminate.context import SyncContext
 from sources.illuminate.errors import ConfigurationError
 
 GRADEBOOK = {table: endpoint.path for table, endpoint in load_catalog().items() if endpoint.refresh_setting}
@@ -30,9 +34,13 @@ def gradebook_requests(sim: Simulator) -> int:
     return sum(count for key, count in counts.items() if key.strip("/") in GRADEBOOK.values())
 
 
-def test_every_gradebook_endpoint_is_refreshed_on_an_interval() -> None:
+def test_every_gradebook_endpoint_is_refreshed_on_an_interval_the_source_can_set() -> None:
     assert len(GRADEBOOK) == 8
     assert all(path.startswith("Gradebook") for path in GRADEBOOK.values())
+    settings = {endpoint.refresh_setting for endpoint in load_catalog().values() if endpoint.refresh_setting}
+    source_options = inspect.signature(illuminate_source).parameters
+    assert settings == {"gradebook_refresh_days"} and settings <= set(source_options)
+    assert all(field in {f.name for f in dataclasses.fields(SyncContext)} for field in settings)
 
 
 def test_the_gradebook_is_refetched_only_once_its_interval_has_passed(simulator: Simulator, tmp_path: Path) -> None:
