@@ -351,15 +351,16 @@ def remove_rows_copied_twice(duckdb_path: Path, loaded_since: str) -> None:
     if not duckdb_path.exists():
         return
     with duckdb.connect(str(duckdb_path), config=dict(DUCKDB_WRITE_CONFIG)) as con:
-        if not _has_table(con, "_dlt_loads"):
+        try:
+            load_ids = [
+                row[0]
+                for row in con.execute(
+                    f"select load_id from {DATASET_NAME}._dlt_loads where inserted_at >= ?::timestamptz",
+                    [loaded_since],
+                ).fetchall()
+            ]
+        except duckdb.CatalogException:  # nothing loaded into this file yet
             return
-        load_ids = [
-            row[0]
-            for row in con.execute(
-                f"select load_id from {DATASET_NAME}._dlt_loads where inserted_at >= ?::timestamptz",
-                [loaded_since],
-            ).fetchall()
-        ]
         if not load_ids:
             return
         tables = [
@@ -370,35 +371,23 @@ def remove_rows_copied_twice(duckdb_path: Path, loaded_since: str) -> None:
                 [DATASET_NAME],
             ).fetchall()
         ]
-        marks = ", ".join("?" for _ in load_ids)
         for table in tables:
             relation = f'{DATASET_NAME}."{table}"'
             # A grouping finds the copies (DuckDB spills it to disk when it outgrows the memory limit); the rows
             # are numbered only among the few ids found, not among every row of the run.
             copied = con.execute(
-                f"select _dlt_id from {relation} where _dlt_load_id in ({marks}) group by _dlt_id having count(*) > 1",
-                load_ids,
+                f"select _dlt_id from {relation} where _dlt_load_id in (select unnest(?))"
+                " group by _dlt_id having count(*) > 1",
+                [load_ids],
             ).fetchall()
             if not copied:
                 continue
             con.execute(
-                "create or replace temp table copied_ids as select unnest(?::varchar[]) as _dlt_id",
-                [[row[0] for row in copied]],
-            )
-            con.execute(
                 f"delete from {relation} where rowid in (select rowid from (select rowid, row_number() over"
                 f" (partition by _dlt_id order by rowid) as copy from {relation}"
-                f" where _dlt_id in (select _dlt_id from copied_ids) and _dlt_load_id in ({marks})) where copy > 1)",
-                load_ids,
+                " where _dlt_id in (select unnest(?)) and _dlt_load_id in (select unnest(?))) where copy > 1)",
+                [[row[0] for row in copied], load_ids],
             )
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    found = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [DATASET_NAME, table],
-    ).fetchone()
-    return bool(found and found[0])
 
 
 def table_counts(duckdb_path: Path) -> dict[str, int]:
