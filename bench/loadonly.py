@@ -3,11 +3,11 @@
 Usage: python -m bench.loadonly REQUEST_LOG.jsonl WORK_DIR MAX_ROWS   (the simulator's env lines in the environment)
 
 Untimed: the pages the sync requested for the largest tables (attendance, gradebook scores) are downloaded again
-into memory as raw bodies, up to MAX_ROWS rows in all. Timed, in the sync's own code: parsing (`dlt.common.json`,
-as the client does), `RowConverter.to_table` per page, the sync's de-duplication (`KeyFilter`), `rebatch` and a dlt
-pipeline made by `pipelines.sync.make_pipeline` with the same write dispositions, merge keys and column hints as
-the sync's resources, `loader_file_format="parquet"`, extract, normalize and load timed separately. Prints one JSON
-line.
+into memory as raw bodies, up to MAX_ROWS rows in all. Timed, in the sync's own code: parsing (a `PageDecoder` per
+table, as the client does: Arrow's JSON reader after the first page), `RowConverter.to_table` per page, the sync's
+de-duplication (`KeyFilter`), `rebatch` and a dlt pipeline made by `pipelines.sync.make_pipeline` with the same write
+dispositions, merge keys and column hints as the sync's resources, `loader_file_format="parquet"`, extract, normalize
+and load timed separately. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from sources.illuminate.catalog import Endpoint, load_catalog
 from sources.illuminate.convert import RowConverter
 from sources.illuminate.resources import KeyFilter, column_hints, deleted_hint, rebatch
 from sources.illuminate.settings import DELETED_COLUMN, SLICE_YEAR_COLUMN
+from sources.illuminate.wire import PageDecoder, WirePage
 
 TABLES = ("attendance_section", "attendance_daily", "gradebook_scores")
 
@@ -111,12 +112,13 @@ def main() -> int:
             else {SLICE_YEAR_COLUMN: "bigint", DELETED_COLUMN: "bool"}
         )
         converter = RowConverter(endpoint, extra)  # type: ignore[arg-type]
+        decode = PageDecoder()
         unique = KeyFilter(endpoint)
         out: list[pa.Table] = []
         for item, body in fetched:
             t0 = time.perf_counter()
-            answer = dlt_json.loadb(body)
-            rows = answer.get("results") or []
+            answer = decode(body)
+            rows = answer.records if isinstance(answer, WirePage) else answer.get("results") or []
             t1 = time.perf_counter()
             constants = (
                 {}

@@ -51,6 +51,7 @@ from .auth import (
     oauth2_token_request_body,
 )
 from .errors import AuthenticationError, ConfigurationError, IlluminateError, IncompleteResultError, RequestFailedError
+from .wire import WirePage
 
 __all__ = ["IlluminateClient", "Page", "PathStats", "RequestStats", "RetryPolicy", "normalize_base_url"]
 
@@ -463,8 +464,9 @@ class IlluminateClient:
         path: str,
         params: Mapping[str, Any],
         limit: int,
-        convert: Callable[[list[dict[str, Any]]], Any] | None = None,
+        convert: Callable[[Any], Any] | None = None,
         before_verified: bool = False,
+        decode: Callable[[bytes], Any] | None = None,
     ) -> Iterator[Page]:
         """Fetches all pages of one window (one set of query parameters) and yields them in page order.
 
@@ -488,14 +490,17 @@ class IlluminateClient:
             path: The path relative to `api_root`, e.g. `Students/`.
             params: The window's query parameters; `page` and `limit` are set here.
             limit: Rows per page (the endpoint's `max_limit`).
-            convert: Applied to each page's records as soon as the page arrives (in the pool's thread); the yielded
-                pages then carry its result as `rows`. The sync converts to Arrow here, so that a window held for
+            convert: Applied to each page's records (decoded JSON objects, or a table of their wire types when
+                `decode` made a `WirePage`) as soon as the page arrives (in the pool's thread); the yielded pages then
+                carry its result as `rows`. The sync converts to Arrow here, so that a window held for
                 verification takes a tenth of the memory of the decoded JSON.
             before_verified: Yield each page as it arrives (in arrival order) instead of holding the window. The
                 window is still verified at its end and fetched again when it does not add up, so the caller sees
                 the records of a failed attempt and then all the records again: only for callers that drop records
                 whose key they already passed. Memory then no longer grows with the window (a large district's
                 gradebook comes as one window of millions of rows).
+            decode: Decodes each answer's body instead of `json.loadb` (raising ValueError for an incomplete body,
+                which is retried); it may return a `WirePage` (see `wire.PageDecoder`).
 
         Raises:
             IncompleteResultError: The rows still do not add up after refetching the window.
@@ -513,13 +518,15 @@ class IlluminateClient:
                 logger.warning("%s: %s; fetching the window again (attempt %d)", describe, problem, attempt)
             if before_verified:
                 raw_pages = []
-                for raw in self._window_pages(path, base, limit, convert):
+                for raw in self._window_pages(path, base, limit, convert, decode):
                     yield Page(path, raw.params, raw.requested, raw.num_pages, raw.num_results or 0, raw.rows)
                     raw.row_count, raw.rows = raw.received, None  # only the counts are kept for the check
                     raw_pages.append(raw)
                 raw_pages.sort(key=lambda raw: raw.requested)
             else:
-                raw_pages = sorted(self._window_pages(path, base, limit, convert), key=lambda raw: raw.requested)
+                raw_pages = sorted(
+                    self._window_pages(path, base, limit, convert, decode), key=lambda raw: raw.requested
+                )
             problem = _window_problem(raw_pages)
             if not problem:
                 break
@@ -587,15 +594,20 @@ class IlluminateClient:
     # paging
 
     def _window_pages(
-        self, path: str, base: dict[str, Any], limit: int, convert: Callable[[list[dict[str, Any]]], Any] | None
+        self,
+        path: str,
+        base: dict[str, Any],
+        limit: int,
+        convert: Callable[[Any], Any] | None,
+        decode: Callable[[bytes], Any] | None,
     ) -> Iterator[_RawPage]:
         """Page 1, then pages 2..N as they arrive (fetched concurrently in the page pool)."""
-        first = self._fetch_page(path, base, 1, limit, convert)
+        first = self._fetch_page(path, base, 1, limit, convert, decode)
         yield first
         if first.num_pages > 1:
             yield from self._bounded_map(
                 self._page_pool,
-                lambda number: self._fetch_page(path, base, number, limit, convert),
+                lambda number: self._fetch_page(path, base, number, limit, convert, decode),
                 range(2, first.num_pages + 1),
             )
 
@@ -605,10 +617,11 @@ class IlluminateClient:
         base: dict[str, Any],
         number: int,
         limit: int,
-        convert: Callable[[list[dict[str, Any]]], Any] | None = None,
+        convert: Callable[[Any], Any] | None = None,
+        decode: Callable[[bytes], Any] | None = None,
     ) -> _RawPage:
         params = {**base, "page": number, "limit": limit}
-        answer = self._call("GET", path, params, idempotent=True)
+        answer = self._call("GET", path, params, idempotent=True, decode=decode)
         raw = _parse_page(answer, number, params, limit, _describe("GET", path, params))
         if convert is not None:
             raw.row_count = len(raw.rows)
@@ -669,8 +682,10 @@ class IlluminateClient:
         json_body: Any = None,
         form: Mapping[str, str] | None = None,
         token_request: bool = False,
+        decode: Callable[[bytes], Any] | None = None,
     ) -> Any:
-        """Sends one request with retries and returns its parsed JSON answer; see `RetryPolicy` for what is retried.
+        """Sends one request with retries and returns its parsed JSON answer (parsed by `decode` when given); see
+        `RetryPolicy` for what is retried.
 
         Each attempt is built anew: OAuth1 signs it with a fresh nonce, OAuth2 sets the current token. A 401 with
         OAuth2 refreshes the token once and retries at once; `token_request` sends the OAuth2 token request itself.
@@ -762,7 +777,7 @@ class IlluminateClient:
                     if not content.strip() and method == "POST" and not token_request:
                         return None
                     try:
-                        return json.loadb(content)
+                        return (decode or json.loadb)(content)
                     except ValueError:
                         if not idempotent:
                             raise RequestFailedError(
@@ -899,6 +914,8 @@ def _is_html(response: requests.Response, content: bytes) -> bool:
 
 def _parse_page(answer: Any, number: int, params: dict[str, Any], limit: int, describe: str) -> _RawPage:
     """Reads one answer of a paged endpoint into a `_RawPage`, tolerating the API's variations."""
+    if isinstance(answer, WirePage):
+        return _counted_page(answer.envelope, answer.records, number, params, limit, describe)
     if isinstance(answer, list):
         return _RawPage(number, params, None, 1 if answer else 0, len(answer), answer)
     if not isinstance(answer, Mapping) or not ({"results", "num_pages", "num_results"} & answer.keys()):
@@ -911,11 +928,18 @@ def _parse_page(answer: Any, number: int, params: dict[str, Any], limit: int, de
         rows = [rows]
     elif not isinstance(rows, list):
         raise RequestFailedError(f"{describe}: `results` is a {type(rows).__name__}, not a list")
+    return _counted_page(answer, rows, number, params, limit, describe)
+
+
+def _counted_page(
+    answer: Mapping[str, Any], rows: Any, number: int, params: dict[str, Any], limit: int, describe: str
+) -> _RawPage:
+    """The page with the counts its envelope reports (`rows`: a list of records, or a table of them)."""
     num_results = _as_count(answer.get("num_results"), "num_results", describe)
     num_pages = _as_count(answer.get("num_pages"), "num_pages", describe)
     if num_pages is None:
         num_pages = math.ceil(num_results / limit) if num_results is not None else 1
-    if num_pages == 0 and rows:
+    if num_pages == 0 and len(rows):
         num_pages = 1
     reported = _as_count(answer.get("page"), "page", describe)
     return _RawPage(number, params, reported, num_pages, num_results, rows)

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from .catalog import ColumnType, Endpoint
 from .privacy import PiiPolicy
 from .settings import DELETED_COLUMN
+from .wire import wire_schema
 
 NULL_MARKERS = frozenset({"", "NULL", "null", "None"})
 TRUE_VALUES = frozenset({"t", "true", "1", "y", "yes"})
@@ -166,9 +167,14 @@ class RowConverter:
             renamed[column] = value
         return renamed
 
-    def to_table(self, records: Sequence[Mapping[str, Any]], constants: Mapping[str, Any] | None = None) -> pa.Table:
-        """A typed table of `records`, every declared column present, plus `constants` as repeated columns."""
-        wire = _wire_table(records)
+    def to_table(
+        self, records: Sequence[Mapping[str, Any]] | pa.Table, constants: Mapping[str, Any] | None = None
+    ) -> pa.Table:
+        """A typed table of `records`, every declared column present, plus `constants` as repeated columns.
+
+        `records` are decoded JSON objects, or a table of their wire types (a `WirePage`'s records).
+        """
+        wire = records if isinstance(records, pa.Table) else _wire_table(records)
         columns: dict[str, pa.Array] = {}
         if wire is not None:
             for name in wire.column_names:
@@ -195,7 +201,7 @@ class RowConverter:
             arrays[name] = self._convert(name, "text", columns[name], problems)
         table = pa.table(arrays) if arrays else pa.table({})
         if problems:
-            table = self._quarantine(records, table, problems)
+            table = self._quarantine(records.to_pylist() if isinstance(records, pa.Table) else records, table, problems)
         return self.pii.apply(self.endpoint, table)
 
     def drain_quarantined(self) -> list[QuarantinedRecord]:
@@ -278,22 +284,10 @@ def _wire_table(records: Sequence[Mapping[str, Any]]) -> pa.Table | None:
     """The records as an Arrow table of their wire types (built in C++), or None when a field mixes Python types."""
     if not records:
         return None
-    fields: dict[str, pa.DataType] = {}
-    for record in records:
-        for name, value in record.items():
-            if value is not None and name not in fields:
-                fields[name] = _WIRE_TYPES.get(type(value), pa.string())
-        if len(fields) == len(record):
-            break
-    for name in set().union(*records):
-        fields.setdefault(name, pa.string())
     try:
-        return pa.Table.from_pylist(list(records), schema=pa.schema(fields))
+        return pa.Table.from_pylist(list(records), schema=pa.schema(wire_schema(records)))
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
-
-
-_WIRE_TYPES: dict[type, pa.DataType] = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
 
 
 def _vectorized(column_type: ColumnType, values: pa.Array | list[Any]) -> pa.Array | None:

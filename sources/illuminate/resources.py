@@ -38,6 +38,7 @@ from .convert import RowConverter, natural_key
 from .privacy import PiiPolicy
 from .settings import DELETED_COLUMN, MODIFIED_AFTER_OVERLAP, SLICE_YEAR_COLUMN
 from .windows import attendance_dates, window_params
+from .wire import PageDecoder
 
 REBATCH_ROWS = 20_000
 """Rows per item handed to dlt (see `rebatch`)."""
@@ -100,6 +101,7 @@ class Fetcher:
         self.ctx = ctx
         self.endpoint = endpoint
         self.converter = RowConverter(endpoint, extra_columns, ctx.pii)  # type: ignore[arg-type]
+        self.decoder = PageDecoder()
         self.progress = ctx.progress_of(endpoint.table)
 
     def fetch(
@@ -127,14 +129,16 @@ class Fetcher:
             params = {**self.endpoint.fixed_params, **window.params}
             if self.endpoint.shape == "list":
                 rows = self.ctx.client.get_json(url_path, params) or []
-                yield rows, len(rows)
+                yield _SmallPage(rows), len(rows)
                 return
 
-            def convert_full_page(rows: list[dict[str, Any]]) -> Any:
-                return self.converter.to_table(rows, window.constants) if len(rows) >= SMALL_PAGE_ROWS else rows
+            def convert_full_page(rows: list[dict[str, Any]] | pa.Table) -> Any:
+                if len(rows) >= SMALL_PAGE_ROWS:
+                    return self.converter.to_table(rows, window.constants)
+                return _SmallPage(rows)
 
             pages = self.ctx.client.iter_pages(
-                url_path, params, limit, convert=convert_full_page, before_verified=before_verified
+                url_path, params, limit, convert=convert_full_page, before_verified=before_verified, decode=self.decoder
             )
             for page in pages:
                 yield page.rows, page.num_results
@@ -147,18 +151,17 @@ class Fetcher:
             events = _streamed(self.ctx, windows, window_parts)
         else:
             events = self.ctx.client.map_concurrently(held_window, windows)
-        pending: dict[tuple[Any, ...], tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+        pending: dict[tuple[Any, ...], tuple[dict[str, Any], list[_SmallPage]]] = {}
         batch: list[pa.Table] = []
         for window, parts, received, window_done in events:
             tables = [part for part in parts if isinstance(part, pa.Table)]
-            small = [part for part in parts if not isinstance(part, pa.Table)]
+            small = [part for part in parts if isinstance(part, _SmallPage)]
             if small:
                 key = tuple(sorted(window.constants.items()))
-                constants, rows = pending.setdefault(key, (window.constants, []))
-                for part in small:
-                    rows.extend(part)
-                if len(rows) >= CONVERT_BATCH_ROWS:
-                    tables.append(self.converter.to_table(rows, constants))
+                constants, gathered = pending.setdefault(key, (window.constants, []))
+                gathered.extend(small)
+                if sum(len(page.rows) for page in gathered) >= CONVERT_BATCH_ROWS:
+                    tables.extend(self._convert_together(gathered, constants))
                     del pending[key]
             self.progress.pages += len(parts)
             if window_done:
@@ -173,9 +176,29 @@ class Fetcher:
                 batch = []
         if batch:
             yield None, batch, 0
-        for constants, rows in pending.values():
-            yield None, [self.converter.to_table(rows, constants)], 0
+        for constants, gathered in pending.values():
+            yield None, self._convert_together(gathered, constants), 0
         self.ctx.record_invalid(self.converter)
+
+    def _convert_together(self, pages: Sequence[_SmallPage], constants: dict[str, Any]) -> list[pa.Table]:
+        """Small pages converted with one call per kind of page (decoded records; tables of wire types)."""
+        records = [record for page in pages if not isinstance(page.rows, pa.Table) for record in page.rows]
+        wire_tables = [page.rows for page in pages if isinstance(page.rows, pa.Table) and page.rows.num_rows]
+        converted = [self.converter.to_table(records, constants)] if records else []
+        if wire_tables:
+            try:
+                together = [pa.concat_tables(wire_tables, promote_options="permissive")]
+            except (pa.ArrowInvalid, pa.ArrowTypeError):  # a field sent as a number on one page, text on another
+                together = wire_tables
+            converted.extend(self.converter.to_table(table, constants) for table in together)
+        return converted
+
+
+@dataclass(frozen=True)
+class _SmallPage:
+    """A page too small to convert alone: its records, or a table of their wire types, converted with others."""
+
+    rows: list[dict[str, Any]] | pa.Table
 
 
 _FINISHED = object()
