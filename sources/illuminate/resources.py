@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import secrets
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -36,7 +37,7 @@ from .catalog import Endpoint, load_catalog
 from .context import SyncContext
 from .convert import RowConverter, natural_key
 from .privacy import PiiPolicy
-from .settings import DELETED_COLUMN, MODIFIED_AFTER_OVERLAP, SLICE_YEAR_COLUMN
+from .settings import DELETED_COLUMN, MODIFIED_AFTER_OVERLAP, ROW_ID_COLUMN, SLICE_YEAR_COLUMN
 from .windows import attendance_dates, window_params
 from .wire import PageDecoder
 
@@ -320,7 +321,7 @@ def _arrow_table(relation: duckdb.DuckDBPyRelation) -> pa.Table:
 
 
 def rebatch(tables: Iterable[pa.Table], min_rows: int = REBATCH_ROWS) -> Iterator[pa.Table]:
-    """Concatenate small tables into items of at least `min_rows` rows.
+    """Concatenate small tables into items of at least `min_rows` rows, with row ids: the items handed to dlt.
 
     dlt validates the table schema once per yielded item (about 10 ms, measured): one item per API page made that
     the larger part of a run's time, so pages are merged before they reach dlt.
@@ -331,10 +332,23 @@ def rebatch(tables: Iterable[pa.Table], min_rows: int = REBATCH_ROWS) -> Iterato
         pending.append(table)
         rows += table.num_rows
         if rows >= min_rows:
-            yield _concat(pending)
+            yield with_row_ids(_concat(pending))
             pending, rows = [], 0
     if pending:
-        yield _concat(pending)
+        yield with_row_ids(_concat(pending))
+
+
+def with_row_ids(table: pa.Table) -> pa.Table:
+    """`table` with a unique `_dlt_id` per row: a random prefix per table and the row's number.
+
+    dlt's normalize would add the ids itself, by reading and writing every parquet file again and making each id in
+    Python (3.2 s of a 1,000-student sync's 12 s after its last request). With the ids already there and the columns
+    as the schema has them, it passes the extracted file to the load as it is.
+    """
+    prefix = pa.scalar(secrets.token_urlsafe(12))
+    numbers = pa.array(range(table.num_rows), pa.int64()).cast(pa.string())
+    ids = pc.binary_join_element_wise(prefix, numbers, pa.scalar(""))
+    return table.append_column(pa.field(ROW_ID_COLUMN, pa.string(), nullable=False), ids)
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
