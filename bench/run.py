@@ -442,52 +442,25 @@ def _recent_school_day(full_log: Path, today: str) -> str:
     return days[-1]
 
 
+def py_spy_record(out: Path, target: list[str]) -> list[str]:
+    """`py-spy record` of the thread holding the GIL, as a raw profile into `out`; `target` selects the process."""
+    options = ["--format", "raw", "--rate", str(PY_SPY_RATE), "--gil", "--nonblocking", "-o", str(out)]
+    return [str(VENV_BIN / "py-spy"), "record", *options, *target]
+
+
 def profile_full_sync(
     sim: SimulatorProcess, work: Path, python: str, today: str, args: argparse.Namespace
 ) -> dict[str, Any]:
     """A second full sync into a new file under py-spy, with py-spy on the simulator at the same time."""
-    py_spy = str(VENV_BIN / "py-spy")
     sync_raw, sim_raw = work / "profile.sync.txt", work / "profile.simulator.txt"
     sim_spy = subprocess.Popen(
-        [
-            py_spy,
-            "record",
-            "--pid",
-            str(sim.proc.pid),
-            "--format",
-            "raw",
-            "--rate",
-            str(PY_SPY_RATE),
-            "--gil",
-            "--nonblocking",
-            "-o",
-            str(sim_raw),
-        ],
+        py_spy_record(sim_raw, ["--pid", str(sim.proc.pid)]),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     time.sleep(1.0)
-    argv = [
-        py_spy,
-        "record",
-        "--format",
-        "raw",
-        "--rate",
-        str(PY_SPY_RATE),
-        "--gil",
-        "--nonblocking",
-        "--threads",
-        "-o",
-        str(sync_raw),
-        "--",
-        python,
-        "-m",
-        "bench.sync_child",
-        str(work / "profile.requests.jsonl"),
-        "run",
-        "--duckdb",
-        str(work / "profile.duckdb"),
-    ]
+    sync_child = ["-m", "bench.sync_child", str(work / "profile.requests.jsonl"), "run", "--duckdb"]
+    argv = [*py_spy_record(sync_raw, ["--threads", "--", python]), *sync_child, str(work / "profile.duckdb")]
     log("profiling a full sync (py-spy) ...")
     result = run_child(argv, sync_env(sim, today, args.concurrency), work, "profile", args.timeout)
     sim_spy.send_signal(2)  # SIGINT: py-spy writes its output and exits
