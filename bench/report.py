@@ -87,7 +87,13 @@ def render_result(result: dict[str, Any]) -> str:
             "",
             f"Loading alone ({loading['rows']:,} rows of {', '.join(loading['rows_by_table'])}, already downloaded):"
             f" **{_fmt(rps['loading_alone'], 0)} rows/s** end to end (target >= 100,000) — parse"
-            f" {secs['parse']} s, convert {secs['convert']} s, dedupe {secs['dedupe']} s, dlt extract"
+            f" {secs['parse']} s, convert {secs['convert']} s"
+            + (
+                f" (CPU; {secs['parse_convert_wall']} s of wall on one thread per core)"
+                if "parse_convert_wall" in secs
+                else ""
+            )
+            + f", dedupe {secs['dedupe']} s, dlt extract"
             f" {secs['extract']} s, normalize {secs['normalize']} s, load {secs['load']} s"
             f" (convert alone {_fmt(rps['convert'], 0)} rows/s, dlt alone {_fmt(rps['dlt_extract_normalize_load'], 0)}"
             " rows/s).",

@@ -304,6 +304,11 @@ def run_pipeline(pipeline: dlt.Pipeline, source: DltSource, duckdb_path: Path) -
     pipeline.sync_destination()
     pipeline.extract(source, loader_file_format="parquet")
     pipeline.normalize()
+    return load_on_one_connection(pipeline, duckdb_path)
+
+
+def load_on_one_connection(pipeline: dlt.Pipeline, duckdb_path: Path) -> LoadInfo:
+    """`pipeline.load()` with its jobs on one DuckDB connection, closed when the load step is over."""
     with duckdb.connect(str(duckdb_path), config=dict(DUCKDB_WRITE_CONFIG)) as connection:
         return pipeline.load(credentials=connection)
 

