@@ -10,7 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -194,11 +194,19 @@ downloading the 1,000-student benchmark district, no change in speed)."""
 
 def limit_malloc_arenas() -> None:
     """Cap glibc's malloc arenas for the threads started from now on (a no-op elsewhere than glibc)."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
-    except (OSError, AttributeError):
-        pass
+    with suppress(OSError, AttributeError):
+        _libc().mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+
+
+def release_free_memory() -> None:
+    """Hand memory that is free but still held (Arrow's allocator, glibc's heap) back to the system."""
+    pa.default_memory_pool().release_unused()
+    with suppress(OSError, AttributeError):
+        _libc().malloc_trim(0)
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
 
 
 @contextmanager
@@ -304,6 +312,7 @@ def run_pipeline(pipeline: dlt.Pipeline, source: DltSource, duckdb_path: Path) -
     pipeline.sync_destination()
     pipeline.extract(source, loader_file_format="parquet")
     pipeline.normalize()
+    release_free_memory()  # what the download freed, before DuckDB fills its memory limit
     return load_on_one_connection(pipeline, duckdb_path)
 
 
