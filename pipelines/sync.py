@@ -95,7 +95,7 @@ def select_resources(names: Sequence[str] | None) -> list[str] | None:
 
 def make_pipeline(duckdb_path: Path, data_dir: Path | None = None) -> dlt.Pipeline:
     # dlt's own log is noise in a nightly log (warnings about always-null columns of the View's child tables) or
-    # worse: it logs each retried load job's traceback. The run reports failures itself, one line each. dlt ids on
+    # worse: it logs each retried load job's traceback. The run reports failures itself, one line each. Load ids on
     # arrow rows give the summary its per-run counts. Both stay overridable by the user.
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "CRITICAL")
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
