@@ -346,8 +346,8 @@ class LoadRepairCheck:
     run finishes the package (and a job retried after its copy committed would do the same). dlt's merge
     de-duplicates staging rows by primary key only where a table has one and no nested tables, so slice tables
     (merged on a year or a date) and the View documents would hold the copied rows twice. Both copies carry the same
-    `_dlt_id` (written at normalize time), so keeping one row per `_dlt_id` among the rows of the run's loads
-    restores the table.
+    `_dlt_id` (set by the source on Arrow rows, `resources.with_row_ids`, and by dlt on the View's), so keeping one
+    row per `_dlt_id` among the rows of the run's loads restores the table.
 
     A marker file in the pipeline's working dir holds the run's start until the check is done: a run killed after
     loading but before the check leaves it, and the next run checks those loads first.
@@ -493,6 +493,9 @@ class DuckDBWarehouse:
             parameters = [list(values)]
         rows = self._fetch(query, parameters)
         return int(rows[0][0]) if rows else 0
+
+    def tables_with_rows(self) -> set[str]:
+        return {table for table, rows in table_counts(self.path).items() if rows}
 
     def counts_by(self, table: str, columns: Sequence[str]) -> dict[tuple[Any, ...], int]:
         names = ", ".join(f'"{name}"' for name in columns)

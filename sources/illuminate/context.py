@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from functools import cached_property
 from typing import Any, Protocol
 
 import dlt
@@ -33,6 +34,10 @@ class WarehouseReader(Protocol):
 
     def counts_by(self, table: str, columns: Sequence[str]) -> dict[tuple[Any, ...], int]:
         """Rows of `table` per distinct value tuple of `columns`; empty when the table is missing."""
+        ...
+
+    def tables_with_rows(self) -> set[str]:
+        """The raw tables that hold at least one row."""
         ...
 
 
@@ -98,6 +103,11 @@ class SyncContext:
     _terms_by_year: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     _shared: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @cached_property
+    def tables_with_rows(self) -> frozenset[str]:
+        """The raw tables that held rows when the run started (read once: every resource asks)."""
+        return frozenset(self.warehouse.tables_with_rows()) if self.warehouse is not None else frozenset()
 
     @property
     def current_year(self) -> int:

@@ -30,14 +30,14 @@ import dlt
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-from dlt.common.schema.typing import TColumnSchema
+from dlt.common.schema.typing import C_DLT_ID, TColumnSchema
 from dlt.extract import DltResource
 
 from .catalog import Endpoint, load_catalog
 from .context import SyncContext
 from .convert import RowConverter, natural_key
 from .privacy import PiiPolicy
-from .settings import DELETED_COLUMN, MODIFIED_AFTER_OVERLAP, ROW_ID_COLUMN, SLICE_YEAR_COLUMN
+from .settings import DELETED_COLUMN, MODIFIED_AFTER_OVERLAP, SLICE_YEAR_COLUMN
 from .windows import attendance_dates, window_params
 from .wire import PageDecoder
 
@@ -348,7 +348,7 @@ def with_row_ids(table: pa.Table) -> pa.Table:
     prefix = pa.scalar(secrets.token_urlsafe(12))
     numbers = pa.array(range(table.num_rows), pa.int64()).cast(pa.string())
     ids = pc.binary_join_element_wise(prefix, numbers, pa.scalar(""))
-    return table.append_column(pa.field(ROW_ID_COLUMN, pa.string(), nullable=False), ids)
+    return table.append_column(pa.field(C_DLT_ID, pa.string(), nullable=False), ids)
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
@@ -810,7 +810,7 @@ def append_into_an_empty_table(ctx: SyncContext, endpoint: Endpoint, resource: D
     """
     if endpoint.strategy not in APPENDS_INTO_AN_EMPTY_TABLE or ctx.warehouse is None:
         return resource
-    if ctx.warehouse.count(endpoint.table):
+    if endpoint.table in ctx.tables_with_rows:
         return resource
     return appending(resource)
 

@@ -43,7 +43,3 @@ MAX_ACADEMIC_YEAR = 2100
 
 DEFAULT_SHRINK_GUARD_RATIO = 0.5
 """A refetch that would replace a table or slice with fewer than this share of its rows (or none) fails the run."""
-
-ROW_ID_COLUMN = "_dlt_id"
-"""dlt's row id, set by the source on every Arrow row (see `resources.with_row_ids`) rather than by dlt's normalize,
-which rewrote every file to add it. The pipeline tells a load job copied twice by it."""
