@@ -157,14 +157,14 @@ def process_rss_mb(pid: int | str) -> float:
 
 
 class RssSampler(threading.Thread):
-    """Samples this process's RSS every `interval` seconds (time.perf_counter clock), and the bytes Arrow's memory
-    pool has allocated at the same moments (`arrow_mb`), to tell Arrow's share of the RSS from the rest."""
+    """Samples this process's RSS every `interval` seconds (time.perf_counter clock), with the bytes Arrow's memory
+    pool has allocated at the same moment, to tell Arrow's share of the RSS from the rest."""
 
     def __init__(self, interval: float = 0.25) -> None:
         super().__init__(name="bench-rss", daemon=True)
         self.interval = interval
-        self.samples: list[tuple[float, float]] = []
-        self.arrow_mb: list[float] = []
+        self.samples: list[tuple[float, float, float]] = []
+        """(time, RSS MB, MB allocated by Arrow's pool)"""
         self.stopped = threading.Event()
 
     def current(self) -> float:
@@ -172,11 +172,10 @@ class RssSampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stopped.wait(self.interval):
-            self.samples.append((time.perf_counter(), self.current()))
-            self.arrow_mb.append(pa.total_allocated_bytes() / 2**20)
+            self.samples.append((time.perf_counter(), self.current(), pa.total_allocated_bytes() / 2**20))
 
     def peak(self, start: float, end: float) -> float:
-        return max((rss for t, rss in self.samples if start <= t <= end), default=self.current())
+        return max((rss for t, rss, _ in self.samples if start <= t <= end), default=self.current())
 
 
 def self_peak_rss_mb() -> float:

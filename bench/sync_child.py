@@ -60,16 +60,15 @@ def main() -> int:
         finally:
             sampler.stopped.set()
             cut = handler.last_request
-            during = [rss for t, rss in sampler.samples if t <= cut]
-            after = [rss for t, rss in sampler.samples if t > cut]
+            during = [rss for t, rss, _ in sampler.samples if t <= cut]
+            after = [rss for t, rss, _ in sampler.samples if t > cut]
             summary = {
                 "peak_rss_while_downloading_mb": round(max(during, default=0.0), 1),
                 "peak_rss_after_last_request_mb": round(max(after, default=0.0), 1),
                 "seconds_after_last_request": round(time.perf_counter() - cut, 1) if cut else None,
                 # (seconds, RSS MB, MB allocated by Arrow's pool) once a second
                 "timeline": [
-                    (round(t - started, 2), round(rss), round(arrow))
-                    for (t, rss), arrow in list(zip(sampler.samples, sampler.arrow_mb))[::4]
+                    (round(t - started, 2), round(rss), round(arrow)) for t, rss, arrow in sampler.samples[::4]
                 ],
             }
             Path(f"{log_path}.rss.json").write_text(json.dumps(summary))
