@@ -83,6 +83,7 @@ def out_of_memory_message(where: str) -> str:
         "ILLUMINATE_SYNC_DUCKDB_MEMORY_LIMIT higher (e.g. 1GB) and run again; what earlier runs loaded is intact"
     )
 
+
 SOURCE_SCHEMA = DATASET_NAME
 """The schema of the raw tables, loaded by the sync."""
 
