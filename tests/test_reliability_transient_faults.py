@@ -19,6 +19,7 @@ from sync_support import (
     expected_keys,
     fast_retries,
     loaded_keys,
+    session_windows,
     simulator_env,
     sync,
     table_snapshot,
@@ -162,7 +163,12 @@ def test_a_window_whose_pages_shift_during_the_run_loads_every_record_once(tmp_p
         sync(sim, tmp_path / "clean.duckdb", resources=["terms", "students"], **OPTIONS)
         clean_requests = sim.request_counts()["Students"]
         sim.reset_request_counts()
-        sim.inject_fault("Students", "shift_pages", count=2, records=7)
+        # both shifts inside the two-page window (the normal session), so its second page sees more records than its
+        # first whatever order the concurrent windows' requests arrive in
+        normal_session_start = min(start for start, _, _ in session_windows(sim, 2027))
+        sim.inject_fault(
+            "Students", "shift_pages", count=2, records=7, params={"start_date": normal_session_start.isoformat()}
+        )
         sync(sim, tmp_path / "w.duckdb", resources=["terms", "students"], **OPTIONS)
         assert sim.request_counts()["Students"] > clean_requests, "the shifted window was not fetched again"
         loaded = loaded_keys(tmp_path / "w.duckdb", "students")
