@@ -112,6 +112,9 @@ def make_pipeline(duckdb_path: Path, data_dir: Path | None = None) -> dlt.Pipeli
     # One load job at a time: DuckDB runs each copy on all cores already, and dlt's default of 20 parallel jobs
     # shared DuckDB's memory limit (the 5,000-student benchmark hit "Out of Memory" on four copy jobs, retried).
     os.environ.setdefault("LOAD__WORKERS", "1")
+    # dlt keeps every loaded file in the data dir after a successful load: a full copy of the district's student
+    # rows per run (1.2 GB after two runs of the 20,000-student benchmark district). The warehouse holds them.
+    os.environ.setdefault("LOAD__DELETE_COMPLETED_JOBS", "true")
     credentials = DuckDbCredentials(str(duckdb_path))
     credentials.global_config = dict(DUCKDB_WRITE_CONFIG)
     return dlt.pipeline(

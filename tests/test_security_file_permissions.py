@@ -1,5 +1,6 @@
 """FERPA: the DuckDB file and the dlt data dir are readable by their owner only, from the moment they hold student
-data: after a successful run, and also after a run that died while loading (with a permissive umask)."""
+data: after a successful run, and also after a run that died while loading (with a permissive umask). A successful
+run leaves no copy of the rows it loaded in the data dir."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 from sync_support import CRASH_DURING_LOAD, TODAY, cli_env, sync
 
 from pipelines.sync import default_data_dir
 from simulator import Simulator, SimulatorConfig
+from sources.illuminate.settings import DATASET_NAME
 
 TABLES = ["sites", "students", "enrollment"]
 
@@ -50,6 +53,17 @@ def test_a_synced_warehouse_and_its_data_dir_are_owner_only(
     assert not lock.exists() or not others_can_read(lock)
     wal = tmp_path / "w.duckdb.wal"
     assert not wal.exists() or not others_can_read(wal)
+
+
+def test_a_successful_run_leaves_no_copy_of_the_loaded_rows_in_its_data_dir(sim: Simulator, tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    sync(sim, db, resources=TABLES, academic_years_back=0)
+    data_files = [
+        path for path in default_data_dir(db).rglob("*") if path.is_file() and path.name.startswith(tuple(TABLES))
+    ]
+    assert data_files == [], "the rows live in the warehouse; dlt's loaded files should be gone"
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute(f"select count(*) from {DATASET_NAME}.students").fetchone()[0] > 0
 
 
 def test_an_explicit_data_dir_is_owner_only_too(sim: Simulator, tmp_path: Path, permissive_umask: None) -> None:
