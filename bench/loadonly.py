@@ -40,6 +40,7 @@ from bench.common import (
     read_request_log,
     self_peak_rss_mb,
 )
+from pipelines.memory import hold_less_memory
 from pipelines.sync import load_on_one_connection, make_pipeline
 from sources.illuminate.catalog import Endpoint, load_catalog
 from sources.illuminate.convert import RowConverter
@@ -92,6 +93,7 @@ def parsed_and_converted(
 
 def main() -> int:
     log_path, work_dir, max_rows = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+    hold_less_memory()  # the sync's allocator settings (run_sync makes them before it starts)
     catalog = load_catalog()
     by_path = {endpoint.url_path().strip("/"): endpoint for endpoint in catalog.values() if endpoint.table in TABLES}
     wanted: dict[str, list[LoggedRequest]] = {table: [] for table in TABLES}

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import io
 import json
 import os
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -18,14 +16,20 @@ from typing import Any, TextIO
 
 import dlt
 import duckdb
-import pyarrow as pa
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.pipeline import LoadInfo
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.extract import DltSource
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from pipelines.models import DUCKDB_WRITE_CONFIG, ModelSettings, build_models, out_of_memory_message
+from pipelines.memory import hold_less_memory, release_free_memory, releasing_free_memory
+from pipelines.models import (
+    DUCKDB_LOAD_CONFIG,
+    DUCKDB_WRITE_CONFIG,
+    ModelSettings,
+    build_models,
+    out_of_memory_message,
+)
 from sources.illuminate import RunReport, illuminate_source, resource_names
 from sources.illuminate.context import ResourceProgress
 from sources.illuminate.convert import QuarantinedRecord
@@ -171,10 +175,7 @@ def run_sync(
 
     Raises IlluminateError (one-line, user-facing) on failure; what earlier runs loaded stays as it was.
     """
-    # Arrow's default allocator keeps freed pages: the system one gives them back (measured: 477 -> 409 MB peak
-    # syncing 770k attendance rows).
-    pa.set_memory_pool(pa.system_memory_pool())
-    limit_malloc_arenas()
+    hold_less_memory()
     with warehouse_lock(duckdb_path), owner_only_files(duckdb_path):
         summary = _run_sync_locked(
             duckdb_path, resources, academic_years, full_refresh, reconcile, data_dir, out, **source_options
@@ -184,32 +185,6 @@ def run_sync(
             build_models(duckdb_path, out=model_log, settings=model_settings(source_options.get("today")))
             print(model_log.getvalue().strip().splitlines()[-1], file=out)  # "built N models into analytics ..."
         return summary
-
-
-M_ARENA_MAX = -8
-"""mallopt's parameter number of the arena cap (glibc's malloc.h)."""
-
-MALLOC_ARENAS = 2
-"""glibc gives each thread that allocates its own heap arena (up to 8 per core) and rarely returns their free
-memory; the sync's 16 HTTP threads and dlt's workers held ~70 MB more that way (measured: 365 -> 292 MB peak while
-downloading the 1,000-student benchmark district, no change in speed)."""
-
-
-def limit_malloc_arenas() -> None:
-    """Cap glibc's malloc arenas for the threads started from now on (a no-op elsewhere than glibc)."""
-    with suppress(OSError, AttributeError):
-        _libc().mallopt(M_ARENA_MAX, MALLOC_ARENAS)
-
-
-def release_free_memory() -> None:
-    """Hand memory that is free but still held (Arrow's allocator, glibc's heap) back to the system."""
-    pa.default_memory_pool().release_unused()
-    with suppress(OSError, AttributeError):
-        _libc().malloc_trim(0)
-
-
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
 
 
 @contextmanager
@@ -313,15 +288,16 @@ def run_pipeline(pipeline: dlt.Pipeline, source: DltSource, duckdb_path: Path) -
     passed in as the credentials stays open until the load step is over.
     """
     pipeline.sync_destination()
-    pipeline.extract(source, loader_file_format="parquet")
-    pipeline.normalize()
+    with releasing_free_memory():
+        pipeline.extract(source, loader_file_format="parquet")
+        pipeline.normalize()
     release_free_memory()  # what the download freed, before DuckDB fills its memory limit
     return load_on_one_connection(pipeline, duckdb_path)
 
 
 def load_on_one_connection(pipeline: dlt.Pipeline, duckdb_path: Path) -> LoadInfo:
     """`pipeline.load()` with its jobs on one DuckDB connection, closed when the load step is over."""
-    with duckdb.connect(str(duckdb_path), config=dict(DUCKDB_WRITE_CONFIG)) as connection:
+    with duckdb.connect(str(duckdb_path), config=dict(DUCKDB_LOAD_CONFIG)) as connection:
         return pipeline.load(credentials=connection)
 
 
@@ -538,7 +514,8 @@ def _user_error(failure: PipelineStepFailed) -> IlluminateError:
             return ConfigurationError(_missing_setting_message(cause))
         cause = cause.__cause__ or cause.__context__
     if "Out of Memory Error" in str(failure.exception):
-        return IlluminateError(out_of_memory_message(f"in the {failure.step} step"))
+        config = DUCKDB_LOAD_CONFIG if failure.step == "load" else DUCKDB_WRITE_CONFIG
+        return IlluminateError(out_of_memory_message(f"in the {failure.step} step", config))
     first_line = str(failure.exception).splitlines()[0] if str(failure.exception) else type(failure.exception).__name__
     return IlluminateError(f"the {failure.step} step failed: {first_line[:300]}")
 

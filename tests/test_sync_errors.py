@@ -8,7 +8,7 @@ import pytest
 from sync_support import TODAY, simulator_env
 
 from pipelines.cli import main
-from pipelines.models import DUCKDB_WRITE_CONFIG
+from pipelines.models import DUCKDB_LOAD_CONFIG
 from simulator import Simulator, SimulatorConfig
 
 
@@ -129,7 +129,7 @@ def test_a_half_filled_oauth1_key_names_the_missing_secret(
 def test_duckdb_running_out_of_memory_names_the_memory_setting(
     simulator: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(DUCKDB_WRITE_CONFIG, "memory_limit", "4MB")  # what ILLUMINATE_SYNC_DUCKDB_MEMORY_LIMIT sets
+    monkeypatch.setitem(DUCKDB_LOAD_CONFIG, "memory_limit", "4MB")  # what ILLUMINATE_SYNC_DUCKDB_MEMORY_LIMIT sets
     with simulator_env(simulator):
         code, output = _run(
             ["run", "--duckdb", str(tmp_path / "w.duckdb"), "--resources", "terms,attendance_daily"], capsys
