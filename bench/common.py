@@ -149,9 +149,10 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def process_rss_mb(pid: int | str) -> float:
+def process_rss_mb(pid: int | str, field: str = "VmRSS") -> float:
+    """A process's RSS now, or its peak RSS so far with `field="VmHWM"`."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -165,14 +166,23 @@ class RssSampler(threading.Thread):
         self.interval = interval
         self.samples: list[tuple[float, float, float]] = []
         """(time, RSS MB, MB allocated by Arrow's pool)"""
+        self.peak_rises: list[tuple[float, float]] = []
+        """(time, peak RSS MB) whenever the kernel's peak (VmHWM) rose above every sampled RSS: a peak shorter than
+        the interval, placed in time."""
         self.stopped = threading.Event()
 
     def current(self) -> float:
         return process_rss_mb("self")
 
     def run(self) -> None:
+        sampled_peak = 0.0
         while not self.stopped.wait(self.interval):
-            self.samples.append((time.perf_counter(), self.current(), pa.total_allocated_bytes() / 2**20))
+            now, rss = time.perf_counter(), self.current()
+            self.samples.append((now, rss, pa.total_allocated_bytes() / 2**20))
+            sampled_peak = max(sampled_peak, rss)
+            kernel_peak = process_rss_mb("self", "VmHWM")
+            if kernel_peak > sampled_peak + 10 and (not self.peak_rises or kernel_peak > self.peak_rises[-1][1]):
+                self.peak_rises.append((now, kernel_peak))
 
     def peak(self, start: float, end: float) -> float:
         return max((rss for t, rss, _ in self.samples if start <= t <= end), default=self.current())

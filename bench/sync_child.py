@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from bench.common import RssSampler, parse_describe
+from bench.common import RssSampler, parse_describe, process_rss_mb
 
 
 class RequestLogHandler(logging.Handler):
@@ -66,6 +66,9 @@ def main() -> int:
                 "peak_rss_while_downloading_mb": round(max(during, default=0.0), 1),
                 "peak_rss_after_last_request_mb": round(max(after, default=0.0), 1),
                 "seconds_after_last_request": round(time.perf_counter() - cut, 1) if cut else None,
+                "peak_rss_at_exit_of_the_command_mb": round(process_rss_mb("self", "VmHWM"), 1),
+                # (seconds, MB) when the kernel's peak rose above every sample: peaks between two samples
+                "peak_rises_between_samples": [(round(t - started, 2), round(mb)) for t, mb in sampler.peak_rises],
                 # (seconds, RSS MB, MB allocated by Arrow's pool) once a second
                 "timeline": [
                     (round(t - started, 2), round(rss), round(arrow)) for t, rss, arrow in sampler.samples[::4]

@@ -371,7 +371,8 @@ def replace_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
                 for session in ctx.session_windows(year)
             ]
         if endpoint.table == "course_requirement_checks":
-            return [RequestWindow({"as_of_date": ctx.today.isoformat()})]
+            as_of = {"as_of_date": ctx.today.isoformat()}
+            return [RequestWindow({**as_of, **site}) for site in _site_fanout(ctx, endpoint)]
         return [RequestWindow({})]
 
     @dlt.resource(
