@@ -14,6 +14,7 @@ import ctypes.util
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from functools import cache
 
 import pyarrow as pa
 
@@ -74,5 +75,8 @@ def releasing_free_memory(every_s: float = TRIM_EVERY_S) -> Iterator[None]:
         thread.join()
 
 
+@cache
 def _libc() -> ctypes.CDLL:
+    """The C library, looked up once: `find_library` runs `ldconfig` in a child process, and the background release
+    calls this every few seconds."""
     return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

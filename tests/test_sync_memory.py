@@ -21,12 +21,17 @@ def _rss_mb() -> float:
     return int(line.split()[1]) / 1024
 
 
-def _free_most_of_a_fragmented_heap() -> list[bytearray]:
-    """~190 MB of heap blocks written to, then all freed but every 100th (which keeps the heap from shrinking)."""
+def _free_most_of_a_fragmented_heap() -> tuple[float, list[bytearray]]:
+    """~190 MB of heap blocks written to, then all freed but every 100th (which keeps the heap from shrinking).
+
+    Returns the RSS while all of them were held, measured before any was freed (a release running in the background
+    may come at any moment after), and the kept blocks.
+    """
     blocks = [bytearray(b"x" * BLOCK_BYTES) for _ in range(BLOCKS)]
+    held = _rss_mb()
     kept = blocks[::100]
     del blocks
-    return kept
+    return held, kept
 
 
 @pytest.fixture(autouse=True)
@@ -38,20 +43,18 @@ def glibc_only() -> None:
 
 
 def test_releasing_free_memory_hands_freed_heap_pages_back() -> None:
-    kept = _free_most_of_a_fragmented_heap()
-    before = _rss_mb()
+    held, kept = _free_most_of_a_fragmented_heap()
     release_free_memory()
-    assert before - _rss_mb() > 100, "the freed blocks between the kept ones should have left the process"
+    assert held - _rss_mb() > 100, "the freed blocks between the kept ones should have left the process"
     assert len(kept) == BLOCKS // 100
 
 
 def test_the_background_release_runs_while_the_block_runs_and_stops_after() -> None:
     with releasing_free_memory(every_s=0.05):
-        kept = _free_most_of_a_fragmented_heap()
-        before = _rss_mb()
+        held, kept = _free_most_of_a_fragmented_heap()
         deadline = time.monotonic() + 5
-        while before - _rss_mb() < 100 and time.monotonic() < deadline:
+        while held - _rss_mb() < 100 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert before - _rss_mb() > 100, "no release happened within 5 s"
+        assert held - _rss_mb() > 100, "no release happened within 5 s"
     assert not [thread for thread in threading.enumerate() if thread.name == "release-free-memory"]
     assert len(kept) == BLOCKS // 100
