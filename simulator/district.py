@@ -23,9 +23,20 @@ MASK64 = (1 << 64) - 1
 FLAG_ABSENT_CODES = ("A", "E", "I")
 
 
+MIX_START = 0x9E3779B97F4A7C15
+
+
 def mix(*values: int) -> int:
     """A fast deterministic 64-bit hash of integers (splitmix64 steps)."""
-    h = 0x9E3779B97F4A7C15
+    return mix_from(MIX_START, *values)
+
+
+def mix_from(h: int, *values: int) -> int:
+    """`mix` continued from an earlier result: `mix_from(mix(a, b), c) == mix(a, b, c)`, one step per value.
+
+    The attendance and gradebook answers hash (seed, student, section, ...) for every row; continuing from a cached
+    (seed, student[, section]) hash halves the work of the simulator's largest answers.
+    """
     for v in values:
         h = (h ^ (v & MASK64)) & MASK64
         h = (h * 0xBF58476D1CE4E5B9) & MASK64
@@ -38,6 +49,11 @@ def mix(*values: int) -> int:
 def unit(*values: int) -> float:
     """A deterministic float in [0, 1) from integers."""
     return (mix(*values) >> 11) / float(1 << 53)
+
+
+def unit_from(h: int, *values: int) -> float:
+    """`unit` continued from an earlier `mix` result: `unit_from(mix(a, b), c) == unit(a, b, c)`."""
+    return (mix_from(h, *values) >> 11) / float(1 << 53)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -560,6 +576,8 @@ class District:
         self.wire_overrides: list[dict[str, Any]] = []  # corrupt_record: values replaced on the wire
         self.version = 0
         self._days_cache: dict[int, list[dt.date]] = {}
+        self._student_hashes: dict[int, int] = {}  # pure functions of the seed and ids: never stale
+        self._roster_hashes: dict[tuple[int, int], int] = {}
         self._index_version = -1
         self._next_student_id = 100001
         self._next_contact_id = 500001
@@ -645,10 +663,11 @@ class District:
         override = self.attendance_overrides.get((student.student_id, day))
         if override is not None:
             return override
-        u = unit(self.seed, student.student_id, day.toordinal(), 1)
+        prefix = mix_from(self.student_hash(student.student_id), day.toordinal())
+        u = unit_from(prefix, 1)
         p = student.absence_rate
         if u < p:
-            v = unit(self.seed, student.student_id, day.toordinal(), 2)
+            v = unit_from(prefix, 2)
             return "A" if v < 0.5 else ("E" if v < 0.85 else "I")
         if u < p + 0.045:
             return "T"
@@ -656,14 +675,31 @@ class District:
             return "S"
         return "+"
 
-    def section_flag(self, roster: Roster, day: dt.date) -> str:
-        daily = self.daily_flag(roster.student, day)
+    def section_flag(self, roster: Roster, day: dt.date, daily: str | None = None) -> str:
+        """The section's flag for the student that day; `daily`, when the caller has it, is the day's daily flag."""
+        if daily is None:
+            daily = self.daily_flag(roster.student, day)
         if daily == "T":
             return "T" if roster.section.period in ("1", "All Day") else "+"
-        tardy = unit(self.seed, roster.student.student_id, roster.section.section_id, day.toordinal()) < 0.01
-        if daily == "+" and tardy:
+        if daily == "+" and unit_from(self.roster_hash(roster.student.student_id, roster.section.section_id),
+                                      day.toordinal()) < 0.01:  # tardy to this section only
             return "T"
         return daily
+
+    def student_hash(self, student_id: int) -> int:
+        """`mix(seed, student_id)`, cached: the start of every per-student hash of attendance and scores."""
+        h = self._student_hashes.get(student_id)
+        if h is None:
+            h = self._student_hashes[student_id] = mix(self.seed, student_id)
+        return h
+
+    def roster_hash(self, student_id: int, section_id: int) -> int:
+        """`mix(seed, student_id, section_id)`, cached: the start of every per-enrolment hash."""
+        key = (student_id, section_id)
+        h = self._roster_hashes.get(key)
+        if h is None:
+            h = self._roster_hashes[key] = mix(self.seed, student_id, section_id)
+        return h
 
     # -- generation ------------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from simulator.district import (
     band_for,
     mix,
     unit,
+    unit_from,
 )
 from sources.illuminate.catalog import Endpoint, endpoint_by_path
 
@@ -935,6 +937,14 @@ class Api:
     # -- attendance --------------------------------------------------------------------------------------------
 
     def _contact_fields(self, s: Student) -> Record:
+        """A student's primary-contact fields of attendance rows, built once per student (a mutation clears them)."""
+        key = ("contact", s.student_id)
+        fields: Record | None = self._aux.get(key)
+        if fields is None:
+            fields = self._aux[key] = self._build_contact_fields(s)
+        return fields
+
+    def _build_contact_fields(self, s: Student) -> Record:
         c = self.district.primary_contact(s.student_id)
         if c is None:
             return {k: None for k in ("contact_first_name", "contact_middle_name", "contact_last_name",
@@ -958,11 +968,30 @@ class Api:
                 "local_dwelling_block_id": "", "dwelling_block_name": "", "contact_phone": phone,
                 "contact_phone_type_code": ptype[0], "contact_phone_type": ptype[1]}
 
-    def _attendance_student(self, s: Student, flag: str, site_id: int, day: dt.date) -> Record:
-        return {"district_student_id": s.local_id, "illuminate_student_id": str(s.student_id), "flag_code": flag,
-                "flag_title": FLAG_TITLES[flag], "site_id": str(site_id), "date": ds(day), "last_name": s.last_name,
-                "first_name": s.first_name, "middle_name": s.middle_name, "birth_date": ds(s.birth_date),
-                "gender": s.gender}
+    def _attendance_student(self, s: Student, flag: str, site_id: str, day: str) -> Record:
+        """The leading fields of an attendance row; `site_id` and `day` come formatted, the student's part is cached."""
+        key = ("attendance_student", s.student_id)
+        names: tuple[str, str, str, str, str | None, str | None, str] | None = self._aux.get(key)
+        if names is None:
+            names = self._aux[key] = (s.local_id, str(s.student_id), s.last_name, s.first_name, s.middle_name,
+                                      ds(s.birth_date), s.gender)
+        local_id, student_id, last, first, middle, birth, gender = names
+        return {"district_student_id": local_id, "illuminate_student_id": student_id, "flag_code": flag,
+                "flag_title": FLAG_TITLES[flag], "site_id": site_id, "date": day, "last_name": last,
+                "first_name": first, "middle_name": middle, "birth_date": birth, "gender": gender}
+
+    def _attendance_section_fields(self, sec: Section) -> Record:
+        """The section and teacher fields of a section attendance row, built once per section."""
+        key = ("attendance_section", sec.section_id)
+        fields: Record | None = self._aux.get(key)
+        if fields is None:
+            teacher = self.district.index().users[sec.primary_user_id]
+            fields = self._aux[key] = {
+                "section_id": str(sec.section_id), "local_section_id": sec.district_section_id,
+                "course_id": str(sec.course.course_id), "course_short_name": sec.course.short_name,
+                "timeblocks": "1" if sec.period == "All Day" else sec.period,
+                "teacher_first_name": teacher.first_name, "teacher_last_name": teacher.last_name}
+        return fields
 
     def q_attendance_daily(self, p: Params, path: str) -> Selection:
         day = p.date("date")
@@ -990,9 +1019,12 @@ class Api:
                 items.append((e, flag))
         items.sort(key=lambda x: (*student_sort_key(x[0].student), x[0].site_id))
 
+        day_text = ds(day)
+
         def render(item: tuple[Enrollment, str]) -> Record:
             e, flag = item
-            return {**self._attendance_student(e.student, flag, e.site_id, day), **self._contact_fields(e.student)}
+            return {**self._attendance_student(e.student, flag, str(e.site_id), day_text),
+                    **self._contact_fields(e.student)}
         return Selection(items, render, "paged")
 
     def q_attendance_section(self, p: Params, path: str) -> Selection:
@@ -1003,12 +1035,17 @@ class Api:
         if day <= self.today:
             ok = self._section_filter(p)
             grade, code = p.int("grade_level_id"), p.get("flag_code")
+            daily_flags: dict[int, str] = {}
             for r in d.rosters_by_site_year.get((site, cal.academic_year(day)), []):
                 if not r.active_on(day) or not cal.is_instructional(day, r.section.term.session_type_id):
                     continue
                 if not ok(r.section) or (grade is not None and r.enrollment.grade_level_id != grade):
                     continue
-                flag = d.section_flag(r, day)
+                student_id = r.student.student_id
+                daily = daily_flags.get(student_id)
+                if daily is None:  # a student has several sections a day: one daily flag each
+                    daily = daily_flags[student_id] = d.daily_flag(r.student, day)
+                flag = d.section_flag(r, day, daily)
                 if self.attendance_mode == "exceptions" and flag == "+":
                     continue
                 if code is not None and flag != code:
@@ -1016,16 +1053,13 @@ class Api:
                 items.append((r, flag))
         items.sort(key=lambda x: (*student_sort_key(x[0].student), x[0].section.section_id))
 
+        day_text = ds(day)
+
         def render(item: tuple[Roster, str]) -> Record:
             r, flag = item
             sec = r.section
-            teacher = d.users[sec.primary_user_id]
-            return {**self._attendance_student(r.student, flag, sec.site_id, day), "section_id": str(sec.section_id),
-                    "local_section_id": sec.district_section_id, "course_id": str(sec.course.course_id),
-                    "course_short_name": sec.course.short_name,
-                    "timeblocks": "1" if sec.period == "All Day" else sec.period,
-                    "teacher_first_name": teacher.first_name, "teacher_last_name": teacher.last_name,
-                    **self._contact_fields(r.student)}
+            return {**self._attendance_student(r.student, flag, str(sec.site_id), day_text),
+                    **self._attendance_section_fields(sec), **self._contact_fields(r.student)}
         return Selection(items, render, "paged")
 
     # -- high school ---------------------------------------------------------------------------------------------------
@@ -1051,7 +1085,7 @@ class Api:
             e, kind, (short, full, non_credit, required) = item
             s = e.student
             years_done = e.grade_level_id - 10
-            h = unit(d.seed, s.student_id, hash(short) & 0xFFFF, 11)
+            h = unit(d.seed, s.student_id, zlib.crc32(short.encode()) & 0xFFFF, 11)  # hash() differs per process
             received = 0 if non_credit else min(required, 5 * round(required * years_done / 4 * (0.6 + 0.6 * h) / 5))
             in_progress = 0 if non_credit or received >= required else 5
             satisfied = (h < 0.3 + 0.2 * years_done) if non_credit else received >= required
@@ -1135,12 +1169,33 @@ class Api:
         return result
 
     def _score(self, r: Roster, i: int, possible: int) -> tuple[float, bool, bool]:
-        seed = self.district.seed
-        u = unit(seed, r.student.student_id, r.section.section_id, i, 21)
+        d = self.district
+        u = unit_from(d.roster_hash(r.student.student_id, r.section.section_id), i, 21)
         missing = u < 0.03
         excused = 0.03 <= u < 0.05
-        pct = min(1.0, max(0.0, r.student.ability + (unit(seed, r.student.student_id, i, 22) - 0.45) * 0.4))
+        spread = unit_from(d.student_hash(r.student.student_id), i, 22) - 0.45
+        pct = min(1.0, max(0.0, r.student.ability + spread * 0.4))
         return (0.0 if missing else round(possible * pct)), missing, excused
+
+    def _gradebook_totals(self, r: Roster) -> dict[int | None, tuple[float, int, int, int, int, dt.date | None]]:
+        """Earned, possible, missing, zero and excused counts and the last assignment's day: overall (None) and per
+        category."""
+        keys: list[int | None] = [None, *range(len(GRADEBOOK_CATEGORIES))]
+        sums = {k: [0.0, 0, 0, 0, 0] for k in keys}
+        last: dict[int | None, dt.date | None] = dict.fromkeys(keys)
+        for i, (_, cat, day, pts) in enumerate(self._assignments(r.section)):
+            score, miss, exc = self._score(r, i, pts)
+            for k in (None, cat):
+                last[k] = day
+                if exc:
+                    sums[k][4] += 1
+                    continue
+                sums[k][0] += score
+                sums[k][1] += pts
+                sums[k][2] += miss
+                sums[k][3] += score == 0
+        return {k: (sums[k][0], int(sums[k][1]), int(sums[k][2]), int(sums[k][3]), int(sums[k][4]), last[k])
+                for k in keys}
 
     def _gradebook_rosters(self, p: Params, with_section: bool) -> list[Roster]:
         d = self.district.index()
@@ -1174,23 +1229,11 @@ class Api:
         expanded = Expanded(rosters, [counts(r) for r in rosters])
 
         def totals(r: Roster, category: int | None) -> tuple[float, int, int, int, int, dt.date | None]:
-            earned, possible, missing, zero, excused = 0.0, 0, 0, 0, 0
-            last = None
-            count = 0
-            for i, (_, cat, day, pts) in enumerate(self._assignments(r.section)):
-                if category is not None and cat != category:
-                    continue
-                score, miss, exc = self._score(r, i, pts)
-                count += 1
-                last = day
-                if exc:
-                    excused += 1
-                    continue
-                earned += score
-                possible += pts
-                missing += miss
-                zero += score == 0
-            return earned, possible, missing, zero, excused, last if count else None
+            key = ("gradebook_totals", r.student.student_id, r.section.section_id)
+            by_category: dict[int | None, tuple[float, int, int, int, int, dt.date | None]] | None = self._aux.get(key)
+            if by_category is None:  # the overall, category and standards endpoints all read them: scored once
+                by_category = self._aux[key] = self._gradebook_totals(r)
+            return by_category[category]
 
         def stamp(day: dt.date | None, r: Roster) -> str:
             base = dt.datetime.combine(day or r.section.term.start, dt.time(2, 0))
@@ -1205,11 +1248,12 @@ class Api:
                 name, cat, day, possible = self._assignments(sec)[k]
                 score, missing, excused = self._score(r, k, possible)
                 pct = 100.0 * score / possible
+                updated = stamp(day, r)
                 rec.update({"assignment_name": name, "category_name": GRADEBOOK_CATEGORIES[cat][0],
                             "is_excused": tf(excused), "is_missing": tf(missing), "points": str(possible),
                             "score": fmt_num(score), "percentage": fmt_num(round(pct, 2)), "use_for_calc": "t",
-                            "use_for_aggregate": "t", "use_category_weights": "t", "last_updated": stamp(day, r),
-                            "calculated_at": stamp(day, r), "mark": mark_for(pct), "entry": "mi" if missing else ""})
+                            "use_for_aggregate": "t", "use_category_weights": "t", "last_updated": updated,
+                            "calculated_at": updated, "mark": mark_for(pct), "entry": "mi" if missing else ""})
             elif kind == "overall":
                 earned, possible, missing, zero, excused, last = totals(r, None)
                 pct = 100.0 * earned / possible if possible else 0.0

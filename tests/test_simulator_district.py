@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -11,6 +14,7 @@ import pytest
 
 from simulator import District, Simulator, SimulatorConfig
 from simulator import calendar as cal
+from simulator.district import mix, mix_from, unit, unit_from
 
 TODAY = dt.date(2026, 11, 27)
 BOTH = {"start_date": "2025-08-01", "end_date": "2027-07-31"}
@@ -38,6 +42,31 @@ def test_same_seed_same_data_and_different_seed_different_data() -> None:
     ):
         assert a.query(path, params) == b.query(path, params), path
     assert a.query("Students", BOTH) != c.query("Students", BOTH)
+
+
+def test_same_seed_same_answers_in_another_process() -> None:
+    """Python's str hash differs per process: nothing the simulator serves may depend on it."""
+    script = (
+        "import datetime as dt, hashlib, json\n"
+        "from simulator import Simulator\n"
+        "sim = Simulator(students=300, seed=5, today=dt.date(2026, 11, 27))\n"
+        "answers = [sim.query(path, params) for path, params in ("
+        "('CourseRequirementChecks', {}), ('GradebookOverallScores', {}), "
+        "('Attendance/Section', {'date': '2026-10-07', 'site_id': '2'}))]\n"
+        "print(hashlib.sha256(json.dumps(answers, default=str).encode()).hexdigest())\n"
+    )
+
+    def answers_digest(hash_seed: str) -> str:
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    assert answers_digest("1") == answers_digest("2")
+
+
+def test_continued_hash_equals_the_whole_hash() -> None:
+    assert mix_from(mix(7, 100123), 4567, 1) == mix(7, 100123, 4567, 1)
+    assert unit_from(mix(7, 100123, 881), 739000) == unit(7, 100123, 881, 739000)
 
 
 def test_district_shape(sim: Simulator) -> None:
