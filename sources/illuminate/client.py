@@ -725,8 +725,9 @@ class IlluminateClient:
                         auth=auth,
                         timeout=self.retry.timeout,
                         verify=self._verify,
+                        stream=True,
                     )
-                    content = response.content
+                    content = _read_body(response)
             except requests.exceptions.SSLError:
                 raise RequestFailedError(
                     f"{describe}: the TLS certificate of {urlsplit(url).hostname} could not be verified (a proxy or"
@@ -906,6 +907,29 @@ def _describe(method: str, path: str, params: Mapping[str, Any]) -> str:
         if key.lower() not in _SENSITIVE and not key.lower().startswith("oauth_")
     ]
     return f"{method} {path}" + (f" ({', '.join(shown)})" if shown else "")
+
+
+def _read_body(response: requests.Response) -> bytes:
+    """The whole body in one read, with the errors `Response.content` raises.
+
+    `Response.content` reads a body in 10 KB pieces, each through urllib3's Python code: ~0.5-0.9 ms of the GIL for
+    a 500 KB page, on every page of a sync. One read of the known length costs a fraction of that.
+    """
+    try:
+        body: bytes = response.raw.read(decode_content=True)
+    except urllib3.exceptions.ProtocolError as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc) from exc
+    except urllib3.exceptions.DecodeError as exc:
+        raise requests.exceptions.ContentDecodingError(exc) from exc
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise requests.exceptions.ConnectionError(exc) from exc
+    except urllib3.exceptions.SSLError as exc:
+        raise requests.exceptions.SSLError(exc) from exc
+    finally:
+        response.raw.release_conn()  # back to the pool (urllib3 has already closed a connection whose read failed)
+    response._content = body  # later reads of `content`/`text` see the body, as after a non-streamed request
+    response._content_consumed = True
+    return body
 
 
 def _is_html(response: requests.Response, content: bytes) -> bool:
