@@ -142,21 +142,21 @@ def test_oauth2_token_fetched_once_and_shared_by_threads(http_sim, make_client) 
 
 @pytest.fixture(scope="module")
 def short_token_sim() -> Iterator[object]:
-    """A simulator whose OAuth2 tokens live 3 seconds (renewed 0.3 s before they expire)."""
+    """A simulator whose OAuth2 tokens live 5 seconds (renewed 0.5 s before they expire)."""
     from simulator import Simulator, SimulatorConfig
 
-    sim = Simulator(SimulatorConfig(students=60, seed=3, today=datetime.date(2026, 11, 27), token_lifetime=3))
+    sim = Simulator(SimulatorConfig(students=120, seed=3, today=datetime.date(2026, 11, 27), token_lifetime=5))
     sim.start(port=0)
     yield sim
     sim.stop()
 
 
 def test_oauth2_token_renewed_before_expiry_during_a_long_run(short_token_sim) -> None:
-    """A paging run of ~3 s with 3 s tokens: the token is renewed ahead of expiry, so no request gets a 401.
+    """A paging run of ~6 s with 5 s tokens: the token is renewed ahead of expiry, so no request gets a 401.
 
-    Each request takes 0.1 s, so a token taken just before its renewal point still has 0.2 s to spare when the
-    server checks it (with the 2 s tokens and 0.2 s requests this test had before, none: it failed on a busy
-    machine)."""
+    A token is taken before waiting for one of the 2 slots (up to 0.1 s) and each request takes 0.1 s, so a token
+    taken just before its renewal point still has 0.3 s to spare when the server checks it. (With 3 s tokens it had
+    0.1 s and failed once in 12 runs; with 2 s tokens and 0.2 s requests, none.)"""
     sim = short_token_sim
     sim.clear_faults()
     sim.reset_request_counts()
@@ -166,8 +166,8 @@ def test_oauth2_token_renewed_before_expiry_during_a_long_run(short_token_sim) -
         pages = list(client.iter_pages("Students/", CLIENT_WINDOW, 1))
         rows = [row for page in pages for row in page.rows]
         assert canonical_rows(rows) == canonical_rows(sim.query("Students", CLIENT_WINDOW))
-        assert sim.request_counts()["Students"] == len(pages) >= 50  # one request per page: no 401, no retry
-        # ~60 pages, 2 at a time, 0.1 s each: over 3 s, i.e. 2 tokens or more (renewed 0.3 s before they expire)
+        assert sim.request_counts()["Students"] == len(pages) >= 110  # one request per page: no 401, no retry
+        # ~120 pages, 2 at a time, 0.1 s each: over 5 s, i.e. 2 tokens or more (renewed 0.5 s before they expire)
         assert client.stats.token_requests >= 2
         assert _token_requests(sim) == client.stats.token_requests
         assert client.stats.retries == 0
