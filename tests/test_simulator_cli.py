@@ -10,8 +10,11 @@ import time
 
 import requests
 
+# A test run started in the background of a script without job control inherits an ignored SIGINT, and Python then
+# raises no KeyboardInterrupt: the child takes Ctrl-C's handler back, as it has in a terminal.
 SCRIPT = (
-    "import datetime\n"
+    "import datetime, signal\n"
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
     "from simulator.server import SimulatorConfig, serve_forever\n"
     "serve_forever(SimulatorConfig(students=30, seed=2, today=datetime.date(2026, 11, 27)), 0)\n"
 )
