@@ -133,7 +133,10 @@ def test_post_is_retried_when_no_connection_was_made() -> None:
     from sources.illuminate.auth import IlluminateCredentials
 
     credentials = IlluminateCredentials(consumer_key="k", consumer_secret="s", token="t", token_secret="u")
-    with IlluminateClient(
-        "http://127.0.0.1:9/live", credentials, retry=RetryPolicy(max_attempts=3, backoff_base=0.01)
-    ) as client, pytest.raises(RequestFailedError, match="failed after 3 attempts"):
+    with (
+        IlluminateClient(
+            "http://127.0.0.1:9/live", credentials, retry=RetryPolicy(max_attempts=3, backoff_base=0.01)
+        ) as client,
+        pytest.raises(RequestFailedError, match="failed after 3 attempts"),
+    ):
         client.post_json("Assessment/1/Scores/", [])
