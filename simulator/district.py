@@ -675,8 +675,10 @@ class District:
             return "S"
         return "+"
 
-    def section_flag(self, roster: Roster, day: dt.date, daily: str) -> str:
-        """The section's flag for the student that day, given the student's daily flag that day (`daily_flag`)."""
+    def section_flag(self, roster: Roster, day: dt.date, daily: str | None = None) -> str:
+        """The section's flag for the student that day; `daily`, when the caller has it, is the day's daily flag."""
+        if daily is None:
+            daily = self.daily_flag(roster.student, day)
         if daily == "T":
             return "T" if roster.section.period in ("1", "All Day") else "+"
         if daily == "+" and unit_from(self.roster_hash(roster.student.student_id, roster.section.section_id),
