@@ -6,9 +6,10 @@ import io
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -20,8 +21,10 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.pipeline import LoadInfo
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.extract import DltSource
+from dlt.load.exceptions import LoadClientJobFailed, LoadClientJobTerminalRetry
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from pipelines.load_stages import BACKGROUND_LOAD_CONFIG, BackgroundLoad, background_connection, load_stages
 from pipelines.memory import hold_less_memory, release_free_memory, releasing_free_memory
 from pipelines.models import (
     DUCKDB_LOAD_CONFIG,
@@ -241,11 +244,12 @@ def _run_sync_locked(
         print(line, file=out, flush=True)
 
     run_report = RunReport(on_resource_done=report)
+    warehouse = DuckDBWarehouse(duckdb_path)
     source = _create_source(
         academic_years=list(academic_years) if academic_years else None,
         full_refresh=full_refresh,
         reconcile=reconcile,
-        warehouse=DuckDBWarehouse(duckdb_path),
+        warehouse=warehouse,
         report=run_report,
         resources=selected,
         **source_options,
@@ -253,13 +257,15 @@ def _run_sync_locked(
     if selected:
         source = source.with_resources(*selected)
     try:
-        load_info = run_pipeline(pipeline, source, duckdb_path)
+        first_sync = not any(counts_before.values())  # loads in stages; later runs stay all-or-nothing
+        load_infos = run_pipeline(pipeline, source, duckdb_path, staged=first_sync, warehouse=warehouse)
     except PipelineStepFailed as failure:
         raise _user_error(failure) from None
     finally:
         if run_report.client is not None:
             run_report.client.close()
-    _raise_on_failed_jobs(load_info)
+    for load_info in load_infos:
+        _raise_on_failed_jobs(load_info)
     repair_check.finish()
     os.chmod(duckdb_path, 0o600)
     stats = run_report.client.stats if run_report.client is not None else None
@@ -271,7 +277,7 @@ def _run_sync_locked(
     )
     store_quarantined(duckdb_path, run_report.quarantined)
     counts_after = table_counts(duckdb_path)
-    written = rows_written(duckdb_path, counts_after, load_info)
+    written = rows_written(duckdb_path, counts_after, [i for info in load_infos for i in info.loads_ids])
     for table in counts_after:
         if table != QUARANTINE_TABLE:
             summary.tables[table] = TableChange(counts_before.get(table, 0), counts_after[table], written.get(table))
@@ -279,20 +285,60 @@ def _run_sync_locked(
     return summary
 
 
-def run_pipeline(pipeline: dlt.Pipeline, source: DltSource, duckdb_path: Path) -> LoadInfo:
-    """What `pipeline.run` does (state from the warehouse, extract, normalize, load), with all load jobs on one
-    DuckDB connection.
+def run_pipeline(
+    pipeline: dlt.Pipeline,
+    source: DltSource,
+    duckdb_path: Path,
+    staged: bool = False,
+    warehouse: DuckDBWarehouse | None = None,
+) -> list[LoadInfo]:
+    """What `pipeline.run` does (state from the warehouse, extract, normalize, load) and dlt's load info of each load.
 
-    With one load worker, dlt opens the database for each load job and closes it after, and each close checkpoints:
-    the 79 jobs of a 1,000-student full sync spent 2.8 s of a 9 s load opening and closing the file. A connection
-    passed in as the credentials stays open until the load step is over.
+    `staged`: the resources are extracted in stages (`load_stages`), each its own load package, loaded in the
+    background while the next stage downloads; `warehouse` (the source's reader) reads through the background load's
+    DuckDB instance meanwhile. Otherwise one package, loaded after the last answer: nothing of a run that fails is
+    loaded.
+
+    The last package loads with all its jobs on one DuckDB connection. With one load worker, dlt opens the database
+    for each load job and closes it after, and each close checkpoints: the 79 jobs of a 1,000-student full sync spent
+    2.8 s of a 9 s load opening and closing the file. A connection passed in as the credentials stays open until the
+    load step is over.
     """
     pipeline.sync_destination()
-    with releasing_free_memory():
-        pipeline.extract(source, loader_file_format="parquet")
-        pipeline.normalize()
+    resources = list(source.selected_resources)
+    stages = load_stages(resources) if staged else [resources]
+    load_infos: list[LoadInfo] = []
+    with ExitStack() as open_while_staging:
+        connection: duckdb.DuckDBPyConnection | None = None
+        background: BackgroundLoad | None = None
+        try:
+            for number, stage in enumerate(stages, start=1):
+                with releasing_free_memory():
+                    pipeline.extract(source.with_resources(*stage), loader_file_format="parquet")
+                    if background is not None:  # before normalizing: the load step takes every normalized package
+                        load_infos.append(_background_result(background))
+                        background = None
+                    pipeline.normalize()
+                if number == len(stages):
+                    break
+                if connection is None:
+                    connection = open_while_staging.enter_context(background_connection(duckdb_path))
+                    if warehouse is not None:
+                        open_while_staging.enter_context(warehouse.sharing(connection))
+                background = BackgroundLoad(pipeline, connection)
+        finally:
+            if background is not None:  # a stage failed: the load started before it ends before the lock is released
+                background.thread.join()
     release_free_memory()  # what the download freed, before DuckDB fills its memory limit
-    return load_on_one_connection(pipeline, duckdb_path)
+    load_infos.append(load_on_one_connection(pipeline, duckdb_path))
+    return load_infos
+
+
+def _background_result(background: BackgroundLoad) -> LoadInfo:
+    try:
+        return background.wait()
+    except Exception as error:
+        raise _step_error("load", error, error, BACKGROUND_LOAD_CONFIG) from None
 
 
 def load_on_one_connection(pipeline: dlt.Pipeline, duckdb_path: Path) -> LoadInfo:
@@ -310,9 +356,12 @@ def _create_source(**options: Any) -> DltSource:
 
 
 def finish_pending_load(pipeline: dlt.Pipeline) -> None:
-    """A run that crashed after extracting left a package: load it first so its data and state are not lost."""
+    """A run that crashed or failed after extracting left a package: load it first so its data and state are not
+    lost, and so that this run's resources see its rows (an extracted package too: a first sync that failed in a
+    stage leaves the next stage extracted, and would otherwise append beside this run's copy of it)."""
     if pipeline.has_pending_data:
         try:
+            pipeline.normalize()
             pipeline.load()
         except PipelineStepFailed as failure:
             raise _user_error(failure) from None
@@ -418,9 +467,8 @@ def table_counts(duckdb_path: Path) -> dict[str, int]:
         }
 
 
-def rows_written(duckdb_path: Path, tables: Iterable[str], load_info: LoadInfo) -> dict[str, int]:
-    """Rows each of `tables` received from this run's load packages (tables without load ids are left out)."""
-    load_ids = list(load_info.loads_ids)
+def rows_written(duckdb_path: Path, tables: Iterable[str], load_ids: Sequence[str]) -> dict[str, int]:
+    """Rows each of `tables` received from the load packages `load_ids` (tables without load ids are left out)."""
     if not load_ids:
         return {}
     placeholders = ", ".join("?" for _ in load_ids)
@@ -454,10 +502,26 @@ def store_quarantined(duckdb_path: Path, records: Sequence[QuarantinedRecord]) -
 
 
 class DuckDBWarehouse:
-    """Reads what earlier runs loaded into the raw schema (a WarehouseReader), on short read-only connections."""
+    """Reads what earlier runs loaded into the raw schema (a WarehouseReader), on short read-only connections, or on
+    a cursor of the run's own connection while a background load holds the file (see `sharing`)."""
 
     def __init__(self, duckdb_path: Path) -> None:
         self.path = duckdb_path
+        self._shared: duckdb.DuckDBPyConnection | None = None
+        self._shared_lock = threading.Lock()
+
+    @contextmanager
+    def sharing(self, connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """Reads go through a cursor of `connection` while the block runs: DuckDB refuses a second connection to a
+        file this process holds open with another configuration."""
+        cursor = connection.cursor()
+        self._shared = cursor
+        try:
+            yield
+        finally:
+            with self._shared_lock:
+                self._shared = None
+                cursor.close()
 
     def keys(self, table: str, key_columns: Sequence[str], column: str, value: Any) -> set[tuple[Any, ...]]:
         columns = ", ".join(f'"{name}"' for name in key_columns)
@@ -474,7 +538,11 @@ class DuckDBWarehouse:
         return int(rows[0][0]) if rows else 0
 
     def tables_with_rows(self) -> set[str]:
-        return {table for table, rows in table_counts(self.path).items() if rows}
+        tables = self._fetch(
+            "select table_name from information_schema.tables where table_schema = ? and table_name not like '_dlt%'",
+            [DATASET_NAME],
+        )
+        return {table for (table,) in tables if self.count(table)}
 
     def counts_by(self, table: str, columns: Sequence[str]) -> dict[tuple[Any, ...], int]:
         names = ", ".join(f'"{name}"' for name in columns)
@@ -482,13 +550,20 @@ class DuckDBWarehouse:
         return {tuple(row[:-1]): int(row[-1]) for row in self._fetch(query, [])}
 
     def _fetch(self, query: str, parameters: list[Any]) -> list[tuple[Any, ...]]:
+        with self._shared_lock:
+            if self._shared is not None:
+                return self._execute(self._shared, query, parameters)
         if not self.path.exists():
             return []
         with duckdb.connect(str(self.path), read_only=True) as con:
-            try:
-                return con.execute(query, parameters).fetchall()
-            except duckdb.CatalogException:  # the table does not exist yet
-                return []
+            return self._execute(con, query, parameters)
+
+    @staticmethod
+    def _execute(con: duckdb.DuckDBPyConnection, query: str, parameters: list[Any]) -> list[tuple[Any, ...]]:
+        try:
+            return con.execute(query, parameters).fetchall()
+        except duckdb.CatalogException:  # the table does not exist yet
+            return []
 
 
 def _raise_on_failed_jobs(load_info: LoadInfo) -> None:
@@ -500,24 +575,42 @@ def _failed_job_messages(load_info: LoadInfo) -> list[str]:
     messages = []
     for package in load_info.load_packages:
         for job in package.jobs.get("failed_jobs", []):
-            messages.append(f"{job.job_file_info.table_name}: {str(job.failed_message).splitlines()[0][:300]}")
+            messages.append(f"{job.job_file_info.table_name}: {_exception_line(str(job.failed_message))[:300]}")
     return messages
 
 
+def _exception_line(failed_message: str) -> str:
+    """The line naming the exception in dlt's record of a failed job (a whole traceback: its last line)."""
+    lines = [line.strip() for line in failed_message.splitlines() if line.strip()]
+    return lines[-1] if lines else "no message"
+
+
 def _user_error(failure: PipelineStepFailed) -> IlluminateError:
-    """The one-line error of a failed step: ours when the source raised one, dlt's config errors translated."""
+    """The one-line error of a failed step."""
+    config = DUCKDB_LOAD_CONFIG if failure.step == "load" else DUCKDB_WRITE_CONFIG
+    return _step_error(failure.step, failure, failure.exception, config)
+
+
+def _step_error(
+    step: str, failure: BaseException, exception: BaseException, duckdb_config: dict[str, Any]
+) -> IlluminateError:
+    """The one-line error of a failed step: ours when the source raised one, dlt's config errors translated, a
+    failed load job by its table and exception, DuckDB out of memory by the setting to raise."""
     cause: BaseException | None = failure
     while cause is not None:
         if isinstance(cause, IlluminateError):
             return cause
         if isinstance(cause, ConfigFieldMissingException):
             return ConfigurationError(_missing_setting_message(cause))
+        if isinstance(cause, (LoadClientJobFailed, LoadClientJobTerminalRetry)):
+            table = cause.job_id.split(".")[0]  # a job id is `table.file_id.format`
+            problem = _exception_line(cause.failed_message)[:300]
+            return IlluminateError(f"loading into DuckDB failed: {table}: {problem}")
         cause = cause.__cause__ or cause.__context__
-    if "Out of Memory Error" in str(failure.exception):
-        config = DUCKDB_LOAD_CONFIG if failure.step == "load" else DUCKDB_WRITE_CONFIG
-        return IlluminateError(out_of_memory_message(f"in the {failure.step} step", config))
-    first_line = str(failure.exception).splitlines()[0] if str(failure.exception) else type(failure.exception).__name__
-    return IlluminateError(f"the {failure.step} step failed: {first_line[:300]}")
+    if "Out of Memory Error" in str(exception):
+        return IlluminateError(out_of_memory_message(f"in the {step} step", duckdb_config))
+    first_line = str(exception).splitlines()[0] if str(exception) else type(exception).__name__
+    return IlluminateError(f"the {step} step failed: {first_line[:300]}")
 
 
 def _missing_setting_message(exception: Any) -> str:
