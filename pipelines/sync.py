@@ -542,7 +542,12 @@ class DuckDBWarehouse:
             "select table_name from information_schema.tables where table_schema = ? and table_name not like '_dlt%'",
             [DATASET_NAME],
         )
-        return {table for (table,) in tables if self.count(table)}
+        if not tables:
+            return set()
+        counts = " union all ".join(
+            f'select ? as table_name, count(*) as row_count from {DATASET_NAME}."{table}"' for (table,) in tables
+        )
+        return {table for table, rows in self._fetch(counts, [table for (table,) in tables]) if rows}
 
     def counts_by(self, table: str, columns: Sequence[str]) -> dict[tuple[Any, ...], int]:
         names = ", ".join(f'"{name}"' for name in columns)
