@@ -23,10 +23,9 @@ machine with the download, and its memory adds to the download's.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 
 import dlt
@@ -54,12 +53,6 @@ BACKGROUND_LOAD_CONFIG: dict[str, Any] = {
 """DuckDB while loading in the background. One thread: the download needs the other core, and one thread appends with
 ~15 % less CPU than two (measured: 5.9 against 7.1 s of CPU for 1.9 M attendance rows). 32 MB: the background load's
 memory adds to the download's (~40 MB above the process at 32 MB, ~70 MB at 64 MB, same rows)."""
-
-BACKGROUND_NICENESS = 19
-"""The background load's thread runs at the lowest CPU priority: it uses the CPU the download leaves idle instead of
-slowing it. At its normal priority it took CPU from the download (and, in the benchmark, from the simulator on the
-same 2 cores): 20,000 students downloaded in ~695 s instead of ~605 s, and the run took longer than loading after the
-download (716 against 684 s)."""
 
 
 def load_stages(resources: Sequence[str]) -> list[list[str]]:
@@ -98,7 +91,6 @@ class BackgroundLoad:
         self.thread.start()
 
     def _run(self) -> None:
-        yield_the_cpu()
         try:
             pool_runner.run_pool(self.step.config, self.step)
         except BaseException as error:  # re-raised in the foreground by `wait`
@@ -109,13 +101,6 @@ class BackgroundLoad:
         if self.error is not None:
             raise self.error
         return self.step.get_step_info(self.pipeline)
-
-
-def yield_the_cpu() -> None:
-    """Lowers the calling thread's CPU priority to `BACKGROUND_NICENESS` (Linux; a no-op elsewhere)."""
-    if sys.platform.startswith("linux"):
-        with suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
 
 
 @contextmanager
