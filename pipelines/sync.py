@@ -277,7 +277,7 @@ def _run_sync_locked(
     )
     store_quarantined(duckdb_path, run_report.quarantined)
     counts_after = table_counts(duckdb_path)
-    written = rows_written(duckdb_path, counts_after, [i for info in load_infos for i in info.loads_ids])
+    written = rows_written(duckdb_path, counts_after, [load_id for info in load_infos for load_id in info.loads_ids])
     for table in counts_after:
         if table != QUARANTINE_TABLE:
             summary.tables[table] = TableChange(counts_before.get(table, 0), counts_after[table], written.get(table))
