@@ -338,7 +338,7 @@ def _background_result(background: BackgroundLoad) -> LoadInfo:
     try:
         return background.wait()
     except Exception as error:
-        raise _step_error("load", error, error, BACKGROUND_LOAD_CONFIG) from None
+        raise _step_error("load", error, BACKGROUND_LOAD_CONFIG) from None
 
 
 def load_on_one_connection(pipeline: dlt.Pipeline, duckdb_path: Path) -> LoadInfo:
@@ -453,18 +453,22 @@ def table_counts(duckdb_path: Path) -> dict[str, int]:
     if not duckdb_path.exists():
         return {}
     with duckdb.connect(str(duckdb_path), read_only=True) as con:
-        tables = [
-            row[0]
-            for row in con.execute(
-                "select table_name from information_schema.tables"
-                " where table_schema = ? and table_name not like '_dlt%'",
-                [DATASET_NAME],
-            ).fetchall()
-        ]
-        return {
-            table: con.execute(f'select count(*) from {DATASET_NAME}."{table}"').fetchone()[0]  # type: ignore[index]
-            for table in tables
-        }
+        return counts_per_table(con)
+
+
+def counts_per_table(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Rows per raw table, on an open connection."""
+    tables = [
+        row[0]
+        for row in con.execute(
+            "select table_name from information_schema.tables where table_schema = ? and table_name not like '_dlt%'",
+            [DATASET_NAME],
+        ).fetchall()
+    ]
+    return {
+        table: con.execute(f'select count(*) from {DATASET_NAME}."{table}"').fetchone()[0]  # type: ignore[index]
+        for table in tables
+    }
 
 
 def rows_written(duckdb_path: Path, tables: Iterable[str], load_ids: Sequence[str]) -> dict[str, int]:
@@ -538,16 +542,10 @@ class DuckDBWarehouse:
         return int(rows[0][0]) if rows else 0
 
     def tables_with_rows(self) -> set[str]:
-        tables = self._fetch(
-            "select table_name from information_schema.tables where table_schema = ? and table_name not like '_dlt%'",
-            [DATASET_NAME],
-        )
-        if not tables:
-            return set()
-        counts = " union all ".join(
-            f'select ? as table_name, count(*) as row_count from {DATASET_NAME}."{table}"' for (table,) in tables
-        )
-        return {table for table, rows in self._fetch(counts, [table for (table,) in tables]) if rows}
+        with self._connection() as con:
+            if con is None:
+                return set()
+            return {table for table, rows in counts_per_table(con).items() if rows}
 
     def counts_by(self, table: str, columns: Sequence[str]) -> dict[tuple[Any, ...], int]:
         names = ", ".join(f'"{name}"' for name in columns)
@@ -555,20 +553,26 @@ class DuckDBWarehouse:
         return {tuple(row[:-1]): int(row[-1]) for row in self._fetch(query, [])}
 
     def _fetch(self, query: str, parameters: list[Any]) -> list[tuple[Any, ...]]:
+        with self._connection() as con:
+            if con is None:
+                return []
+            try:
+                return con.execute(query, parameters).fetchall()
+            except duckdb.CatalogException:  # the table does not exist yet
+                return []
+
+    @contextmanager
+    def _connection(self) -> Iterator[duckdb.DuckDBPyConnection | None]:
+        """The shared cursor (held under its lock), else a short read-only connection; None when there is no file."""
         with self._shared_lock:
             if self._shared is not None:
-                return self._execute(self._shared, query, parameters)
+                yield self._shared
+                return
         if not self.path.exists():
-            return []
+            yield None
+            return
         with duckdb.connect(str(self.path), read_only=True) as con:
-            return self._execute(con, query, parameters)
-
-    @staticmethod
-    def _execute(con: duckdb.DuckDBPyConnection, query: str, parameters: list[Any]) -> list[tuple[Any, ...]]:
-        try:
-            return con.execute(query, parameters).fetchall()
-        except duckdb.CatalogException:  # the table does not exist yet
-            return []
+            yield con
 
 
 def _raise_on_failed_jobs(load_info: LoadInfo) -> None:
@@ -593,12 +597,10 @@ def _exception_line(failed_message: str) -> str:
 def _user_error(failure: PipelineStepFailed) -> IlluminateError:
     """The one-line error of a failed step."""
     config = DUCKDB_LOAD_CONFIG if failure.step == "load" else DUCKDB_WRITE_CONFIG
-    return _step_error(failure.step, failure, failure.exception, config)
+    return _step_error(failure.step, failure, config)
 
 
-def _step_error(
-    step: str, failure: BaseException, exception: BaseException, duckdb_config: dict[str, Any]
-) -> IlluminateError:
+def _step_error(step: str, failure: BaseException, duckdb_config: dict[str, Any]) -> IlluminateError:
     """The one-line error of a failed step: ours when the source raised one, dlt's config errors translated, a
     failed load job by its table and exception, DuckDB out of memory by the setting to raise."""
     cause: BaseException | None = failure
@@ -612,6 +614,7 @@ def _step_error(
             problem = _exception_line(cause.failed_message)[:300]
             return IlluminateError(f"loading into DuckDB failed: {table}: {problem}")
         cause = cause.__cause__ or cause.__context__
+    exception = failure.exception if isinstance(failure, PipelineStepFailed) else failure
     if "Out of Memory Error" in str(exception):
         return IlluminateError(out_of_memory_message(f"in the {step} step", duckdb_config))
     first_line = str(exception).splitlines()[0] if str(exception) else type(exception).__name__
