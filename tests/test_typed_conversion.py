@@ -50,6 +50,26 @@ def test_wire_names_are_mapped_to_documented_column_names() -> None:
     assert "enrollment_entry_date" not in row
 
 
+def test_a_page_mixing_both_spellings_of_an_aliased_field_keeps_every_records_value() -> None:
+    """The documentation's own Students example page has `primary_disability` on one record and the misspelt
+    `primary_disibility` on the next: each record's value is kept, whichever spelling it came under."""
+    converter = RowConverter(load_catalog()["students"])
+    page = [
+        {"student_id": "1", "primary_disability": "SLD"},
+        {"student_id": "2", "primary_disibility": "SLI"},
+        {"student_id": "3", "primary_disability": None, "primary_disibility": "AUT"},
+        {"student_id": "4", "primary_disability": "OHI", "primary_disibility": None},
+        {"student_id": "5"},
+    ]
+    expected = ["SLD", "SLI", "AUT", "OHI", None]
+    assert converter.to_table(page).column("primary_disability").to_pylist() == expected
+    mixed_types = [
+        {**record, "student_id": int(record["student_id"])} if i % 2 else record for i, record in enumerate(page)
+    ]  # a field of two Python types takes the record-by-record path
+    assert converter.to_table(mixed_types).column("primary_disability").to_pylist() == expected
+    assert "primary_disibility" not in converter.to_table(page).column_names
+
+
 def test_timestamps_with_offsets_are_stored_as_utc() -> None:
     converter = RowConverter(load_catalog()["pool_assessment_aggregate_student_responses"])
     row = converter.to_table([{"start_time": "2013-09-07 04:47:33+08", "percent_correct": "50.00"}]).to_pylist()[0]

@@ -156,13 +156,17 @@ class RowConverter:
         self._lock = threading.Lock()
 
     def rename(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """The record with wire names mapped to column names (a documented name wins over its alias)."""
+        """The record with wire names mapped to column names.
+
+        Where a record carries both a documented name and its alias, the documented name's value wins unless it is
+        null (a coalesce, record by record: see `_columns_of`).
+        """
         if not self.aliases:
             return dict(record)
         renamed: dict[str, Any] = {}
         for key, value in record.items():
             column = self.aliases.get(key, key)
-            if column in renamed and column != key:
+            if column in renamed and (column != key or value is None) and renamed[column] is not None:
                 continue
             renamed[column] = value
         return renamed
@@ -175,16 +179,12 @@ class RowConverter:
         `records` are decoded JSON objects, or a table of their wire types (a `WirePage`'s records).
         """
         wire = records if isinstance(records, pa.Table) else _wire_table(records)
-        columns: dict[str, pa.Array] = {}
+        columns: dict[str, pa.Array | list[Any]]
         if wire is not None:
-            for name in wire.column_names:
-                column = self.aliases.get(name, name)
-                if column not in columns or column == name:  # a documented name wins over its alias
-                    columns[column] = wire.column(name).combine_chunks()
+            columns = self._columns_of(wire)
         else:  # values of several Python types in one field: gather them in Python
             rows = [self.rename(record) for record in records]
-            for name in {field for row in rows for field in row}:
-                columns[name] = [row.get(name) for row in rows]  # type: ignore[assignment]
+            columns = {name: [row.get(name) for row in rows] for name in {field for row in rows for field in row}}
         count = len(records)
         arrays: dict[str, pa.Array] = {}
         problems: dict[int, list[str]] = {}
@@ -203,6 +203,21 @@ class RowConverter:
         if problems:
             table = self._quarantine(records.to_pylist() if isinstance(records, pa.Table) else records, table, problems)
         return self.pii.apply(self.endpoint, table)
+
+    def _columns_of(self, wire: pa.Table) -> dict[str, pa.Array | list[Any]]:
+        """The wire table's columns by column name, each alias folded into its documented column record by record.
+
+        One page can mix both spellings (the documentation's own Students example page has `primary_disability` on
+        one record and `primary_disibility` on the next): the wire table then has both columns, each null where the
+        record used the other spelling, so the documented column takes the alias's value wherever it is null.
+        """
+        columns: dict[str, pa.Array | list[Any]] = {}
+        documented_first = sorted(wire.column_names, key=lambda name: name in self.aliases)
+        for name in documented_first:
+            column = self.aliases.get(name, name)
+            values = wire.column(name).combine_chunks()
+            columns[column] = values if column not in columns else _coalesce(columns[column], values)
+        return columns
 
     def drain_quarantined(self) -> list[QuarantinedRecord]:
         """The records quarantined since the last call (`quarantined_count` keeps counting them all)."""
@@ -330,8 +345,14 @@ def _vectorized(column_type: ColumnType, values: pa.Array | list[Any]) -> pa.Arr
         return None
 
 
-def _to_text_or_none(value: Any) -> str | None:
-    return None if value is None else _to_text(value)
+def _coalesce(first: pa.Array | list[Any], second: pa.Array) -> pa.Array | list[Any]:
+    """`first` with its nulls filled from `second` (row by row), in Arrow where both have one type."""
+    if isinstance(first, pa.Array) and (first.type == second.type or pa.types.is_null(second.type)):
+        return pc.coalesce(first, second.cast(first.type))
+    if isinstance(first, pa.Array) and pa.types.is_null(first.type):
+        return second
+    first_values = first.to_pylist() if isinstance(first, pa.Array) else first
+    return [a if a is not None else b for a, b in zip(first_values, second.to_pylist())]
 
 
 def natural_key(endpoint: Endpoint, table: pa.Table) -> list[tuple[Any, ...]]:
