@@ -333,6 +333,7 @@ def declared_sources() -> dict[str, dict[str, str]]:
         columns = {column: DUCKDB_TYPES[kind] for column, kind in endpoint.columns.items()}
         if endpoint.strategy == "academic_year_slice":
             columns[SLICE_YEAR_COLUMN] = "BIGINT"
+        columns.update(dict.fromkeys(endpoint.window_columns, "VARCHAR"))
         columns["_dlt_load_id"] = "VARCHAR"
         columns["_dlt_id"] = "VARCHAR"
         declared[table] = columns

@@ -16,6 +16,7 @@ import duckdb
 from pipelines.sync import SyncSummary, default_data_dir, run_sync
 from simulator import Simulator
 from sources.illuminate.catalog import Endpoint, load_catalog
+from sources.illuminate.settings import SLICE_YEAR_COLUMN
 
 TODAY = date(2026, 11, 27)
 YEARS = (2026, 2027)
@@ -51,7 +52,7 @@ def typed_key(endpoint: Endpoint, record: dict[str, Any]) -> tuple[Any, ...]:
     key = []
     for column in endpoint.primary_key:
         value = renamed.get(column)
-        column_type = endpoint.columns[column]
+        column_type = endpoint.columns.get(column, "text" if column in endpoint.window_columns else "bigint")
         if value in (None, "", "NULL"):
             key.append(None)
         elif column_type == "bigint":
@@ -119,7 +120,12 @@ def expected_records(sim: Simulator, table: str, years: tuple[int, ...] = YEARS)
         ]
     elif endpoint.window == "date_taken_range":
         windows = [
-            {"date_taken_start": s.isoformat(), "date_taken_end": min(e, today).isoformat()}
+            {
+                "start_date": s.isoformat(),
+                "end_date": min(e, today).isoformat(),
+                "date_taken_start": s.isoformat(),
+                "date_taken_end": min(e, today).isoformat(),
+            }
             for s, e, _ in sessions
             if s <= today
         ]
@@ -131,16 +137,21 @@ def expected_records(sim: Simulator, table: str, years: tuple[int, ...] = YEARS)
         windows = [{}]
     records: list[dict[str, Any]] = []
     for params in windows:
-        records.extend(sim.query(endpoint.path, {**endpoint.fixed_params, **params}))
+        from_window = {column: params[parameter] for column, parameter in endpoint.window_columns.items()}
+        answer = sim.query(endpoint.path, {**endpoint.fixed_params, **params})
+        records.extend({**record, **from_window} for record in answer)
     return records
 
 
 def expected_keys(sim: Simulator, table: str, years: tuple[int, ...] = YEARS) -> set[tuple[Any, ...]]:
     """The natural keys the table should hold; in academic-year slices a record is unique within its year."""
     endpoint = load_catalog()[table]
-    if endpoint.strategy == "academic_year_slice":
+    if endpoint.strategy == "academic_year_slice":  # the key as `loaded_keys` reads it: the slice year included
+        with_year = SLICE_YEAR_COLUMN in endpoint.primary_key
         return {
-            (*typed_key(endpoint, record), year) for year in years for record in expected_records(sim, table, (year,))
+            typed_key(endpoint, {**record, SLICE_YEAR_COLUMN: year}) + (() if with_year else (year,))
+            for year in years
+            for record in expected_records(sim, table, (year,))
         }
     return {typed_key(endpoint, record) for record in expected_records(sim, table, years)}
 
@@ -149,8 +160,8 @@ def loaded_keys(db: Path, table: str) -> list[tuple[Any, ...]]:
     """Every row's natural key as loaded (a list, so duplicates show); slices add their `_academic_year`."""
     endpoint = load_catalog()[table]
     key_columns = list(endpoint.primary_key)
-    if endpoint.strategy == "academic_year_slice":
-        key_columns.append("_academic_year")
+    if endpoint.strategy == "academic_year_slice" and SLICE_YEAR_COLUMN not in key_columns:
+        key_columns.append(SLICE_YEAR_COLUMN)
     columns = ", ".join(f'"{column}"' for column in key_columns)
     with duckdb.connect(str(db), read_only=True) as con:
         return [tuple(row) for row in con.execute(f'select {columns} from illuminate."{table}"').fetchall()]

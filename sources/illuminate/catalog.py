@@ -12,6 +12,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
+from .settings import SLICE_YEAR_COLUMN
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
@@ -65,6 +67,15 @@ class Endpoint:
     enabled: bool = True
     refresh_setting: str | None = None
     """For slices refetched whole with no change filter: the setting that spaces out the current year's refetch."""
+    window_columns: dict[str, str] = field(default_factory=dict)
+    """Columns the sync adds from the request window (column -> query parameter), for records that do not carry
+    what tells them apart: a gradebook's records name no session, and one gradebook name can recur in two."""
+
+    @property
+    def sync_columns(self) -> tuple[str, ...]:
+        """The key columns that the sync adds rather than the API sends: the slice year, the window columns."""
+        added = tuple(self.window_columns)
+        return (SLICE_YEAR_COLUMN, *added) if self.strategy == "academic_year_slice" else added
 
     @property
     def is_paged(self) -> bool:
@@ -79,12 +90,29 @@ class Endpoint:
         return self.path + "/"
 
 
+KNOWN_KEYS = frozenset(
+    {
+        "path", "shape", "strategy", "primary_key", "columns", "max_limit", "window", "iterate", "required_params",
+        "optional_params", "fixed_params", "aliases", "undocumented_columns", "pii_columns", "enabled",
+        "refresh_setting", "window_columns",
+    }
+)  # fmt: skip
+"""The keys an entry of `endpoints.toml` may have: any other is a typo (`pii_column` would switch PII handling off)."""
+
+
+class CatalogError(ValueError):
+    """`endpoints.toml` holds an entry the source cannot follow."""
+
+
 @lru_cache(maxsize=1)
 def load_catalog() -> dict[str, Endpoint]:
     """All endpoints by table name, in the order of the documentation."""
     raw = tomllib.loads(resources.files(__package__).joinpath("endpoints.toml").read_text("utf-8"))
     catalog: dict[str, Endpoint] = {}
     for table, spec in raw["endpoints"].items():
+        unknown = sorted(set(spec) - KNOWN_KEYS)
+        if unknown:
+            raise CatalogError(f"endpoints.toml: [endpoints.{table}] has unknown key(s) {', '.join(unknown)}")
         catalog[table] = Endpoint(
             table=table,
             path=spec["path"],
@@ -103,8 +131,17 @@ def load_catalog() -> dict[str, Endpoint]:
             pii_columns=tuple(spec.get("pii_columns", ())),
             enabled=spec.get("enabled", True),
             refresh_setting=spec.get("refresh_setting"),
+            window_columns=dict(spec.get("window_columns", {})),
         )
+        _check_key(catalog[table])
     return catalog
+
+
+def _check_key(endpoint: Endpoint) -> None:
+    """Every key column is a declared column or one the sync adds (a misspelt key would hold nothing)."""
+    undeclared = [c for c in endpoint.primary_key if c not in endpoint.columns and c not in endpoint.sync_columns]
+    if undeclared:
+        raise CatalogError(f"endpoints.toml: [endpoints.{endpoint.table}] key column(s) {undeclared} are not declared")
 
 
 def endpoint_by_path(path: str) -> Endpoint | None:

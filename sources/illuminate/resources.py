@@ -399,7 +399,7 @@ def replace_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
 # --------------------------------------------------------------------------------------- academic year slices
 def academic_year_slice_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
     """Per academic year and session: each fetched year replaces exactly its own slice, deletions included."""
-    extra = {SLICE_YEAR_COLUMN: "bigint", DELETED_COLUMN: "bool"}
+    extra = {SLICE_YEAR_COLUMN: "bigint", DELETED_COLUMN: "bool", **dict.fromkeys(endpoint.window_columns, "text")}
 
     @dlt.resource(
         name=endpoint.table,
@@ -449,8 +449,9 @@ def _year_windows(ctx: SyncContext, endpoint: Endpoint, year: int) -> list[Reque
         params = window_params(endpoint.window, session, ctx.today)
         if params is None:
             continue
+        from_window = {column: params[parameter] for column, parameter in endpoint.window_columns.items()}
         for site_params in _site_fanout(ctx, endpoint):
-            windows.append(RequestWindow({**params, **site_params}, {SLICE_YEAR_COLUMN: year}))
+            windows.append(RequestWindow({**params, **site_params}, {SLICE_YEAR_COLUMN: year, **from_window}))
     return windows
 
 
@@ -577,17 +578,18 @@ def date_taken_window_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResou
             unique = KeyFilter(endpoint)
             windows = []
             for year in ctx.selected_years:
+                incremental = last_date is not None and year in loaded_years and not ctx.explicit_years
                 for session in ctx.session_windows(year):
-                    start, end = session.start, session.end
-                    if last_date is not None and year in loaded_years and not ctx.explicit_years:
-                        start = max(start, date.fromisoformat(last_date) - timedelta(days=ctx.pool_lookback_days))
-                    if start > min(end, ctx.today):
+                    params = window_params(endpoint.window, session, ctx.today)
+                    if params is None:
                         continue
-                    windows.append(
-                        RequestWindow(
-                            {"date_taken_start": start.isoformat(), "date_taken_end": min(end, ctx.today).isoformat()}
-                        )
-                    )
+                    if incremental and last_date is not None:  # the lookback narrows the results, not the students
+                        lookback = date.fromisoformat(last_date) - timedelta(days=ctx.pool_lookback_days)
+                        taken_start = max(session.start, lookback).isoformat()
+                        if taken_start > params["date_taken_end"]:
+                            continue
+                        params["date_taken_start"] = taken_start
+                    windows.append(RequestWindow(params))
             newest = date.fromisoformat(last_date) if last_date else None
             for _, window_tables, _ in fetcher.fetch(windows, before_verified=True):
                 for table in unique(window_tables):

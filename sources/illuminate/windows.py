@@ -80,7 +80,14 @@ def window_params(window_kind: Window | None, window: SessionWindow, today: date
     if window_kind == "enrollment_range":
         return {"enrollment_start_date": window.start.isoformat(), "enrollment_end_date": window.end.isoformat()}
     if window_kind == "date_taken_range":
-        return {"date_taken_start": window.start.isoformat(), "date_taken_end": window.end.isoformat()}
+        # Pool results: `date_taken_*` filters the results, `start_date`/`end_date` the students. Without the latter
+        # the API takes `date`'s documented default ("today (or nearest in session date)") and answers only for
+        # the students enrolled that day: every result of a student who tested and then left would be missing.
+        last = min(window.end, today)
+        if window.start > last:
+            return None
+        span = {"start_date": window.start.isoformat(), "end_date": last.isoformat()}
+        return {**span, "date_taken_start": window.start.isoformat(), "date_taken_end": last.isoformat()}
     if window_kind == "as_of_date":
         # Gradebook: students enrolled as of one date: the session's last day, or today while it is running.
         clipped = window.clipped(today)

@@ -1,5 +1,6 @@
 -- stg_gradebook_scores: the raw `GradebookScores` rows (table illuminate.gradebook_scores), one view row per raw row.
--- Grain: one row per API record. Natural key: (local_student_id, gradebook_name, assignment_name), as declared in the endpoint catalog.
+-- Grain: one row per API record. Natural key: (local_student_id, gradebook_name, assignment_name, _academic_year, _session_type), as declared in the endpoint catalog:
+-- gradebook names recur across years and sessions, and the records name neither (the sync adds both).
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
     case when trim(local_student_id) in ('', 'NULL', 'null') then null else local_student_id end as local_student_id,
@@ -19,5 +20,6 @@ select
     case when trim(mark) in ('', 'NULL', 'null') then null else mark end as mark,
     case when trim(entry) in ('', 'NULL', 'null') then null else entry end as entry,
     _academic_year,
+    _session_type,
     _dlt_load_id
 from illuminate.gradebook_scores

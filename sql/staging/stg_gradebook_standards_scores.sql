@@ -1,5 +1,6 @@
 -- stg_gradebook_standards_scores: the raw `GradebookStandardsScores` rows (table illuminate.gradebook_standards_scores), one view row per raw row.
--- Grain: one row per API record. Natural key: (local_student_id, gradebook_name, standard), as declared in the endpoint catalog.
+-- Grain: one row per API record. Natural key: (local_student_id, gradebook_name, standard, _academic_year, _session_type), as declared in the endpoint catalog:
+-- gradebook names recur across years and sessions, and the records name neither (the sync adds both).
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
     case when trim(local_student_id) in ('', 'NULL', 'null') then null else local_student_id end as local_student_id,
@@ -18,5 +19,6 @@ select
     case when timeframe_end_date between date '1900-01-01' and date '2100-12-31' then timeframe_end_date end as timeframe_end_date,
     case when calculated_at between timestamp '1900-01-01' and timestamp '2100-12-31' then calculated_at end as calculated_at,
     _academic_year,
+    _session_type,
     _dlt_load_id
 from illuminate.gradebook_standards_scores

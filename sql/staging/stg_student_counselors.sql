@@ -1,5 +1,7 @@
--- stg_student_counselors: the raw `StudentCounselors` rows (table illuminate.student_counselors), one view row per raw row.
--- Grain: one row per API record. Natural key: (student_id, counselor_id, start_date), as declared in the endpoint catalog.
+-- stg_student_counselors: the raw `StudentCounselors` rows (table illuminate.student_counselors), one row per assignment.
+-- Grain: one row per counselor assignment. Natural key: (student_id, counselor_id, start_date). The raw table's key adds
+-- _academic_year, as declared in the endpoint catalog: an assignment spanning two academic years is answered in both
+-- years' windows with no year in the record, so the raw table holds one copy per year slice; the newest year's is kept.
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
     cast(student_id as bigint) as student_id,
@@ -18,3 +20,4 @@ select
     _academic_year,
     _dlt_load_id
 from illuminate.student_counselors
+qualify row_number() over (partition by student_id, counselor_id, start_date order by _academic_year desc) = 1

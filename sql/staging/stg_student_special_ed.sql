@@ -1,5 +1,7 @@
--- stg_student_special_ed: the raw `StudentSpecialEd` rows (table illuminate.student_special_ed), one view row per raw row.
--- Grain: one row per API record. Natural key: (student_id), as declared in the endpoint catalog.
+-- stg_student_special_ed: the raw `StudentSpecialEd` rows (table illuminate.student_special_ed), one row per student.
+-- Grain: one row per student. Natural key: (student_id). The raw table's key is (student_id, _academic_year), as
+-- declared in the endpoint catalog: a student in special education in two academic years is answered in both years'
+-- windows with no year in the record, so the raw table holds one copy per year slice; the newest year's is kept here.
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
     cast(student_id as bigint) as student_id,
@@ -20,3 +22,4 @@ select
     _academic_year,
     _dlt_load_id
 from illuminate.student_special_ed
+qualify row_number() over (partition by student_id order by _academic_year desc) = 1
