@@ -223,10 +223,21 @@ class Section:
     district_section_id: str | None
     teachers: list[TeacherSpan]
     grade_level_id: int
+    gradebook_name: str = ""
+    """The teacher's gradebook of the section: "Per. 3 Biology Yearlong" (`section_gradebook_name`); a summer
+    credit-recovery or bridge section reuses the name of its subject's gradebook of the normal session."""
+
+    def __post_init__(self) -> None:
+        self.gradebook_name = self.gradebook_name or section_gradebook_name(self)
 
     @property
     def primary_user_id(self) -> int:
         return next(t.user_id for t in self.teachers if t.primary)
+
+
+def section_gradebook_name(section: Section) -> str:
+    per = "All Day" if section.period == "All Day" else f"Per. {section.period}"
+    return f"{per} {section.course.short_name} {section.term.name}"
 
 
 @dataclass(slots=True, eq=False)
@@ -272,12 +283,37 @@ class Contact:
 
 @dataclass(slots=True, eq=False)
 class CounselorSpan:
+    """One counselor assignment; it spans academic years `academic_year`..`last_year` (a student who stays at a school
+    keeps the counselor: one assignment, answered in every year's window it overlaps)."""
+
     student: Student
     counselor: User
     site_id: int
     academic_year: int
     start: dt.date
     end: dt.date | None
+    last_year: int = 0
+
+    def __post_init__(self) -> None:
+        self.last_year = max(self.last_year, self.academic_year)
+
+
+def without_counselor_year(spans: list[CounselorSpan], year: int, student_id: int | None = None) -> list[CounselorSpan]:
+    """`spans` as if academic year `year` had none (of `student_id`, or of anyone): an assignment of that year only
+    goes, one that spans it and another year keeps the other year's part."""
+    kept = []
+    for span in spans:
+        if (student_id is not None and span.student.student_id != student_id) or not (
+            span.academic_year <= year <= span.last_year
+        ):
+            kept.append(span)
+        elif span.academic_year < year:  # keep the earlier years' part
+            span.end, span.last_year = cal.normal_session(year - 1).end, year - 1
+            kept.append(span)
+        elif span.last_year > year:  # keep the later years' part
+            span.start, span.academic_year = cal.normal_session(year + 1).start, year + 1
+            kept.append(span)
+    return kept
 
 
 @dataclass(slots=True, eq=False)
@@ -1083,8 +1119,23 @@ class District:
                     per_term.append(secs)
                 slots.append(per_term)
             self.slots[(site_id, year, session_type, gid)] = slots
+            if session_type == cal.SUMMER:
+                self._reuse_normal_gradebook_names(slots, self.slots.get((site_id, year, cal.NORMAL, gid), []))
         for e in self.enrollments:
             self._roster_enrollment(e)
+
+    @staticmethod
+    def _reuse_normal_gradebook_names(summer: list[list[list[Section]]], normal: list[list[list[Section]]]) -> None:
+        """A summer section's gradebook takes the name of the normal session's first gradebook of its subject (a
+        teacher copying last term's gradebook): one gradebook name in two sessions of one year, for a student in both
+        (the API's gradebook records name no session)."""
+        by_department = {per_term[0][0].course.department: per_term[0][0] for per_term in normal if per_term[0]}
+        for per_term in summer:
+            for section in per_term[0]:
+                subject = "Mathematics" if section.course.short_name.endswith("Math") else "English"
+                twin = by_department.get(subject)
+                if twin is not None:
+                    section.gradebook_name = twin.gradebook_name
 
     def _roster_enrollment(self, e: Enrollment) -> list[Roster]:
         made: list[Roster] = []
@@ -1157,7 +1208,23 @@ class District:
             return
         counselor = pool[mix(self.seed, e.student.student_id, 5) % len(pool)]
         end = e.leave_date if e.leave_date < self.today or e.academic_year < self.current_year else None
+        earlier = self._continued_counselor_span(e, counselor)
+        if earlier is not None:  # the same assignment goes on: one record spanning both years
+            earlier.end, earlier.last_year = end, e.academic_year
+            return
         self.counselor_spans.append(CounselorSpan(e.student, counselor, e.site_id, e.academic_year, e.entry_date, end))
+
+    def _continued_counselor_span(self, e: Enrollment, counselor: User) -> CounselorSpan | None:
+        """The previous year's assignment that `e` continues, for half of the students who finish a year at a school
+        and return to it with the same counselor (the others get a new assignment record each year)."""
+        if mix(self.seed, e.student.student_id, 6) % 2 or e.entry_date != cal.normal_session(e.academic_year).start:
+            return None
+        for span in reversed(self.counselor_spans):
+            if span.student is e.student:
+                finished = span.end == cal.normal_session(e.academic_year - 1).end
+                same = span.counselor is counselor and span.site_id == e.site_id
+                return span if finished and same and span.last_year == e.academic_year - 1 else None
+        return None
 
     def _gen_special_ed_and_programs(self) -> None:
         rng = self.rng

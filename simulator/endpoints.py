@@ -1214,10 +1214,6 @@ class Api:
         out.sort(key=lambda r: (*student_sort_key(r.student), r.section.section_id))
         return out
 
-    def _gradebook_name(self, sec: Section) -> str:
-        per = "All Day" if sec.period == "All Day" else f"Per. {sec.period}"
-        return f"{per} {sec.course.short_name} {sec.term.name}"
-
     def _section_fields(self, sec: Section) -> Record:
         return {"local_section_id": sec.district_section_id, "section_id": str(sec.section_id),
                 "section_name": sec.section_name, "school_course_id": sec.course.school_course_id}
@@ -1242,7 +1238,7 @@ class Api:
         def render(item: tuple[Roster, int]) -> Record:
             r, k = item
             sec = r.section
-            rec: Record = {"local_student_id": r.student.local_id, "gradebook_name": self._gradebook_name(sec)}
+            rec: Record = {"local_student_id": r.student.local_id, "gradebook_name": sec.gradebook_name}
             frame_start, frame_end = sec.term.start, sec.term.end
             if kind == "scores":
                 name, cat, day, possible = self._assignments(sec)[k]

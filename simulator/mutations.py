@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from simulator import calendar as cal
-from simulator.district import Assessment, District, Result, Student
+from simulator.district import Assessment, District, Result, Student, without_counselor_year
 from simulator.endpoints import FLAG_TITLES, GRADEBOOK_PATHS
 
 
@@ -135,8 +135,7 @@ class Mutator:
         self.d.enrollments = [e for e in self.d.enrollments if id(e) not in ids]
         before = len(self.d.rosters)
         self.d.rosters = [r for r in self.d.rosters if id(r.enrollment) not in ids]
-        self.d.counselor_spans = [c for c in self.d.counselor_spans
-                                  if not (c.student.student_id == int(student_id) and c.academic_year == year)]
+        self.d.counselor_spans = without_counselor_year(self.d.counselor_spans, year, int(student_id))
         return {"removed": [[e.student.student_id, e.site_id, e.entry_date.isoformat()] for e in gone],
                 "rosters_removed": before - len(self.d.rosters)}
 
@@ -200,7 +199,7 @@ class Mutator:
             before = len(d.enrollments)
             d.enrollments = [e for e in d.enrollments if e.academic_year != year]
             d.rosters = [r for r in d.rosters if r.enrollment.academic_year != year]
-            d.counselor_spans = [c for c in d.counselor_spans if c.academic_year != year]
+            d.counselor_spans = without_counselor_year(d.counselor_spans, year)
             removed = before - len(d.enrollments)
         elif path == "Roster":
             before = len(d.rosters)
@@ -214,7 +213,7 @@ class Mutator:
             removed = len(gone)
         elif path == "StudentCounselors":
             before = len(d.counselor_spans)
-            d.counselor_spans = [c for c in d.counselor_spans if c.academic_year != year]
+            d.counselor_spans = without_counselor_year(d.counselor_spans, year)
             removed = before - len(d.counselor_spans)
         elif path == "GraduationEligibility":
             d.graduation_disabled_years.add(year)
