@@ -1,7 +1,8 @@
 -- stg_student_counselors: the raw `StudentCounselors` rows (table illuminate.student_counselors), one row per assignment.
--- Grain: one row per counselor assignment. Natural key: (student_id, counselor_id, start_date). The raw table's key adds
--- _academic_year, as declared in the endpoint catalog: an assignment spanning two academic years is answered in both
--- years' windows with no year in the record, so the raw table holds one copy per year slice; the newest year's is kept.
+-- Grain: one row per counselor assignment. Natural key: (student_id, counselor_id, start_date). The raw table's key is
+-- (student_id, counselor_id, start_date, _academic_year), as declared in the endpoint catalog: an assignment spanning
+-- two academic years is answered in both years' windows with no year in the record, so the raw table holds one copy
+-- per year slice; the newest year's is kept here.
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
     cast(student_id as bigint) as student_id,
