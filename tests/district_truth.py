@@ -90,9 +90,8 @@ class DistrictTruth:
         return any(session.overlaps(start, end) for session in self.sessions[year])
 
     def nearest_in_session(self) -> dt.date:
-        """The API's default date for requests without one: today, or the nearest session edge outside sessions."""
-        near = cal.nearest_in_session(self.today)
-        return near
+        """The API's documented default date for requests without one: "today (or nearest in session date)"."""
+        return cal.nearest_in_session(self.today)
 
     def school_days(self, year: int, session_type_id: int, start: dt.date, end: dt.date) -> Iterator[dt.date]:
         """Instructional days of a session (the district's calendar: weekdays minus holidays) in [start, end], up to
@@ -261,7 +260,9 @@ def _assessment_standard_results(t: DistrictTruth) -> Iterator[Key]:
 
 def _pool_results(t: DistrictTruth) -> Iterator[Any]:
     """Every pool result taken in a synced year's sessions up to today, students who tested and then left included:
-    a result is the district's whatever the student's enrollment on the day the sync runs."""
+    a result is the district's whatever the student's enrollment on the day the sync runs. (The API's documented
+    `date` default, "today (or nearest in session date)", would answer only for students enrolled that day: the
+    sync must ask with the session's dates, and this truth is what it must get.)"""
     for result in t.district.pool_results:
         taken = result.date_taken
         if taken <= t.today and any(t.in_sessions(year, taken, taken) for year in t.years):
@@ -280,7 +281,8 @@ def _pool_assessment_standard_results(t: DistrictTruth) -> Iterator[Key]:
 
 
 def _attendance_daily(t: DistrictTruth) -> Iterator[Key]:
-    # A mark per student, school and school day of an enrollment active that day, up to today.
+    # A mark per student, school and school day of an enrollment active that day, up to today (the API's `date` is
+    # required: each day is asked for; a future day has no marks).
     for year in t.years:
         for e in t.enrollments(year):
             for day in t.school_days(year, e.session_type_id, e.entry_date, e.leave_date):

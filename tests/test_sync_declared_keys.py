@@ -28,7 +28,6 @@ from sync_support import TODAY, YEARS, sync
 from simulator import Simulator, SimulatorConfig
 from simulator import calendar as cal
 from sources.illuminate.catalog import load_catalog
-from sources.illuminate.settings import SLICE_YEAR_COLUMN
 
 EVERY_TABLE = list(load_catalog())
 """The per-user tables included: they are synced here by naming every table in `resources`."""
@@ -97,6 +96,9 @@ def district_values(truth: DistrictTruth) -> dict[str, dict[Key, Any]]:
 
 def take_night(sim: Simulator, db: Path, copy: Path) -> Night:
     shutil.copy2(db, copy)  # the next run rewrites `db`: this night's tests read the copy
+    wal = db.with_name(db.name + ".wal")
+    if wal.exists():  # not checkpointed yet: the copy needs it to hold the same data
+        shutil.copy2(wal, copy.with_name(copy.name + ".wal"))
     truth = DistrictTruth(sim, YEARS)
     return Night(copy, {table: truth.keys(table) for table in EVERY_TABLE}, district_values(truth))
 
@@ -243,4 +245,7 @@ def test_the_night_changed_what_the_strategies_must_catch(
     ]
     added = set(nightly_changes["added"]["student_ids"])
     assert {key[0] for key in after_nightly_rerun.truth["enrollment"]} >= added
-    assert SLICE_YEAR_COLUMN in compared_columns(load_catalog()["enrollment"])
+    corrected = nightly_changes["corrected"]
+    day = date.fromisoformat(corrected["date"])
+    flags = after_nightly_rerun.values["attendance_daily.flag_code"]
+    assert [flag for key, flag in flags.items() if key[0] == corrected["student_id"] and key[2] == day] == ["A"]
