@@ -72,11 +72,13 @@ def district_values(truth: DistrictTruth) -> dict[str, dict[Key, Any]]:
             for year in truth.years
             for e in truth.enrollments(year)
         },
+        # An assignment spanning two years has a copy in each year's slice; a closed year is not refetched (README,
+        # "academic year slice"), so only the newest year's copy, the one `stg_student_counselors` keeps, must follow
+        # a change such as a withdrawal ending it.
         "student_counselors.end_date": {
-            (span.student.student_id, span.counselor.user_id, span.start, year): span.end
-            for year in truth.years
+            (span.student.student_id, span.counselor.user_id, span.start, years[-1]): span.end
             for span in d.counselor_spans
-            if truth.in_sessions(year, span.start, span.end)
+            if (years := [year for year in truth.years if truth.in_sessions(year, span.start, span.end)])
         },
         "attendance_daily.flag_code": {
             key: d.daily_flag(d.students[key[0]], key[2]) for key in truth.keys("attendance_daily")
