@@ -116,10 +116,10 @@ class DistrictTruth:
                     yield session, roster
 
     def gradebook_name(self, section: Section) -> str:
-        # Gradebooks are not stored in the district: the simulator derives them from sections, and so their names.
-        return self.sim.api._gradebook_name(section)
+        return section.gradebook_name
 
     def assignment_names(self, section: Section) -> list[str]:
+        # Assignments are not stored in the district: the simulator derives them from a section's school days.
         return [name for name, *_ in self.sim.api._assignments(section)]
 
 
