@@ -36,7 +36,7 @@ from simulator.district import (
     unit,
     unit_from,
 )
-from sources.illuminate.catalog import Endpoint, endpoint_by_path
+from simulator.routes import Route, route_for
 
 DEFAULT_LIMIT = 1000
 PAGING_PARAMS = ("page", "limit")
@@ -152,7 +152,6 @@ class Selection:
     items: Sequence[Any]
     render: Callable[[Any], Any]
     shape: str  # paged, list, document
-    endpoint: Endpoint | None = None
     string_count: bool = False
     single_object: bool = False
 
@@ -162,7 +161,10 @@ class Selection:
 
 @dataclass
 class Params:
+    """A request's query parameters (blank ones count as absent) and the route they were sent to."""
+
     raw: dict[str, str]
+    route: Route
 
     def get(self, name: str) -> str | None:
         value = self.raw.get(name)
@@ -244,8 +246,8 @@ class Api:
             self._cache_version = version
 
     def select(self, path: str, params: dict[str, str]) -> Selection:
-        endpoint = endpoint_by_path(path)
-        if endpoint is None:
+        route = route_for(path)
+        if route is None:
             raise ApiError(404)
         with self.lock:
             self._check_cache()
@@ -254,18 +256,19 @@ class Api:
             if cached is not None:
                 self._cache.move_to_end(key)
                 return cached
-            for name in endpoint.required_params:
-                if name in PAGING_PARAMS and name == "page":
-                    continue
-                if params.get(name) in (None, ""):
+            p = Params(params, route)
+            for name in route.enforced_required:
+                if p.get(name) is None:
                     raise bad_request(f"Missing required parameter: {name}", "missing_parameter")
-            p = Params(params)
-            handler = getattr(self, "q_" + endpoint.table)
+            for name, needed in route.needs:
+                if p.get(name) is not None and p.get(needed) is None:
+                    raise bad_request(f"Missing required parameter: {needed} (required with {name})",
+                                      "missing_parameter")
+            handler = getattr(self, "q_" + route.handler)
             selection: Selection = handler(p, path)
-            selection.endpoint = endpoint
             selection.string_count = path in STRING_COUNT_PATHS
-            selection.single_object = endpoint.path in GRADEBOOK_PATHS
-            overrides = [o for o in self.district.wire_overrides if o["path"] == endpoint.path]
+            selection.single_object = route.path in GRADEBOOK_PATHS
+            overrides = [o for o in self.district.wire_overrides if o["path"] == route.path]
             if overrides:
                 selection.render = _overridden(selection.render, overrides)
             self._cache[key] = selection
@@ -280,32 +283,36 @@ class Api:
 
     # -- shared filters ------------------------------------------------------------------------------------------
 
-    def window(self, p: Params, default: str) -> tuple[dt.date, dt.date] | None:
-        """The date window of a request: `date`, or `start_date`/`end_date`, or the endpoint's default."""
+    def window(self, p: Params) -> tuple[dt.date, dt.date] | None:
+        """The date window of a request: `date`, or `start_date`/`end_date`, each completed by the route's documented
+        default (`date`: the nearest in-session date; Terms' `start_date`/`end_date`: the session's bounds); None
+        when nothing is sent and nothing is documented."""
         day = p.date("date")
         if day is not None:
             return day, day
         start, end = p.date("start_date"), p.date("end_date")
-        if start is not None or end is not None:
-            lo, hi = start or dt.date.min, end or dt.date.max
-            if lo > hi:
-                raise bad_request("start_date cannot be greater than end_date", "invalid_parameter")
-            return lo, hi
-        return self.default_window(default)
-
-    def default_window(self, default: str) -> tuple[dt.date, dt.date] | None:
-        near = self.nearest()
-        if default == "nearest":
+        if start is None and end is None and p.route.default("date") == "nearest_in_session":
+            near = self.nearest()
             return near, near
-        if default == "session":
-            year = cal.academic_year(near)
-            for sess in (cal.normal_session(year), cal.summer_session(year), cal.normal_session(year + 1)):
-                if sess.contains(near):
-                    return sess.start, sess.end
-            return cal.normal_session(year).start, cal.normal_session(year).end
-        if default == "year":
-            return cal.academic_year_bounds(cal.academic_year(near))
-        return None
+        if start is None and p.route.default("start_date") == "session_start":
+            start = self.session_bounds()[0]
+        if end is None and p.route.default("end_date") == "session_end":
+            end = self.session_bounds()[1]
+        if start is None and end is None:
+            return None
+        lo, hi = start or dt.date.min, end or dt.date.max
+        if lo > hi:
+            raise bad_request("start_date cannot be greater than end_date", "invalid_parameter")
+        return lo, hi
+
+    def session_bounds(self) -> tuple[dt.date, dt.date]:
+        """The session of the nearest in-session date (normal or summer): the default window of Terms."""
+        near = self.nearest()
+        year = cal.academic_year(near)
+        for sess in (cal.normal_session(year), cal.summer_session(year), cal.normal_session(year + 1)):
+            if sess.contains(near):
+                return sess.start, sess.end
+        return cal.normal_session(year).start, cal.normal_session(year).end
 
     def roster_students(self, p: Params) -> set[int] | None:
         user_id, section_id, course_id = p.int("user_id"), p.int("section_id"), p.int("course_id")
@@ -408,7 +415,7 @@ class Api:
     # -- students --------------------------------------------------------------------------------------------------
 
     def _student_years(self, p: Params) -> list[tuple[Student, Enrollment]]:
-        win = self.window(p, "nearest")
+        win = self.window(p)
         seen: dict[tuple[int, int], Enrollment] = {}
         for e in self.filter_enrollments(p, win):
             seen.setdefault((e.student.student_id, e.academic_year), e)
@@ -441,7 +448,10 @@ class Api:
 
     def q_student_contacts(self, p: Params, path: str) -> Selection:
         d = self.district.index()
-        win = self.default_window("nearest")
+        # StudentContacts documents no date parameter; the documentation's general rule applies: "If date request
+        # parameters are not used, the system will assume you want data for the nearest in session date."
+        near = self.nearest()
+        win = (near, near)
         site_id = p.int("site_id")
         sites: dict[int, int] = {}
         for e in d.enrollments:
@@ -510,7 +520,7 @@ class Api:
         return Selection(items, render, "paged")
 
     def q_student_counselors(self, p: Params, path: str) -> Selection:
-        win = self.window(p, "nearest")
+        win = self.window(p)
         sid, local = p.int("student_id"), p.get("district_student_id")
         cid, dcid = p.int("counselor_id"), p.get("district_counselor_id")
         items = []
@@ -540,7 +550,7 @@ class Api:
         return Selection(items, render, "paged")
 
     def q_student_special_ed(self, p: Params, path: str) -> Selection:
-        win = self.window(p, "nearest")
+        win = self.window(p)
         want = p.int("is_specialed")
         seen: dict[int, Student] = {}
         for e in self.filter_enrollments(p, win, student_param="local_student_id"):
@@ -645,7 +655,7 @@ class Api:
         return ok
 
     def q_terms(self, p: Params, path: str) -> Selection:
-        win = self.window(p, "session")
+        win = self.window(p)
         d = self.district
         section_keys = None
         if any(p.get(k) is not None for k in ("user_id", "student_id", "section_id", "local_section_id", "course_id",
@@ -665,7 +675,7 @@ class Api:
         return Selection(items, render, "paged")
 
     def q_courses(self, p: Params, path: str) -> Selection:
-        win = self.window(p, "nearest")
+        win = self.window(p)
         ok = self._section_filter(p)
         ids = {s.course.course_id for s in self.district.sections.values()
                if ok(s) and (win is None or any(t.start <= win[1] and t.end >= win[0] for t in s.teachers))}
@@ -684,7 +694,7 @@ class Api:
         return Selection(items, render, "paged")
 
     def q_enrollment(self, p: Params, path: str) -> Selection:
-        win = self.window(p, "nearest")
+        win = self.window(p)
         items = self.filter_enrollments(p, win)
         items.sort(key=lambda e: (*student_sort_key(e.student), e.entry_date, e.site_id))
         sites = self.district.sites
@@ -702,7 +712,7 @@ class Api:
         return Selection(items, render, "paged")
 
     def q_master_schedule(self, p: Params, path: str) -> Selection:
-        win = self.window(p, "nearest")
+        win = self.window(p)
         ok = self._section_filter(p)
         user = p.int("user_id")
         items = []
@@ -725,7 +735,7 @@ class Api:
         return Selection(items, render, "paged")
 
     def q_roster(self, p: Params, path: str) -> Selection:
-        win = self.window(p, "nearest")
+        win = self.window(p)
         ok = self._section_filter(p)
         d = self.district.index()
         sid, local = p.int("student_id"), p.get("district_student_id")
@@ -767,28 +777,39 @@ class Api:
                     "created_at": ts(a.created_at), "updated_at": ts(a.updated_at)}
         return Selection(items, render, "paged")
 
-    def _taken_window(self, p: Params, default: str) -> tuple[dt.date, dt.date] | None:
-        lo, hi = dt.date.min, dt.date.max
-        given = False
-        for start_name, end_name in (("date_taken_start", "date_taken_end"), ("start_date", "end_date"),
-                                     ("date", "date")):
-            start, end = p.date(start_name), p.date(end_name)
-            if start is not None:
-                lo, given = max(lo, start), True
-            if end is not None:
-                hi, given = min(hi, end), True
-        if given:
-            return lo, hi
-        return self.default_window(default)
+    @staticmethod
+    def _taken_window(p: Params) -> tuple[dt.date, dt.date] | None:
+        """`date_taken_start`/`date_taken_end`: the only parameters filtering assessment results by date taken."""
+        start, end = p.date("date_taken_start"), p.date("date_taken_end")
+        if start is None and end is None:
+            return None
+        return start or dt.date.min, end or dt.date.max
 
-    def _results(self, p: Params, default: str) -> list[Result]:
-        win = self._taken_window(p, default)
+    def _tested_students(self, p: Params) -> set[int] | None:
+        """The student set of an aggregate endpoint: `date`/`start_date`/`end_date` select students by enrollment
+        (an enrollment active on `date`, or overlapping `[start_date, end_date]`); without them, the route's default
+        (the students enrolled on the nearest in-session date), or every student where none is documented. A student
+        who tested and then left the district is therefore not in the default set."""
+        window = self.window(p)
+        if window is None:
+            return None
+        key = ("enrolled_students", window)
+        students: set[int] | None = self._aux.get(key)
+        if students is None:
+            students = self._aux[key] = {e.student.student_id for e in self.district.index().enrollments
+                                         if e.overlaps(*window)}
+        return students
+
+    def _results(self, p: Params) -> list[Result]:
+        win = self._taken_window(p)
+        enrolled = self._tested_students(p)
         after = p.datetime("modified_after")
         aid, sid = p.int("assessment_id"), p.int("student_id")
         local, site, grade = p.get("local_student_id"), p.int("site_id"), p.int("grade_level_id")
         allowed = self.roster_students(p)
         out = [r for r in self.district.results
                if (win is None or win[0] <= r.date_taken <= win[1]) and (after is None or r.modified_at >= after)
+               and (enrolled is None or r.student.student_id in enrolled)
                and (aid is None or r.assessment.assessment_id == aid) and (sid is None or r.student.student_id == sid)
                and (local is None or r.student.local_id == local) and (site is None or r.site_id == site)
                and (grade is None or r.grade_level_id == grade)
@@ -816,10 +837,10 @@ class Api:
             return {"assessment_id": str(a.assessment_id), "title": a.title, **self._who(r.student),
                     "version": str(r.version), "version_label": f"Version {r.version}",
                     "date_taken": ds(r.date_taken), **self._score_fields(a.title, points, possible, a.bands)}
-        return Selection(self._results(p, "none"), render, "paged")
+        return Selection(self._results(p), render, "paged")
 
     def q_assessment_aggregate_student_responses_group(self, p: Params, path: str) -> Selection:
-        results = self._results(p, "year")
+        results = self._results(p)
         expanded = Expanded(results, [len(r.assessment.groups) for r in results])
 
         def render(item: tuple[Result, int]) -> Record:
@@ -833,7 +854,7 @@ class Api:
         return Selection(expanded, render, "paged")
 
     def q_assessment_aggregate_student_responses_standard(self, p: Params, path: str) -> Selection:
-        results = self._results(p, "year")
+        results = self._results(p)
         expanded = Expanded(results, [len(r.assessment.standards) for r in results])
 
         def render(item: tuple[Result, int]) -> Record:
@@ -848,12 +869,14 @@ class Api:
         return Selection(expanded, render, "paged")
 
     def _pool_results(self, p: Params) -> list[PoolResult]:
-        win = self._taken_window(p, "none")
+        win = self._taken_window(p)
+        enrolled = self._tested_students(p)
         pid, sid = p.int("pool_assessment_id"), p.int("student_id")
         local, site, grade = p.get("local_student_id"), p.int("site_id"), p.int("grade_level_id")
         allowed = self.roster_students(p)
         out = [r for r in self.district.pool_results
                if (win is None or win[0] <= r.date_taken <= win[1])
+               and (enrolled is None or r.student.student_id in enrolled)
                and (pid is None or r.pool.pool_assessment_id == pid)
                and (sid is None or r.student.student_id == sid) and (local is None or r.student.local_id == local)
                and (site is None or r.site_id == site) and (grade is None or r.grade_level_id == grade)

@@ -1,7 +1,7 @@
 """The HTTP server: routing, authentication, paging, faults and the loopback control API.
 
 Routes (instance "live" by default):
-  GET  /{instance}/rest_server.php/Api/<catalog path>/        every GET endpoint of the catalog (trailing / optional)
+  GET  /{instance}/rest_server.php/Api/<path>/              each GET endpoint of `routes.ROUTES` (trailing / optional)
   POST /{instance}/rest_server.php/Api/Assessment/{id}/Scores/ and .../Assessment/local_assessment_id/{id}/Scores/
   POST /{instance}/rest_server.php/Api/Repository/{id}/Data/ and .../Repository/local_repository_id/{id}/Data/
   POST /{instance}/rest_server.php/Api/CreateUserApiKeys/
@@ -38,7 +38,7 @@ from simulator.endpoints import DEFAULT_LIMIT, Api, ApiError, page_body
 from simulator.faults import Fault, FaultInjector
 from simulator.mutations import Mutator, user_api_keys
 from simulator.oauth import OAuth1Verifier, TokenStore, make_credentials, normalize_url
-from sources.illuminate.catalog import endpoint_by_path
+from simulator.routes import route_for
 
 LOGIN_PAGE = b"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Illuminate Education | Sign In</title></head>
@@ -349,11 +349,9 @@ class Handler(BaseHTTPRequestHandler):
             match = pattern.match(rest)
             if match:
                 return "POST", key, match
-        endpoint = endpoint_by_path(rest)
-        if endpoint is not None:
-            if "{assessment_id}" in endpoint.path and not rest.split("/")[1].isdigit():
-                return None, "", None
-            return "GET", endpoint.path, None
+        route = route_for(rest)  # the View's assessment id must be numeric, or it is no route: 404
+        if route is not None:
+            return "GET", route.path, None
         return None, "", None
 
     def authenticate(self, method: str, path: str, query: list[tuple[str, str]]) -> bool:
@@ -401,13 +399,12 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if method == "POST":
                 return self.post(key, match)
-            endpoint = endpoint_by_path(rest)
-            assert endpoint is not None
-            page, limit = 1, min(DEFAULT_LIMIT, endpoint.max_limit or DEFAULT_LIMIT)
-            if endpoint.is_paged:
-                if "page" in endpoint.required_params and params.get("page") in (None, ""):
-                    raise ApiError(400, {"error": {"code": "missing_parameter",
-                                                   "message": "Missing required parameter: page"}})
+            route = route_for(rest)
+            assert route is not None
+            page, limit = 1, min(DEFAULT_LIMIT, route.max_limit or DEFAULT_LIMIT)
+            if route.is_paged:
+                # Without `page` the answer is page 1, also where the field list calls `page` required: see
+                # `routes.PAGE_TOLERATED`.
                 try:
                     page = max(1, int(params.get("page") or 1))
                     if params.get("limit") not in (None, ""):
@@ -415,7 +412,7 @@ class Handler(BaseHTTPRequestHandler):
                 except ValueError:
                     raise ApiError(400, {"error": {"code": "invalid_parameter",
                                                    "message": "page and limit must be integers"}}) from None
-                limit = max(1, min(limit, endpoint.max_limit or DEFAULT_LIMIT))
+                limit = max(1, min(limit, route.max_limit or DEFAULT_LIMIT))
             with self.sim.api.lock:
                 selection = self.sim.api.select(rest, params)
                 if keep is not None and selection.shape != "document":  # an `empty_result` fault
