@@ -9,6 +9,7 @@ import pytest
 
 from simulator import Simulator, SimulatorConfig
 from simulator import calendar as cal
+from simulator.endpoints import ApiError
 
 TODAY = dt.date(2026, 11, 27)
 
@@ -202,3 +203,24 @@ def test_gradebook_and_requirement_checks_default_to_currently_enrolled(sim: Sim
     )
     summer = sim.query("GradebookOverallScores", {"date": "2026-07-13", "session_type": "Summer"})
     assert summer and sim.query("GradebookOverallScores", {"date": "2026-07-13", "session_type": "Normal"}) == []
+
+
+def test_terms_complete_a_half_open_range_with_the_session_bounds(sim: Simulator) -> None:
+    # Terms: start_date "Defaults to the session start date if not provided", end_date "to the session end date".
+    session = cal.normal_session(cal.academic_year(TODAY))
+    assert sim.query("Terms", {}) == sim.query(
+        "Terms", {"start_date": session.start.isoformat(), "end_date": session.end.isoformat()}
+    )
+    late_start = {"start_date": "2027-03-01"}
+    assert sim.query("Terms", late_start) == sim.query("Terms", {**late_start, "end_date": session.end.isoformat()})
+    assert all(r["start_date"] <= session.end.isoformat() for r in sim.query("Terms", late_start))
+
+
+def test_special_ed_start_and_end_date_need_each_other(sim: Simulator) -> None:
+    # StudentSpecialEd: start_date "(end date required)", end_date "(start date required)".
+    with pytest.raises(ApiError) as missing_end:
+        sim.query("StudentSpecialEd", {"start_date": "2026-08-01"})
+    assert missing_end.value.status == 400 and "end_date" in str(missing_end.value.body)
+    with pytest.raises(ApiError):
+        sim.query("StudentSpecialEd", {"end_date": "2027-07-31"})
+    assert sim.query("StudentSpecialEd", {"start_date": "2026-08-01", "end_date": "2027-07-31"})

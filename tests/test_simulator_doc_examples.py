@@ -28,7 +28,7 @@ from requests_oauthlib import OAuth1
 
 from simulator import Simulator, SimulatorConfig
 from simulator import calendar as cal
-from simulator.routes import ROUTES
+from simulator.routes import ROUTES, Route
 
 TODAY = dt.date(2026, 11, 27)
 EXAMPLES: list[dict[str, Any]] = json.loads((Path(__file__).parent / "data" / "api_examples.json").read_text("utf-8"))[
@@ -223,3 +223,12 @@ def test_the_documented_example_request_is_answered_in_the_documented_shape(
 
 def test_every_documented_get_endpoint_has_an_example_and_a_route() -> None:
     assert sorted(example["path"] for example in EXAMPLES) == sorted(route.path for route in ROUTES)
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.path)
+def test_each_route_accepts_exactly_the_documented_parameters(route: Route) -> None:
+    # The gradebook and attendance answers are page envelopes, so their routes also take the undocumented page/limit.
+    example = next(example for example in EXAMPLES if example["path"] == route.path)
+    accepted = set(route.required) | set(route.optional)
+    envelope_only = {"page", "limit"} - set(example["documented_params"]) if route.is_paged else set()
+    assert accepted - envelope_only == set(example["documented_params"])
