@@ -36,40 +36,122 @@ from simulator.district import (
     unit,
     unit_from,
 )
-from sources.illuminate.catalog import Endpoint, endpoint_by_path
+from simulator.routes import Route, route_for
 
 DEFAULT_LIMIT = 1000
 PAGING_PARAMS = ("page", "limit")
 Record = dict[str, Any]
 
 FLAGS: list[Record] = [
-    {"flag_code": "+", "flag_title": "Present", "char_code": "+", "precedence": 1, "is_present": True,
-     "is_excused": False, "is_reconciled": True, "is_tardy": False, "is_extreme": False, "is_truancy": False,
-     "is_suspension": False, "is_verified": False},
-    {"flag_code": "A", "flag_title": "Absent", "char_code": "A", "precedence": 2, "is_present": False,
-     "is_excused": False, "is_reconciled": False, "is_tardy": False, "is_extreme": False, "is_truancy": True,
-     "is_suspension": False, "is_verified": False},
-    {"flag_code": "E", "flag_title": "Excused Absence", "char_code": "E", "precedence": 3, "is_present": False,
-     "is_excused": True, "is_reconciled": True, "is_tardy": False, "is_extreme": False, "is_truancy": False,
-     "is_suspension": False, "is_verified": False},
-    {"flag_code": "I", "flag_title": "Illness", "char_code": "I", "precedence": 4, "is_present": False,
-     "is_excused": True, "is_reconciled": True, "is_tardy": False, "is_extreme": False, "is_truancy": False,
-     "is_suspension": False, "is_verified": False},
-    {"flag_code": "S", "flag_title": "Suspension", "char_code": "S", "precedence": 5, "is_present": False,
-     "is_excused": True, "is_reconciled": True, "is_tardy": False, "is_extreme": False, "is_truancy": False,
-     "is_suspension": True, "is_verified": False},
-    {"flag_code": "T", "flag_title": "Tardy", "char_code": "T", "precedence": 6, "is_present": True,
-     "is_excused": False, "is_reconciled": True, "is_tardy": True, "is_extreme": False, "is_truancy": False,
-     "is_suspension": False, "is_verified": True},
-    {"flag_code": "X", "flag_title": "Extreme Tardy", "char_code": "X", "precedence": 7, "is_present": True,
-     "is_excused": False, "is_reconciled": True, "is_tardy": True, "is_extreme": True, "is_truancy": False,
-     "is_suspension": False, "is_verified": True},
+    {
+        "flag_code": "+",
+        "flag_title": "Present",
+        "char_code": "+",
+        "precedence": 1,
+        "is_present": True,
+        "is_excused": False,
+        "is_reconciled": True,
+        "is_tardy": False,
+        "is_extreme": False,
+        "is_truancy": False,
+        "is_suspension": False,
+        "is_verified": False,
+    },
+    {
+        "flag_code": "A",
+        "flag_title": "Absent",
+        "char_code": "A",
+        "precedence": 2,
+        "is_present": False,
+        "is_excused": False,
+        "is_reconciled": False,
+        "is_tardy": False,
+        "is_extreme": False,
+        "is_truancy": True,
+        "is_suspension": False,
+        "is_verified": False,
+    },
+    {
+        "flag_code": "E",
+        "flag_title": "Excused Absence",
+        "char_code": "E",
+        "precedence": 3,
+        "is_present": False,
+        "is_excused": True,
+        "is_reconciled": True,
+        "is_tardy": False,
+        "is_extreme": False,
+        "is_truancy": False,
+        "is_suspension": False,
+        "is_verified": False,
+    },
+    {
+        "flag_code": "I",
+        "flag_title": "Illness",
+        "char_code": "I",
+        "precedence": 4,
+        "is_present": False,
+        "is_excused": True,
+        "is_reconciled": True,
+        "is_tardy": False,
+        "is_extreme": False,
+        "is_truancy": False,
+        "is_suspension": False,
+        "is_verified": False,
+    },
+    {
+        "flag_code": "S",
+        "flag_title": "Suspension",
+        "char_code": "S",
+        "precedence": 5,
+        "is_present": False,
+        "is_excused": True,
+        "is_reconciled": True,
+        "is_tardy": False,
+        "is_extreme": False,
+        "is_truancy": False,
+        "is_suspension": True,
+        "is_verified": False,
+    },
+    {
+        "flag_code": "T",
+        "flag_title": "Tardy",
+        "char_code": "T",
+        "precedence": 6,
+        "is_present": True,
+        "is_excused": False,
+        "is_reconciled": True,
+        "is_tardy": True,
+        "is_extreme": False,
+        "is_truancy": False,
+        "is_suspension": False,
+        "is_verified": True,
+    },
+    {
+        "flag_code": "X",
+        "flag_title": "Extreme Tardy",
+        "char_code": "X",
+        "precedence": 7,
+        "is_present": True,
+        "is_excused": False,
+        "is_reconciled": True,
+        "is_tardy": True,
+        "is_extreme": True,
+        "is_truancy": False,
+        "is_suspension": False,
+        "is_verified": True,
+    },
 ]
 FLAG_TITLES = {f["flag_code"]: f["flag_title"] for f in FLAGS}
 GRADEBOOK_CATEGORIES = (("Homework", 30), ("Classwork", 30), ("Tests and Quizzes", 40))
 GRADEBOOK_PATHS = {
-    "GradebookScores", "GradebookOverallScores", "GradebookCategoryScores", "GradebookStandardsScores",
-    "GradebookScoresWithSection", "GradebookOverallScoresWithSection", "GradebookCategoryScoresWithSection",
+    "GradebookScores",
+    "GradebookOverallScores",
+    "GradebookCategoryScores",
+    "GradebookStandardsScores",
+    "GradebookScoresWithSection",
+    "GradebookOverallScoresWithSection",
+    "GradebookCategoryScoresWithSection",
     "GradebookStandardsScoresWithSection",
 }
 STRING_COUNT_PATHS = {"Assessments", "Attendance/Daily", "Attendance/Section"}
@@ -152,7 +234,6 @@ class Selection:
     items: Sequence[Any]
     render: Callable[[Any], Any]
     shape: str  # paged, list, document
-    endpoint: Endpoint | None = None
     string_count: bool = False
     single_object: bool = False
 
@@ -162,7 +243,10 @@ class Selection:
 
 @dataclass
 class Params:
+    """A request's query parameters (blank ones count as absent) and the route they were sent to."""
+
     raw: dict[str, str]
+    route: Route
 
     def get(self, name: str) -> str | None:
         value = self.raw.get(name)
@@ -244,8 +328,8 @@ class Api:
             self._cache_version = version
 
     def select(self, path: str, params: dict[str, str]) -> Selection:
-        endpoint = endpoint_by_path(path)
-        if endpoint is None:
+        route = route_for(path)
+        if route is None:
             raise ApiError(404)
         with self.lock:
             self._check_cache()
@@ -254,18 +338,20 @@ class Api:
             if cached is not None:
                 self._cache.move_to_end(key)
                 return cached
-            for name in endpoint.required_params:
-                if name in PAGING_PARAMS and name == "page":
-                    continue
-                if params.get(name) in (None, ""):
+            p = Params(params, route)
+            for name in route.enforced_required:
+                if p.get(name) is None:
                     raise bad_request(f"Missing required parameter: {name}", "missing_parameter")
-            p = Params(params)
-            handler = getattr(self, "q_" + endpoint.table)
+            for name, needed in route.needs:
+                if p.get(name) is not None and p.get(needed) is None:
+                    raise bad_request(
+                        f"Missing required parameter: {needed} (required with {name})", "missing_parameter"
+                    )
+            handler = getattr(self, "q_" + route.handler)
             selection: Selection = handler(p, path)
-            selection.endpoint = endpoint
             selection.string_count = path in STRING_COUNT_PATHS
-            selection.single_object = endpoint.path in GRADEBOOK_PATHS
-            overrides = [o for o in self.district.wire_overrides if o["path"] == endpoint.path]
+            selection.single_object = route.path in GRADEBOOK_PATHS
+            overrides = [o for o in self.district.wire_overrides if o["path"] == route.path]
             if overrides:
                 selection.render = _overridden(selection.render, overrides)
             self._cache[key] = selection
@@ -280,32 +366,36 @@ class Api:
 
     # -- shared filters ------------------------------------------------------------------------------------------
 
-    def window(self, p: Params, default: str) -> tuple[dt.date, dt.date] | None:
-        """The date window of a request: `date`, or `start_date`/`end_date`, or the endpoint's default."""
+    def window(self, p: Params) -> tuple[dt.date, dt.date] | None:
+        """The date window of a request: `date`, or `start_date`/`end_date`, each completed by the route's documented
+        default (`date`: the nearest in-session date; Terms' `start_date`/`end_date`: the session's bounds); None
+        when nothing is sent and nothing is documented."""
         day = p.date("date")
         if day is not None:
             return day, day
         start, end = p.date("start_date"), p.date("end_date")
-        if start is not None or end is not None:
-            lo, hi = start or dt.date.min, end or dt.date.max
-            if lo > hi:
-                raise bad_request("start_date cannot be greater than end_date", "invalid_parameter")
-            return lo, hi
-        return self.default_window(default)
-
-    def default_window(self, default: str) -> tuple[dt.date, dt.date] | None:
-        near = self.nearest()
-        if default == "nearest":
+        if start is None and end is None and p.route.default("date") == "nearest_in_session":
+            near = self.nearest()
             return near, near
-        if default == "session":
-            year = cal.academic_year(near)
-            for sess in (cal.normal_session(year), cal.summer_session(year), cal.normal_session(year + 1)):
-                if sess.contains(near):
-                    return sess.start, sess.end
-            return cal.normal_session(year).start, cal.normal_session(year).end
-        if default == "year":
-            return cal.academic_year_bounds(cal.academic_year(near))
-        return None
+        if start is None and p.route.default("start_date") == "session_start":
+            start = self.session_bounds()[0]
+        if end is None and p.route.default("end_date") == "session_end":
+            end = self.session_bounds()[1]
+        if start is None and end is None:
+            return None
+        lo, hi = start or dt.date.min, end or dt.date.max
+        if lo > hi:
+            raise bad_request("start_date cannot be greater than end_date", "invalid_parameter")
+        return lo, hi
+
+    def session_bounds(self) -> tuple[dt.date, dt.date]:
+        """The session of the nearest in-session date (normal or summer): the default window of Terms."""
+        near = self.nearest()
+        year = cal.academic_year(near)
+        for sess in (cal.normal_session(year), cal.summer_session(year), cal.normal_session(year + 1)):
+            if sess.contains(near):
+                return sess.start, sess.end
+        return cal.normal_session(year).start, cal.normal_session(year).end
 
     def roster_students(self, p: Params) -> set[int] | None:
         user_id, section_id, course_id = p.int("user_id"), p.int("section_id"), p.int("course_id")
@@ -317,13 +407,20 @@ class Api:
             return None
         key = ("roster_students", user_id, section_id, course_id)
         if key not in self._aux:
-            self._aux[key] = self.district.students_of_rosters(user_id=user_id, section_id=section_id,
-                                                               course_id=course_id)
+            self._aux[key] = self.district.students_of_rosters(
+                user_id=user_id, section_id=section_id, course_id=course_id
+            )
         result: set[int] = self._aux[key]
         return result
 
-    def filter_enrollments(self, p: Params, win: tuple[dt.date, dt.date] | None, *, site_param: str = "site_id",
-                           student_param: str = "district_student_id") -> list[Enrollment]:
+    def filter_enrollments(
+        self,
+        p: Params,
+        win: tuple[dt.date, dt.date] | None,
+        *,
+        site_param: str = "site_id",
+        student_param: str = "district_student_id",
+    ) -> list[Enrollment]:
         d = self.district.index()
         site_id, grade, student_id = p.int(site_param), p.int("grade_level_id"), p.int("student_id")
         local = p.get(student_param) or p.get("local_student_id")
@@ -349,30 +446,52 @@ class Api:
     def student_fields(self, s: Student, year: int) -> Record:
         nul = "NULL"
         rec: Record = {
-            "student_id": s.student_id, "district_student_id": s.district_student_id,
-            "state_student_id": s.state_student_id, "last_name": s.last_name, "first_name": s.first_name,
-            "middle_name": s.middle_name, "username": None,
+            "student_id": s.student_id,
+            "district_student_id": s.district_student_id,
+            "state_student_id": s.state_student_id,
+            "last_name": s.last_name,
+            "first_name": s.first_name,
+            "middle_name": s.middle_name,
+            "username": None,
             "email": f"{s.first_name.lower()}.{s.last_name.lower()}{s.student_id}@students.example.org",
-            "birth_date": ds(s.birth_date), "gender": s.gender, "ethnicity_1": s.ethnicity, "ethnicity_2": None,
-            "ethnicity_3": None, "ethnicity_4": None, "ethnicity_5": None, "is_hispanic": tf(s.is_hispanic),
-            "primary_language": s.language, "correspondence_language": s.language, "language_fluency": s.fluency,
+            "birth_date": ds(s.birth_date),
+            "gender": s.gender,
+            "ethnicity_1": s.ethnicity,
+            "ethnicity_2": None,
+            "ethnicity_3": None,
+            "ethnicity_4": None,
+            "ethnicity_5": None,
+            "is_hispanic": tf(s.is_hispanic),
+            "primary_language": s.language,
+            "correspondence_language": s.language,
+            "language_fluency": s.fluency,
             "reclassification_date": ds(s.reclassification_date),
         }
         disability_key = "primary_disibility" if s.student_id % 2 == 0 else "primary_disability"
         current = s.disability if s.sped == "current" else None
         rec[disability_key] = current[0] if current else None
         rec["primary_disability_translation"] = current[1] if current else None
-        rec.update({
-            "us_school_entry_date": ds(s.district_entry_date) if s.birth_country.startswith("United") else None,
-            "state_school_entry_date": ds(s.district_entry_date), "school_entry_date": ds(s.district_entry_date),
-            "district_entry_date": ds(s.district_entry_date), "parent_education_level": s.parent_education,
-            "birth_city": s.birth_city, "birth_state": s.birth_state, "birth_country": s.birth_country,
-            "academic_year": year, "full_address": s.address,
-            "aka_first_name": s.first_name[:3] if s.aka else nul, "aka_middle_name": nul,
-            "aka_last_name": s.last_name if s.aka else nul, "name_suffix": nul, "aka_name_suffix": nul,
-            "cellphone": nul if s.student_id % 5 else f"714555{s.student_id % 10000:04d}",
-            "local_lunch_id": s.lunch_id,
-        })
+        rec.update(
+            {
+                "us_school_entry_date": ds(s.district_entry_date) if s.birth_country.startswith("United") else None,
+                "state_school_entry_date": ds(s.district_entry_date),
+                "school_entry_date": ds(s.district_entry_date),
+                "district_entry_date": ds(s.district_entry_date),
+                "parent_education_level": s.parent_education,
+                "birth_city": s.birth_city,
+                "birth_state": s.birth_state,
+                "birth_country": s.birth_country,
+                "academic_year": year,
+                "full_address": s.address,
+                "aka_first_name": s.first_name[:3] if s.aka else nul,
+                "aka_middle_name": nul,
+                "aka_last_name": s.last_name if s.aka else nul,
+                "name_suffix": nul,
+                "aka_name_suffix": nul,
+                "cellphone": nul if s.student_id % 5 else f"714555{s.student_id % 10000:04d}",
+                "local_lunch_id": s.lunch_id,
+            }
+        )
         return rec
 
     def homeroom(self, s: Student, year: int) -> tuple[str | None, int | None]:
@@ -387,19 +506,37 @@ class Api:
 
     def q_sites(self, p: Params, path: str) -> Selection:
         def render(s: Any) -> Record:
-            return {"site_id": s.site_id, "site_name": s.name, "state_school_id": s.state_school_id,
-                    "start_grade_level_id": s.start_grade_level_id, "end_grade_level_id": s.end_grade_level_id,
-                    "site_type_name": s.site_type_name, "address": s.address, "address2": None, "city": s.city,
-                    "state": "CA", "zip": s.zip, "local_site_code": s.local_site_code,
-                    "num_hours": None if s.level == "district" else 1080,
-                    "num_weeks": None if s.level == "district" else 36, "parent_site_id": 1}
+            return {
+                "site_id": s.site_id,
+                "site_name": s.name,
+                "state_school_id": s.state_school_id,
+                "start_grade_level_id": s.start_grade_level_id,
+                "end_grade_level_id": s.end_grade_level_id,
+                "site_type_name": s.site_type_name,
+                "address": s.address,
+                "address2": None,
+                "city": s.city,
+                "state": "CA",
+                "zip": s.zip,
+                "local_site_code": s.local_site_code,
+                "num_hours": None if s.level == "district" else 1080,
+                "num_weeks": None if s.level == "district" else 36,
+                "parent_site_id": 1,
+            }
+
         return Selection(sorted(self.district.sites.values(), key=lambda s: s.site_id), render, "list")
 
     def q_grade_levels(self, p: Params, path: str) -> Selection:
         def render(g: Any) -> Record:
-            return {"grade_level_id": g.grade_level_id, "short_name": g.short_name, "long_name": g.long_name,
-                    "standard_age": 5 + g.number, "state_id": "KN" if g.number == 0 else g.number,
-                    "sort_order": g.grade_level_id + 1}
+            return {
+                "grade_level_id": g.grade_level_id,
+                "short_name": g.short_name,
+                "long_name": g.long_name,
+                "standard_age": 5 + g.number,
+                "state_id": "KN" if g.number == 0 else g.number,
+                "sort_order": g.grade_level_id + 1,
+            }
+
         return Selection(self.district.grade_levels, render, "list")
 
     def q_attendance_flags(self, p: Params, path: str) -> Selection:
@@ -408,7 +545,7 @@ class Api:
     # -- students --------------------------------------------------------------------------------------------------
 
     def _student_years(self, p: Params) -> list[tuple[Student, Enrollment]]:
-        win = self.window(p, "nearest")
+        win = self.window(p)
         seen: dict[tuple[int, int], Enrollment] = {}
         for e in self.filter_enrollments(p, win):
             seen.setdefault((e.student.student_id, e.academic_year), e)
@@ -424,6 +561,7 @@ class Api:
             rec["current_homeroom_teacher"] = name
             rec["current_homeroom_teacher_id"] = uid
             return rec
+
         return Selection(self._student_years(p), render, "paged")
 
     def q_students2(self, p: Params, path: str) -> Selection:
@@ -433,15 +571,25 @@ class Api:
             s, e = item
             rec = self.student_fields(s, e.academic_year)
             if programs:
-                rec.update({"gifted_slash_talented": "Y" if s.gifted else "N", "mobility": "Y" if s.mobility else "N",
-                            "lunch_status": s.lunch_status, "plan": "Y" if s.plan_504 else "N",
-                            "service_code": "SE" if s.sped == "current" else "GE"})
+                rec.update(
+                    {
+                        "gifted_slash_talented": "Y" if s.gifted else "N",
+                        "mobility": "Y" if s.mobility else "N",
+                        "lunch_status": s.lunch_status,
+                        "plan": "Y" if s.plan_504 else "N",
+                        "service_code": "SE" if s.sped == "current" else "GE",
+                    }
+                )
             return rec
+
         return Selection(self._student_years(p), render, "paged")
 
     def q_student_contacts(self, p: Params, path: str) -> Selection:
         d = self.district.index()
-        win = self.default_window("nearest")
+        # StudentContacts documents no date parameter; the documentation's general rule applies: "If date request
+        # parameters are not used, the system will assume you want data for the nearest in session date."
+        near = self.nearest()
+        win = (near, near)
         site_id = p.int("site_id")
         sites: dict[int, int] = {}
         for e in d.enrollments:
@@ -460,20 +608,42 @@ class Api:
             c, site = item
             s = c.student
             street = s.address.split(",")[0]
-            return {"student_id": str(s.student_id), "district_student_id": s.local_id, "site_id": str(site),
-                    "correspondence_language_code": c.language[0], "contact_id": str(c.contact_id),
-                    "contact_first_name": c.first_name, "contact_middle_name": c.middle_name,
-                    "contact_last_name": c.last_name, "contact_name_prefix": c.prefix,
-                    "contact_name_suffix": c.suffix, "relationship": c.relationship, "address": street,
-                    "address_2": "", "city": s.address.split(", ")[1], "state": "CA", "zip": s.address[-5:],
-                    "email_address": c.email, "home_phone_1": c.home_phone, "home_phone_2": None,
-                    "work_phone_1": c.work_phone, "work_phone_2": None, "mobile_phone_1": c.mobile_phone,
-                    "mobile_phone_2": None, "resides_with": tf(c.resides_with), "legal_guardian": tf(c.legal_guardian),
-                    "emergency_contact": tf(c.emergency_contact), "is_primary": tf(c.is_primary),
-                    "is_mailing": tf(c.is_primary), "mailing_address": street if c.is_primary else "",
-                    "mailing_address_2": "", "mailing_city": s.address.split(", ")[1] if c.is_primary else "",
-                    "mailing_state": "CA" if c.is_primary else "",
-                    "mailing_zip": s.address[-5:] if c.is_primary else ""}
+            return {
+                "student_id": str(s.student_id),
+                "district_student_id": s.local_id,
+                "site_id": str(site),
+                "correspondence_language_code": c.language[0],
+                "contact_id": str(c.contact_id),
+                "contact_first_name": c.first_name,
+                "contact_middle_name": c.middle_name,
+                "contact_last_name": c.last_name,
+                "contact_name_prefix": c.prefix,
+                "contact_name_suffix": c.suffix,
+                "relationship": c.relationship,
+                "address": street,
+                "address_2": "",
+                "city": s.address.split(", ")[1],
+                "state": "CA",
+                "zip": s.address[-5:],
+                "email_address": c.email,
+                "home_phone_1": c.home_phone,
+                "home_phone_2": None,
+                "work_phone_1": c.work_phone,
+                "work_phone_2": None,
+                "mobile_phone_1": c.mobile_phone,
+                "mobile_phone_2": None,
+                "resides_with": tf(c.resides_with),
+                "legal_guardian": tf(c.legal_guardian),
+                "emergency_contact": tf(c.emergency_contact),
+                "is_primary": tf(c.is_primary),
+                "is_mailing": tf(c.is_primary),
+                "mailing_address": street if c.is_primary else "",
+                "mailing_address_2": "",
+                "mailing_city": s.address.split(", ")[1] if c.is_primary else "",
+                "mailing_state": "CA" if c.is_primary else "",
+                "mailing_zip": s.address[-5:] if c.is_primary else "",
+            }
+
         return Selection(items, render, "paged")
 
     def q_program_code(self, p: Params, path: str) -> Selection:
@@ -499,18 +669,25 @@ class Api:
         def render(item: Any) -> Record:
             e, prog = item
             s = e.student
-            return {"enrollment_site_id": str(e.site_id), "enrollment_entry_date": ds(e.entry_date),
-                    "enrollment_leave_date": ds(e.leave_date), "student_id": str(s.student_id),
-                    "district_student_id": s.local_id, "state_student_id": str(s.state_student_id),
-                    "program_code": prog.code, "program_description": prog.description,
-                    "eligibility_start_date": ds(prog.eligibility_start),
-                    "eligibility_end_date": ds(prog.eligibility_end),
-                    "participation_start_date": ds(prog.participation_start),
-                    "participation_end_date": ds(prog.participation_end)}
+            return {
+                "enrollment_site_id": str(e.site_id),
+                "enrollment_entry_date": ds(e.entry_date),
+                "enrollment_leave_date": ds(e.leave_date),
+                "student_id": str(s.student_id),
+                "district_student_id": s.local_id,
+                "state_student_id": str(s.state_student_id),
+                "program_code": prog.code,
+                "program_description": prog.description,
+                "eligibility_start_date": ds(prog.eligibility_start),
+                "eligibility_end_date": ds(prog.eligibility_end),
+                "participation_start_date": ds(prog.participation_start),
+                "participation_end_date": ds(prog.participation_end),
+            }
+
         return Selection(items, render, "paged")
 
     def q_student_counselors(self, p: Params, path: str) -> Selection:
-        win = self.window(p, "nearest")
+        win = self.window(p)
         sid, local = p.int("student_id"), p.get("district_student_id")
         cid, dcid = p.int("counselor_id"), p.get("district_counselor_id")
         items = []
@@ -531,16 +708,26 @@ class Api:
 
         def render(span: Any) -> Record:
             s, c = span.student, span.counselor
-            return {"student_id": s.student_id, "district_student_id": s.district_student_id,
-                    "state_student_id": s.state_student_id, "last_name": s.last_name, "first_name": s.first_name,
-                    "middle_name": s.middle_name, "counselor_id": c.user_id,
-                    "district_counselor_id": c.district_user_id,
-                    "counselor_last_name": c.last_name, "counselor_name": c.first_name, "counselor_email": c.email,
-                    "start_date": ds(span.start), "end_date": ds(span.end)}
+            return {
+                "student_id": s.student_id,
+                "district_student_id": s.district_student_id,
+                "state_student_id": s.state_student_id,
+                "last_name": s.last_name,
+                "first_name": s.first_name,
+                "middle_name": s.middle_name,
+                "counselor_id": c.user_id,
+                "district_counselor_id": c.district_user_id,
+                "counselor_last_name": c.last_name,
+                "counselor_name": c.first_name,
+                "counselor_email": c.email,
+                "start_date": ds(span.start),
+                "end_date": ds(span.end),
+            }
+
         return Selection(items, render, "paged")
 
     def q_student_special_ed(self, p: Params, path: str) -> Selection:
-        win = self.window(p, "nearest")
+        win = self.window(p)
         want = p.int("is_specialed")
         seen: dict[int, Student] = {}
         for e in self.filter_enrollments(p, win, student_param="local_student_id"):
@@ -554,33 +741,69 @@ class Api:
 
         def render(s: Student) -> Record:
             current = s.sped == "current"
-            return {"student_id": s.student_id, "local_student_id": s.local_id,
-                    "district_student_id": s.district_student_id, "state_student_id": s.state_student_id,
-                    "last_name": s.last_name, "first_name": s.first_name, "middle_name": s.middle_name,
-                    "username": f"{s.first_name[0].lower()}{s.last_name.lower()}{s.student_id}",
-                    "email": f"{s.first_name.lower()}.{s.last_name.lower()}{s.student_id}@students.example.org",
-                    "birth_date": ds(s.birth_date), "gender": s.gender,
-                    "primary_disability": s.disability[1] if current and s.disability else None,
-                    "primary_disability_state_code": s.disability[2] if current and s.disability else None,
-                    "is_specialed": 1 if current else 0, "exit_date": ds(s.sped_exit)}
+            return {
+                "student_id": s.student_id,
+                "local_student_id": s.local_id,
+                "district_student_id": s.district_student_id,
+                "state_student_id": s.state_student_id,
+                "last_name": s.last_name,
+                "first_name": s.first_name,
+                "middle_name": s.middle_name,
+                "username": f"{s.first_name[0].lower()}{s.last_name.lower()}{s.student_id}",
+                "email": f"{s.first_name.lower()}.{s.last_name.lower()}{s.student_id}@students.example.org",
+                "birth_date": ds(s.birth_date),
+                "gender": s.gender,
+                "primary_disability": s.disability[1] if current and s.disability else None,
+                "primary_disability_state_code": s.disability[2] if current and s.disability else None,
+                "is_specialed": 1 if current else 0,
+                "exit_date": ds(s.sped_exit),
+            }
+
         return Selection(items, render, "paged")
 
     # -- staff --------------------------------------------------------------------------------------------
 
     def q_users(self, p: Params, path: str) -> Selection:
         uid, duid = p.int("user_id"), p.get("district_user_id")
-        items = [u for u in sorted(self.district.users.values(), key=lambda u: u.user_id)
-                 if (uid is None or u.user_id == uid) and (duid is None or u.district_user_id == duid)]
+        items = [
+            u
+            for u in sorted(self.district.users.values(), key=lambda u: u.user_id)
+            if (uid is None or u.user_id == uid) and (duid is None or u.district_user_id == duid)
+        ]
 
         def render(u: Any) -> Record:
-            return {"user_id": u.user_id, "district_user_id": u.district_user_id, "last_name": u.last_name,
-                    "first_name": u.first_name, "middle_name": u.middle_name, "birth_date": ds(u.birth_date),
-                    "gender": u.gender, "email1": u.email, "email2": None, "phone1": u.phone, "phone2": None,
-                    "username": u.username, "state_user_id": u.state_user_id, "suffix": None, "name_former_last": None,
-                    "name_former_first": None, "name_former_middle": None, "primary_ethnicity": u.ethnicity,
-                    "is_hispanic": tf(u.is_hispanic), "address": None, "city": None, "state": None, "zip": None,
-                    "job_title": u.job_title, "staff_education_level": u.education_level, "hire_date": ds(u.hire_date),
-                    "exit_date": ds(u.exit_date), "active": tf(u.exit_date is None), "account_id": u.account_id}
+            return {
+                "user_id": u.user_id,
+                "district_user_id": u.district_user_id,
+                "last_name": u.last_name,
+                "first_name": u.first_name,
+                "middle_name": u.middle_name,
+                "birth_date": ds(u.birth_date),
+                "gender": u.gender,
+                "email1": u.email,
+                "email2": None,
+                "phone1": u.phone,
+                "phone2": None,
+                "username": u.username,
+                "state_user_id": u.state_user_id,
+                "suffix": None,
+                "name_former_last": None,
+                "name_former_first": None,
+                "name_former_middle": None,
+                "primary_ethnicity": u.ethnicity,
+                "is_hispanic": tf(u.is_hispanic),
+                "address": None,
+                "city": None,
+                "state": None,
+                "zip": None,
+                "job_title": u.job_title,
+                "staff_education_level": u.education_level,
+                "hire_date": ds(u.hire_date),
+                "exit_date": ds(u.exit_date),
+                "active": tf(u.exit_date is None),
+                "account_id": u.account_id,
+            }
+
         return Selection(items, render, "paged")
 
     def q_user_roles(self, p: Params, path: str) -> Selection:
@@ -599,8 +822,16 @@ class Api:
 
         def render(item: Any) -> Record:
             u, r = item
-            return {"user_id": u.user_id, "district_user_id": u.district_user_id, "site_id": str(r[0]),
-                    "academic_year": str(r[1]), "term_id": str(r[2]), "role_id": str(r[3]), "role_name": r[4]}
+            return {
+                "user_id": u.user_id,
+                "district_user_id": u.district_user_id,
+                "site_id": str(r[0]),
+                "academic_year": str(r[1]),
+                "term_id": str(r[2]),
+                "role_id": str(r[3]),
+                "role_name": r[4],
+            }
+
         return Selection(items, render, "paged")
 
     def _user(self, p: Params) -> Any:
@@ -613,8 +844,19 @@ class Api:
     def q_school_focus_permissions(self, p: Params, path: str) -> Selection:
         user = self._user(p)
         admin = user.job_title != "Teacher"
-        doc = {"module": True, "create": True, "view": True, "update": True, "delete": admin, "erase": False,
-               "no_photo": False, "no_video": False, "review": admin, "download": admin, "search": True}
+        doc = {
+            "module": True,
+            "create": True,
+            "view": True,
+            "update": True,
+            "delete": admin,
+            "erase": False,
+            "no_photo": False,
+            "no_video": False,
+            "review": admin,
+            "download": admin,
+            "search": True,
+        }
         return Selection([doc], lambda x: x, "document")
 
     def q_school_focus_sites(self, p: Params, path: str) -> Selection:
@@ -635,74 +877,129 @@ class Api:
             student_sections = {r.section.section_id for r in self.district.index().rosters_by_student.get(student, [])}
 
         def ok(s: Section) -> bool:
-            return ((site is None or s.site_id == site) and (sec_id is None or s.section_id == sec_id)
-                    and (course is None or s.course.course_id == course)
-                    and (grade is None or s.grade_level_id == grade)
-                    and (user is None or any(t.user_id == user for t in s.teachers))
-                    and (local is None or s.district_section_id == local)
-                    and (name is None or s.section_name == name)
-                    and (student_sections is None or s.section_id in student_sections))
+            return (
+                (site is None or s.site_id == site)
+                and (sec_id is None or s.section_id == sec_id)
+                and (course is None or s.course.course_id == course)
+                and (grade is None or s.grade_level_id == grade)
+                and (user is None or any(t.user_id == user for t in s.teachers))
+                and (local is None or s.district_section_id == local)
+                and (name is None or s.section_name == name)
+                and (student_sections is None or s.section_id in student_sections)
+            )
+
         return ok
 
     def q_terms(self, p: Params, path: str) -> Selection:
-        win = self.window(p, "session")
+        win = self.window(p)
         d = self.district
         section_keys = None
-        if any(p.get(k) is not None for k in ("user_id", "student_id", "section_id", "local_section_id", "course_id",
-                                                "grade_level_id")):
+        if any(
+            p.get(k) is not None
+            for k in ("user_id", "student_id", "section_id", "local_section_id", "course_id", "grade_level_id")
+        ):
             ok = self._section_filter(p)
             section_keys = {s.term.term_id for s in d.sections.values() if ok(s)}
         site = p.int("site_id")
-        items = [t for t in sorted(d.terms.values(), key=lambda t: t.term_id)
-                 if (win is None or (t.start <= win[1] and t.end >= win[0])) and (site is None or t.site_id == site)
-                 and (section_keys is None or t.term_id in section_keys)]
+        items = [
+            t
+            for t in sorted(d.terms.values(), key=lambda t: t.term_id)
+            if (win is None or (t.start <= win[1] and t.end >= win[0]))
+            and (site is None or t.site_id == site)
+            and (section_keys is None or t.term_id in section_keys)
+        ]
 
         def render(t: Any) -> Record:
-            return {"term_id": t.term_id, "site_id": t.site_id, "term_name": t.name, "term_num": t.num,
-                    "start_date": ds(t.start), "end_date": ds(t.end), "term_type": t.term_type,
-                    "session_type_id": t.session_type_id, "session_type": cal.SESSION_TYPE_NAMES[t.session_type_id],
-                    "academic_year": t.academic_year, "district_term_id": None}
+            return {
+                "term_id": t.term_id,
+                "site_id": t.site_id,
+                "term_name": t.name,
+                "term_num": t.num,
+                "start_date": ds(t.start),
+                "end_date": ds(t.end),
+                "term_type": t.term_type,
+                "session_type_id": t.session_type_id,
+                "session_type": cal.SESSION_TYPE_NAMES[t.session_type_id],
+                "academic_year": t.academic_year,
+                "district_term_id": None,
+            }
+
         return Selection(items, render, "paged")
 
     def q_courses(self, p: Params, path: str) -> Selection:
-        win = self.window(p, "nearest")
+        win = self.window(p)
         ok = self._section_filter(p)
-        ids = {s.course.course_id for s in self.district.sections.values()
-               if ok(s) and (win is None or any(t.start <= win[1] and t.end >= win[0] for t in s.teachers))}
+        ids = {
+            s.course.course_id
+            for s in self.district.sections.values()
+            if ok(s) and (win is None or any(t.start <= win[1] and t.end >= win[0] for t in s.teachers))
+        }
         items = [self.district.courses[c] for c in sorted(ids)]
 
         def render(c: Any) -> Record:
-            return {"course_id": c.course_id, "school_course_id": c.school_course_id, "long_name": c.long_name,
-                    "short_name": c.short_name, "department_name": c.department,
-                    "start_grade_level_id": c.start_grade_level_id, "end_grade_level_id": c.end_grade_level_id,
-                    "site_ids": ", ".join(sorted(str(s) for s in c.site_ids)), "is_active": "t", "weight": None,
-                    "description": None, "credits": c.credits, "has_variable_credits": "f", "max_credits": c.credits,
-                    "is_specialed": "f", "max_capacity": 30, "is_intervention": tf(c.department == "Summer"),
-                    "nclb_instructional_level": f"{c.level.title()} NCLB Core Academic Course",
-                    "course_content": None, "educational_service": None, "instructional_strategy": None,
-                    "program_funding_source": None, "cte_funding_provider": None, "tech_prep": "f"}
+            return {
+                "course_id": c.course_id,
+                "school_course_id": c.school_course_id,
+                "long_name": c.long_name,
+                "short_name": c.short_name,
+                "department_name": c.department,
+                "start_grade_level_id": c.start_grade_level_id,
+                "end_grade_level_id": c.end_grade_level_id,
+                "site_ids": ", ".join(sorted(str(s) for s in c.site_ids)),
+                "is_active": "t",
+                "weight": None,
+                "description": None,
+                "credits": c.credits,
+                "has_variable_credits": "f",
+                "max_credits": c.credits,
+                "is_specialed": "f",
+                "max_capacity": 30,
+                "is_intervention": tf(c.department == "Summer"),
+                "nclb_instructional_level": f"{c.level.title()} NCLB Core Academic Course",
+                "course_content": None,
+                "educational_service": None,
+                "instructional_strategy": None,
+                "program_funding_source": None,
+                "cte_funding_provider": None,
+                "tech_prep": "f",
+            }
+
         return Selection(items, render, "paged")
 
     def q_enrollment(self, p: Params, path: str) -> Selection:
-        win = self.window(p, "nearest")
+        win = self.window(p)
         items = self.filter_enrollments(p, win)
         items.sort(key=lambda e: (*student_sort_key(e.student), e.entry_date, e.site_id))
         sites = self.district.sites
 
         def render(e: Enrollment) -> Record:
             s = e.student
-            return {"student_id": s.student_id, "district_student_id": s.district_student_id,
-                    "state_student_id": s.state_student_id, "last_name": s.last_name, "first_name": s.first_name,
-                    "middle_name": s.middle_name, "birth_date": ds(s.birth_date), "site_id": e.site_id,
-                    "entry_date": ds(e.entry_date), "leave_date": ds(e.leave_date), "grade_level_id": e.grade_level_id,
-                    "academic_year": e.academic_year, "is_primary_ada": tf(e.session_type_id == cal.NORMAL),
-                    "attendance_category": "Regular Attendance Program", "enrollment_exit_reason": e.exit_reason,
-                    "session_type_id": e.session_type_id, "school": sites[e.site_id].name,
-                    "entry_code": e.entry_code, "exit_code": e.exit_code}
+            return {
+                "student_id": s.student_id,
+                "district_student_id": s.district_student_id,
+                "state_student_id": s.state_student_id,
+                "last_name": s.last_name,
+                "first_name": s.first_name,
+                "middle_name": s.middle_name,
+                "birth_date": ds(s.birth_date),
+                "site_id": e.site_id,
+                "entry_date": ds(e.entry_date),
+                "leave_date": ds(e.leave_date),
+                "grade_level_id": e.grade_level_id,
+                "academic_year": e.academic_year,
+                "is_primary_ada": tf(e.session_type_id == cal.NORMAL),
+                "attendance_category": "Regular Attendance Program",
+                "enrollment_exit_reason": e.exit_reason,
+                "session_type_id": e.session_type_id,
+                "school": sites[e.site_id].name,
+                "entry_code": e.entry_code,
+                "exit_code": e.exit_code,
+            }
+
         return Selection(items, render, "paged")
 
     def q_master_schedule(self, p: Params, path: str) -> Selection:
-        win = self.window(p, "nearest")
+        win = self.window(p)
         ok = self._section_filter(p)
         user = p.int("user_id")
         items = []
@@ -715,35 +1012,67 @@ class Api:
 
         def render(item: Any) -> Record:
             s, t = item
-            return {"section_id": s.section_id, "district_section_id": s.district_section_id, "site_id": s.site_id,
-                    "term_id": s.term.term_id, "term_name": s.term.name, "course_id": s.course.course_id,
-                    "user_id": t.user_id, "period": s.period, "academic_year": s.term.academic_year,
-                    "room_number": s.room, "session_type_id": s.term.session_type_id, "district_term_id": None,
-                    "quarter_num": None, "user_start_date": ds(t.start), "user_end_date": ds(t.end),
-                    "primary_teacher": tf(t.primary), "section_name": s.section_name,
-                    "hqtcc": "Y" if s.section_id % 4 == 0 else "N"}
+            return {
+                "section_id": s.section_id,
+                "district_section_id": s.district_section_id,
+                "site_id": s.site_id,
+                "term_id": s.term.term_id,
+                "term_name": s.term.name,
+                "course_id": s.course.course_id,
+                "user_id": t.user_id,
+                "period": s.period,
+                "academic_year": s.term.academic_year,
+                "room_number": s.room,
+                "session_type_id": s.term.session_type_id,
+                "district_term_id": None,
+                "quarter_num": None,
+                "user_start_date": ds(t.start),
+                "user_end_date": ds(t.end),
+                "primary_teacher": tf(t.primary),
+                "section_name": s.section_name,
+                "hqtcc": "Y" if s.section_id % 4 == 0 else "N",
+            }
+
         return Selection(items, render, "paged")
 
     def q_roster(self, p: Params, path: str) -> Selection:
-        win = self.window(p, "nearest")
+        win = self.window(p)
         ok = self._section_filter(p)
         d = self.district.index()
         sid, local = p.int("student_id"), p.get("district_student_id")
         source = d.rosters if sid is None else d.rosters_by_student.get(sid, [])
-        items = [r for r in source if (win is None or r.overlaps(*win)) and ok(r.section)
-                 and (local is None or r.student.local_id == local)
-                 and (p.int("grade_level_id") is None or r.enrollment.grade_level_id == p.int("grade_level_id"))]
+        items = [
+            r
+            for r in source
+            if (win is None or r.overlaps(*win))
+            and ok(r.section)
+            and (local is None or r.student.local_id == local)
+            and (p.int("grade_level_id") is None or r.enrollment.grade_level_id == p.int("grade_level_id"))
+        ]
         items.sort(key=lambda r: (*student_sort_key(r.student), r.section.section_id, r.entry_date))
 
         def render(r: Roster) -> Record:
             s, sec = r.student, r.section
-            return {"student_id": s.student_id, "district_student_id": s.district_student_id,
-                    "state_student_id": s.state_student_id, "last_name": s.last_name, "first_name": s.first_name,
-                    "middle_name": s.middle_name, "birth_date": ds(s.birth_date), "section_id": sec.section_id,
-                    "local_section_id": sec.district_section_id, "site_id": sec.site_id,
-                    "course_id": sec.course.course_id, "user_id": sec.primary_user_id, "entry_date": ds(r.entry_date),
-                    "leave_date": ds(r.leave_date), "grade_level_id": r.enrollment.grade_level_id,
-                    "academic_year": sec.term.academic_year, "session_type_id": sec.term.session_type_id}
+            return {
+                "student_id": s.student_id,
+                "district_student_id": s.district_student_id,
+                "state_student_id": s.state_student_id,
+                "last_name": s.last_name,
+                "first_name": s.first_name,
+                "middle_name": s.middle_name,
+                "birth_date": ds(s.birth_date),
+                "section_id": sec.section_id,
+                "local_section_id": sec.district_section_id,
+                "site_id": sec.site_id,
+                "course_id": sec.course.course_id,
+                "user_id": sec.primary_user_id,
+                "entry_date": ds(r.entry_date),
+                "leave_date": ds(r.leave_date),
+                "grade_level_id": r.enrollment.grade_level_id,
+                "academic_year": sec.term.academic_year,
+                "session_type_id": sec.term.session_type_id,
+            }
+
         return Selection(items, render, "paged")
 
     # -- assessments ---------------------------------------------------------------------------------------------
@@ -751,48 +1080,82 @@ class Api:
     def q_assessments(self, p: Params, path: str) -> Selection:
         aid, local, author = p.int("assessment_id"), p.get("local_assessment_id"), p.int("author_id")
         dauthor, subject, scope = p.get("district_author_id"), p.int("subject_id"), p.int("scope_id")
-        items = [a for a in sorted(self.district.assessments.values(), key=lambda a: a.assessment_id)
-                 if (aid is None or a.assessment_id == aid) and (local is None or a.local_assessment_id == local)
-                 and (author is None or a.author.user_id == author)
-                 and (dauthor is None or a.author.district_user_id == dauthor)
-                 and (subject is None or a.subject_id == subject) and (scope is None or a.scope_id == scope)]
+        items = [
+            a
+            for a in sorted(self.district.assessments.values(), key=lambda a: a.assessment_id)
+            if (aid is None or a.assessment_id == aid)
+            and (local is None or a.local_assessment_id == local)
+            and (author is None or a.author.user_id == author)
+            and (dauthor is None or a.author.district_user_id == dauthor)
+            and (subject is None or a.subject_id == subject)
+            and (scope is None or a.scope_id == scope)
+        ]
 
         def render(a: Assessment) -> Record:
-            return {"assessment_id": str(a.assessment_id) if a.assessment_id % 7 == 3 else a.assessment_id,
-                    "local_assessment_id": a.local_assessment_id, "title": a.title, "description": a.description,
-                    "author_id": a.author.user_id, "district_author_id": a.author.district_user_id,
-                    "author_first": a.author.first_name, "author_last": a.author.last_name, "scope_id": a.scope_id,
-                    "scope": a.scope, "subject_id": a.subject_id, "subject": a.subject,
-                    "grade_levels": ", ".join("K" if g == 1 else str(g - 1) for g in a.grade_level_ids),
-                    "created_at": ts(a.created_at), "updated_at": ts(a.updated_at)}
+            return {
+                "assessment_id": str(a.assessment_id) if a.assessment_id % 7 == 3 else a.assessment_id,
+                "local_assessment_id": a.local_assessment_id,
+                "title": a.title,
+                "description": a.description,
+                "author_id": a.author.user_id,
+                "district_author_id": a.author.district_user_id,
+                "author_first": a.author.first_name,
+                "author_last": a.author.last_name,
+                "scope_id": a.scope_id,
+                "scope": a.scope,
+                "subject_id": a.subject_id,
+                "subject": a.subject,
+                "grade_levels": ", ".join("K" if g == 1 else str(g - 1) for g in a.grade_level_ids),
+                "created_at": ts(a.created_at),
+                "updated_at": ts(a.updated_at),
+            }
+
         return Selection(items, render, "paged")
 
-    def _taken_window(self, p: Params, default: str) -> tuple[dt.date, dt.date] | None:
-        lo, hi = dt.date.min, dt.date.max
-        given = False
-        for start_name, end_name in (("date_taken_start", "date_taken_end"), ("start_date", "end_date"),
-                                     ("date", "date")):
-            start, end = p.date(start_name), p.date(end_name)
-            if start is not None:
-                lo, given = max(lo, start), True
-            if end is not None:
-                hi, given = min(hi, end), True
-        if given:
-            return lo, hi
-        return self.default_window(default)
+    @staticmethod
+    def _taken_window(p: Params) -> tuple[dt.date, dt.date] | None:
+        """`date_taken_start`/`date_taken_end`: the only parameters filtering assessment results by date taken."""
+        start, end = p.date("date_taken_start"), p.date("date_taken_end")
+        if start is None and end is None:
+            return None
+        return start or dt.date.min, end or dt.date.max
 
-    def _results(self, p: Params, default: str) -> list[Result]:
-        win = self._taken_window(p, default)
+    def _tested_students(self, p: Params) -> set[int] | None:
+        """The student set of an aggregate endpoint: `date`/`start_date`/`end_date` select students by enrollment
+        (an enrollment active on `date`, or overlapping `[start_date, end_date]`); without them, the route's default
+        (the students enrolled on the nearest in-session date), or every student where none is documented. A student
+        who tested and then left the district is therefore not in the default set."""
+        window = self.window(p)
+        if window is None:
+            return None
+        key = ("enrolled_students", window)
+        students: set[int] | None = self._aux.get(key)
+        if students is None:
+            students = self._aux[key] = {
+                e.student.student_id for e in self.district.index().enrollments if e.overlaps(*window)
+            }
+        return students
+
+    def _results(self, p: Params) -> list[Result]:
+        win = self._taken_window(p)
+        enrolled = self._tested_students(p)
         after = p.datetime("modified_after")
         aid, sid = p.int("assessment_id"), p.int("student_id")
         local, site, grade = p.get("local_student_id"), p.int("site_id"), p.int("grade_level_id")
         allowed = self.roster_students(p)
-        out = [r for r in self.district.results
-               if (win is None or win[0] <= r.date_taken <= win[1]) and (after is None or r.modified_at >= after)
-               and (aid is None or r.assessment.assessment_id == aid) and (sid is None or r.student.student_id == sid)
-               and (local is None or r.student.local_id == local) and (site is None or r.site_id == site)
-               and (grade is None or r.grade_level_id == grade)
-               and (allowed is None or r.student.student_id in allowed)]
+        out = [
+            r
+            for r in self.district.results
+            if (win is None or win[0] <= r.date_taken <= win[1])
+            and (after is None or r.modified_at >= after)
+            and (enrolled is None or r.student.student_id in enrolled)
+            and (aid is None or r.assessment.assessment_id == aid)
+            and (sid is None or r.student.student_id == sid)
+            and (local is None or r.student.local_id == local)
+            and (site is None or r.site_id == site)
+            and (grade is None or r.grade_level_id == grade)
+            and (allowed is None or r.student.student_id in allowed)
+        ]
         out.sort(key=lambda r: (r.assessment.assessment_id, *student_sort_key(r.student), r.date_taken))
         return out
 
@@ -800,26 +1163,42 @@ class Api:
     def _score_fields(title: str, points: int, possible: int, bands: list[Band]) -> Record:
         percent = 100.0 * points / possible if possible else 0.0
         band = band_for(bands, percent)
-        return {"points": str(points), "points_possible": str(possible), "percent_correct": f"{percent:.2f}",
-                "performance_band_level": str(band.number), "performance_band_label": band.label,
-                "mastered": tf(band.is_mastery)}
+        return {
+            "points": str(points),
+            "points_possible": str(possible),
+            "percent_correct": f"{percent:.2f}",
+            "performance_band_level": str(band.number),
+            "performance_band_label": band.label,
+            "mastered": tf(band.is_mastery),
+        }
 
     @staticmethod
     def _who(s: Student) -> Record:
-        return {"local_student_id": s.local_id, "first_name": s.first_name, "last_name": s.last_name,
-                "middle_name": s.middle_name}
+        return {
+            "local_student_id": s.local_id,
+            "first_name": s.first_name,
+            "last_name": s.last_name,
+            "middle_name": s.middle_name,
+        }
 
     def q_assessment_aggregate_student_responses(self, p: Params, path: str) -> Selection:
         def render(r: Result) -> Record:
             a = r.assessment
             points, possible = self.district.result_percent(r)
-            return {"assessment_id": str(a.assessment_id), "title": a.title, **self._who(r.student),
-                    "version": str(r.version), "version_label": f"Version {r.version}",
-                    "date_taken": ds(r.date_taken), **self._score_fields(a.title, points, possible, a.bands)}
-        return Selection(self._results(p, "none"), render, "paged")
+            return {
+                "assessment_id": str(a.assessment_id),
+                "title": a.title,
+                **self._who(r.student),
+                "version": str(r.version),
+                "version_label": f"Version {r.version}",
+                "date_taken": ds(r.date_taken),
+                **self._score_fields(a.title, points, possible, a.bands),
+            }
+
+        return Selection(self._results(p), render, "paged")
 
     def q_assessment_aggregate_student_responses_group(self, p: Params, path: str) -> Selection:
-        results = self._results(p, "year")
+        results = self._results(p)
         expanded = Expanded(results, [len(r.assessment.groups) for r in results])
 
         def render(item: tuple[Result, int]) -> Record:
@@ -827,13 +1206,19 @@ class Api:
             a = r.assessment
             label = a.groups[k]
             points, possible = self.district.result_percent(r, [i for i, f in enumerate(a.fields) if f.group == label])
-            return {"assessment_id": str(a.assessment_id), "title": a.title, "reporting_group": label,
-                    **self._who(r.student), "date_taken": ds(r.date_taken),
-                    **self._score_fields(a.title, points, possible, a.bands)}
+            return {
+                "assessment_id": str(a.assessment_id),
+                "title": a.title,
+                "reporting_group": label,
+                **self._who(r.student),
+                "date_taken": ds(r.date_taken),
+                **self._score_fields(a.title, points, possible, a.bands),
+            }
+
         return Selection(expanded, render, "paged")
 
     def q_assessment_aggregate_student_responses_standard(self, p: Params, path: str) -> Selection:
-        results = self._results(p, "year")
+        results = self._results(p)
         expanded = Expanded(results, [len(r.assessment.standards) for r in results])
 
         def render(item: tuple[Result, int]) -> Record:
@@ -842,22 +1227,37 @@ class Api:
             std = a.standards[k]
             aligned = [i for i, f in enumerate(a.fields) if f.standard == std.guid]
             points, possible = self.district.result_percent(r, aligned)
-            return {"assessment_id": str(a.assessment_id), "title": a.title, "academic_benchmark_guid": std.guid,
-                    "standard_code": std.code, "standard_description": std.description, **self._who(r.student),
-                    "date_taken": ds(r.date_taken), **self._score_fields(a.title, points, possible, a.bands)}
+            return {
+                "assessment_id": str(a.assessment_id),
+                "title": a.title,
+                "academic_benchmark_guid": std.guid,
+                "standard_code": std.code,
+                "standard_description": std.description,
+                **self._who(r.student),
+                "date_taken": ds(r.date_taken),
+                **self._score_fields(a.title, points, possible, a.bands),
+            }
+
         return Selection(expanded, render, "paged")
 
     def _pool_results(self, p: Params) -> list[PoolResult]:
-        win = self._taken_window(p, "none")
+        win = self._taken_window(p)
+        enrolled = self._tested_students(p)
         pid, sid = p.int("pool_assessment_id"), p.int("student_id")
         local, site, grade = p.get("local_student_id"), p.int("site_id"), p.int("grade_level_id")
         allowed = self.roster_students(p)
-        out = [r for r in self.district.pool_results
-               if (win is None or win[0] <= r.date_taken <= win[1])
-               and (pid is None or r.pool.pool_assessment_id == pid)
-               and (sid is None or r.student.student_id == sid) and (local is None or r.student.local_id == local)
-               and (site is None or r.site_id == site) and (grade is None or r.grade_level_id == grade)
-               and (allowed is None or r.student.student_id in allowed)]
+        out = [
+            r
+            for r in self.district.pool_results
+            if (win is None or win[0] <= r.date_taken <= win[1])
+            and (enrolled is None or r.student.student_id in enrolled)
+            and (pid is None or r.pool.pool_assessment_id == pid)
+            and (sid is None or r.student.student_id == sid)
+            and (local is None or r.student.local_id == local)
+            and (site is None or r.site_id == site)
+            and (grade is None or r.grade_level_id == grade)
+            and (allowed is None or r.student.student_id in allowed)
+        ]
         out.sort(key=lambda r: (r.pool.pool_assessment_id, *student_sort_key(r.student), r.date_taken))
         return out
 
@@ -865,11 +1265,18 @@ class Api:
         def render(r: PoolResult) -> Record:
             pool = r.pool
             end = r.start_time + dt.timedelta(minutes=r.minutes, seconds=r.student.student_id % 60)
-            return {"pool_assessment_id": str(pool.pool_assessment_id), "title": pool.title, **self._who(r.student),
-                    "date_taken": ds(r.date_taken),
-                    **self._score_fields(pool.title, sum(r.standard_points), 10 * len(r.standard_points), pool.bands),
-                    "start_time": ts(r.start_time) + "+08", "end_time": ts(end) + "+08",
-                    "minutes_elapsed": str(r.minutes), "student_pauses": str(r.pauses)}
+            return {
+                "pool_assessment_id": str(pool.pool_assessment_id),
+                "title": pool.title,
+                **self._who(r.student),
+                "date_taken": ds(r.date_taken),
+                **self._score_fields(pool.title, sum(r.standard_points), 10 * len(r.standard_points), pool.bands),
+                "start_time": ts(r.start_time) + "+08",
+                "end_time": ts(end) + "+08",
+                "minutes_elapsed": str(r.minutes),
+                "student_pauses": str(r.pauses),
+            }
+
         return Selection(self._pool_results(p), render, "paged")
 
     def q_pool_assessment_aggregate_student_responses_standard(self, p: Params, path: str) -> Selection:
@@ -879,10 +1286,17 @@ class Api:
         def render(item: tuple[PoolResult, int]) -> Record:
             r, k = item
             std = r.pool.standards[k]
-            return {"pool_assessment_id": str(r.pool.pool_assessment_id), "title": r.pool.title,
-                    "academic_benchmark_guid": std.guid, "standard_code": std.code,
-                    "standard_description": std.description, **self._who(r.student), "date_taken": ds(r.date_taken),
-                    **self._score_fields(r.pool.title, r.standard_points[k], 10, r.pool.bands)}
+            return {
+                "pool_assessment_id": str(r.pool.pool_assessment_id),
+                "title": r.pool.title,
+                "academic_benchmark_guid": std.guid,
+                "standard_code": std.code,
+                "standard_description": std.description,
+                **self._who(r.student),
+                "date_taken": ds(r.date_taken),
+                **self._score_fields(r.pool.title, r.standard_points[k], 10, r.pool.bands),
+            }
+
         return Selection(expanded, render, "paged")
 
     def q_assessment_view(self, p: Params, path: str) -> Selection:
@@ -901,35 +1315,86 @@ class Api:
         fields = []
         for f in a.fields:
             if f.is_rubric:
-                responses = [{"points": str(v), "choice": None, "rationale": None, "version_number": str(ver),
-                              "response": str(v)} for v in range(1, f.maximum + 1) for ver in (1, 2)]
+                responses = [
+                    {
+                        "points": str(v),
+                        "choice": None,
+                        "rationale": None,
+                        "version_number": str(ver),
+                        "response": str(v),
+                    }
+                    for v in range(1, f.maximum + 1)
+                    for ver in (1, 2)
+                ]
                 sheet = "{" + ",".join(str(v) for v in range(1, f.maximum + 1)) + ',"",""}'
             else:
-                responses = [{"points": "1", "choice": None, "rationale": None, "version_number": str(ver),
-                              "response": f.key[ver]} for ver in (1, 2)]
+                responses = [
+                    {
+                        "points": "1",
+                        "choice": None,
+                        "rationale": None,
+                        "version_number": str(ver),
+                        "response": f.key[ver],
+                    }
+                    for ver in (1, 2)
+                ]
                 sheet = "{A,B,C,D,E}"
-            fields.append({"order": str(f.order), "maximum": str(f.maximum), "created_at": created,
-                           "updated_at": updated, "body": None, "sort_order": f"{{{f.order},{order2.index(f.order)}}}",
-                           "is_rubric": f.is_rubric, "sheet_label": str(f.order + 1), "sheet_responses": sheet,
-                           "responses": responses, "standards": [f.standard], "groups": [f.group]})
+            fields.append(
+                {
+                    "order": str(f.order),
+                    "maximum": str(f.maximum),
+                    "created_at": created,
+                    "updated_at": updated,
+                    "body": None,
+                    "sort_order": f"{{{f.order},{order2.index(f.order)}}}",
+                    "is_rubric": f.is_rubric,
+                    "sheet_label": str(f.order + 1),
+                    "sheet_responses": sheet,
+                    "responses": responses,
+                    "standards": [f.standard],
+                    "groups": [f.group],
+                }
+            )
         return {
             "exported_at": ts(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)),
             "version": 4,
-            "performance_band_sets": [{
-                "performance_band_set_id": "1", "description": "Imported District Default",
-                "performance_bands": [{"minimum_value": str(b.minimum), "label": b.label,
-                                       "label_number": str(b.number), "color": b.color, "is_mastery": b.is_mastery}
-                                      for b in a.bands]}],
+            "performance_band_sets": [
+                {
+                    "performance_band_set_id": "1",
+                    "description": "Imported District Default",
+                    "performance_bands": [
+                        {
+                            "minimum_value": str(b.minimum),
+                            "label": b.label,
+                            "label_number": str(b.number),
+                            "color": b.color,
+                            "is_mastery": b.is_mastery,
+                        }
+                        for b in a.bands
+                    ],
+                }
+            ],
             "assessment": {
-                "title": a.title, "description": a.description, "created_at": created, "updated_at": updated,
-                "administered_at": ds(a.administered_at), "academic_year": str(a.academic_year), "guid": a.guid,
-                "tags": a.subject, "performance_band_set_id": "1", "subject_area": a.subject, "scope": a.scope,
+                "title": a.title,
+                "description": a.description,
+                "created_at": created,
+                "updated_at": updated,
+                "administered_at": ds(a.administered_at),
+                "academic_year": str(a.academic_year),
+                "guid": a.guid,
+                "tags": a.subject,
+                "performance_band_set_id": "1",
+                "subject_area": a.subject,
+                "scope": a.scope,
                 "grade_levels": ["K" if g == 1 else str(g - 1) for g in a.grade_level_ids],
                 "standards": [{"guid": s.guid, "performance_band_set_id": "1"} for s in a.standards],
-                "groups": [{"sort_order": str(i), "performance_band_set_id": "1", "label": g}
-                           for i, g in enumerate(a.groups)],
-                "versions": [{"number": str(v), "label": f"Version {v}", "created_at": created, "updated_at": created}
-                             for v in (1, 2)],
+                "groups": [
+                    {"sort_order": str(i), "performance_band_set_id": "1", "label": g} for i, g in enumerate(a.groups)
+                ],
+                "versions": [
+                    {"number": str(v), "label": f"Version {v}", "created_at": created, "updated_at": created}
+                    for v in (1, 2)
+                ],
                 "fields": fields,
             },
         }
@@ -947,38 +1412,101 @@ class Api:
     def _build_contact_fields(self, s: Student) -> Record:
         c = self.district.primary_contact(s.student_id)
         if c is None:
-            return {k: None for k in ("contact_first_name", "contact_middle_name", "contact_last_name",
-                                      "contact_name_suffix", "contact_email_address", "contact_name_prefix",
-                                      "contact_gender", "contact_birth_date", "email_opt_out", "contact_type_code",
-                                      "contact_type", "correspondence_language_code", "correspondence_language",
-                                      "marital_status_code", "marital_status", "address", "address_2", "city",
-                                      "zip", "state", "household_name", "local_dwelling_block_id",
-                                      "dwelling_block_name", "contact_phone", "contact_phone_type_code",
-                                      "contact_phone_type")}
-        phone, ptype = ((c.mobile_phone, ("C", "Cellular")) if c.mobile_phone else
-                        (c.home_phone, ("H", "Home")) if c.home_phone else (c.work_phone or "", ("W", "Work")))
-        return {"contact_first_name": c.first_name, "contact_middle_name": c.middle_name,
-                "contact_last_name": c.last_name, "contact_name_suffix": c.suffix, "contact_email_address": c.email,
-                "contact_name_prefix": c.prefix, "contact_gender": c.gender, "contact_birth_date": ds(c.birth_date),
-                "email_opt_out": tf(c.email_opt_out), "contact_type_code": c.type_code,
-                "contact_type": c.relationship.upper(), "correspondence_language_code": c.language[0],
-                "correspondence_language": c.language[1], "marital_status_code": c.marital[0],
-                "marital_status": c.marital[1], "address": s.address.split(",")[0], "address_2": "",
-                "city": s.address.split(", ")[1], "zip": s.address[-5:], "state": "CA", "household_name": "",
-                "local_dwelling_block_id": "", "dwelling_block_name": "", "contact_phone": phone,
-                "contact_phone_type_code": ptype[0], "contact_phone_type": ptype[1]}
+            return {
+                k: None
+                for k in (
+                    "contact_first_name",
+                    "contact_middle_name",
+                    "contact_last_name",
+                    "contact_name_suffix",
+                    "contact_email_address",
+                    "contact_name_prefix",
+                    "contact_gender",
+                    "contact_birth_date",
+                    "email_opt_out",
+                    "contact_type_code",
+                    "contact_type",
+                    "correspondence_language_code",
+                    "correspondence_language",
+                    "marital_status_code",
+                    "marital_status",
+                    "address",
+                    "address_2",
+                    "city",
+                    "zip",
+                    "state",
+                    "household_name",
+                    "local_dwelling_block_id",
+                    "dwelling_block_name",
+                    "contact_phone",
+                    "contact_phone_type_code",
+                    "contact_phone_type",
+                )
+            }
+        phone, ptype = (
+            (c.mobile_phone, ("C", "Cellular"))
+            if c.mobile_phone
+            else (c.home_phone, ("H", "Home"))
+            if c.home_phone
+            else (c.work_phone or "", ("W", "Work"))
+        )
+        return {
+            "contact_first_name": c.first_name,
+            "contact_middle_name": c.middle_name,
+            "contact_last_name": c.last_name,
+            "contact_name_suffix": c.suffix,
+            "contact_email_address": c.email,
+            "contact_name_prefix": c.prefix,
+            "contact_gender": c.gender,
+            "contact_birth_date": ds(c.birth_date),
+            "email_opt_out": tf(c.email_opt_out),
+            "contact_type_code": c.type_code,
+            "contact_type": c.relationship.upper(),
+            "correspondence_language_code": c.language[0],
+            "correspondence_language": c.language[1],
+            "marital_status_code": c.marital[0],
+            "marital_status": c.marital[1],
+            "address": s.address.split(",")[0],
+            "address_2": "",
+            "city": s.address.split(", ")[1],
+            "zip": s.address[-5:],
+            "state": "CA",
+            "household_name": "",
+            "local_dwelling_block_id": "",
+            "dwelling_block_name": "",
+            "contact_phone": phone,
+            "contact_phone_type_code": ptype[0],
+            "contact_phone_type": ptype[1],
+        }
 
     def _attendance_student(self, s: Student, flag: str, site_id: str, day: str) -> Record:
         """The leading fields of an attendance row; `site_id` and `day` come formatted, the student's part is cached."""
         key = ("attendance_student", s.student_id)
         names: tuple[str, str, str, str, str | None, str | None, str] | None = self._aux.get(key)
         if names is None:
-            names = self._aux[key] = (s.local_id, str(s.student_id), s.last_name, s.first_name, s.middle_name,
-                                      ds(s.birth_date), s.gender)
+            names = self._aux[key] = (
+                s.local_id,
+                str(s.student_id),
+                s.last_name,
+                s.first_name,
+                s.middle_name,
+                ds(s.birth_date),
+                s.gender,
+            )
         local_id, student_id, last, first, middle, birth, gender = names
-        return {"district_student_id": local_id, "illuminate_student_id": student_id, "flag_code": flag,
-                "flag_title": FLAG_TITLES[flag], "site_id": site_id, "date": day, "last_name": last,
-                "first_name": first, "middle_name": middle, "birth_date": birth, "gender": gender}
+        return {
+            "district_student_id": local_id,
+            "illuminate_student_id": student_id,
+            "flag_code": flag,
+            "flag_title": FLAG_TITLES[flag],
+            "site_id": site_id,
+            "date": day,
+            "last_name": last,
+            "first_name": first,
+            "middle_name": middle,
+            "birth_date": birth,
+            "gender": gender,
+        }
 
     def _attendance_section_fields(self, sec: Section) -> Record:
         """The section and teacher fields of a section attendance row, built once per section."""
@@ -987,10 +1515,14 @@ class Api:
         if fields is None:
             teacher = self.district.index().users[sec.primary_user_id]
             fields = self._aux[key] = {
-                "section_id": str(sec.section_id), "local_section_id": sec.district_section_id,
-                "course_id": str(sec.course.course_id), "course_short_name": sec.course.short_name,
+                "section_id": str(sec.section_id),
+                "local_section_id": sec.district_section_id,
+                "course_id": str(sec.course.course_id),
+                "course_short_name": sec.course.short_name,
                 "timeblocks": "1" if sec.period == "All Day" else sec.period,
-                "teacher_first_name": teacher.first_name, "teacher_last_name": teacher.last_name}
+                "teacher_first_name": teacher.first_name,
+                "teacher_last_name": teacher.last_name,
+            }
         return fields
 
     def q_attendance_daily(self, p: Params, path: str) -> Selection:
@@ -1023,8 +1555,11 @@ class Api:
 
         def render(item: tuple[Enrollment, str]) -> Record:
             e, flag = item
-            return {**self._attendance_student(e.student, flag, str(e.site_id), day_text),
-                    **self._contact_fields(e.student)}
+            return {
+                **self._attendance_student(e.student, flag, str(e.site_id), day_text),
+                **self._contact_fields(e.student),
+            }
+
         return Selection(items, render, "paged")
 
     def q_attendance_section(self, p: Params, path: str) -> Selection:
@@ -1058,8 +1593,12 @@ class Api:
         def render(item: tuple[Roster, str]) -> Record:
             r, flag = item
             sec = r.section
-            return {**self._attendance_student(r.student, flag, str(sec.site_id), day_text),
-                    **self._attendance_section_fields(sec), **self._contact_fields(r.student)}
+            return {
+                **self._attendance_student(r.student, flag, str(sec.site_id), day_text),
+                **self._attendance_section_fields(sec),
+                **self._contact_fields(r.student),
+            }
+
         return Selection(items, render, "paged")
 
     # -- high school ---------------------------------------------------------------------------------------------------
@@ -1089,12 +1628,20 @@ class Api:
             received = 0 if non_credit else min(required, 5 * round(required * years_done / 4 * (0.6 + 0.6 * h) / 5))
             in_progress = 0 if non_credit or received >= required else 5
             satisfied = (h < 0.3 + 0.2 * years_done) if non_credit else received >= required
-            return {"local_student_id": s.local_id, "site_id": str(e.site_id), "requirement_check_type": kind,
-                    "requirement_category_short_name": short, "requirement_category_full_name": full,
-                    "requirement_category_is_non_credit": non_credit, "requirement_category_credits_required": required,
-                    "requirement_category_is_satisfied": satisfied, "requirement_category_credits_received": received,
-                    "requirement_category_credits_in_progress": in_progress,
-                    "requirement_category_credits_scheduled": 5 if in_progress and years_done < 3 else 0}
+            return {
+                "local_student_id": s.local_id,
+                "site_id": str(e.site_id),
+                "requirement_check_type": kind,
+                "requirement_category_short_name": short,
+                "requirement_category_full_name": full,
+                "requirement_category_is_non_credit": non_credit,
+                "requirement_category_credits_required": required,
+                "requirement_category_is_satisfied": satisfied,
+                "requirement_category_credits_received": received,
+                "requirement_category_credits_in_progress": in_progress,
+                "requirement_category_credits_scheduled": 5 if in_progress and years_done < 3 else 0,
+            }
+
         return Selection(items, render, "list")
 
     def q_graduation_eligibility(self, p: Params, path: str) -> Selection:
@@ -1116,11 +1663,19 @@ class Api:
         def render(item: Any) -> Record:
             e, req = item
             s = e.student
-            return {"enrollment_site_id": str(e.site_id), "enrollment_year": str(e.academic_year),
-                    "enrollment_start_date": ds(e.entry_date), "enrollment_end_date": ds(e.leave_date),
-                    "student_id": str(s.student_id), "district_student_id": s.local_id,
-                    "state_student_id": str(s.state_student_id), "course_requirement_site_id": str(e.site_id),
-                    "course_requirement_year": str(e.academic_year), "course_requirement_name": req}
+            return {
+                "enrollment_site_id": str(e.site_id),
+                "enrollment_year": str(e.academic_year),
+                "enrollment_start_date": ds(e.entry_date),
+                "enrollment_end_date": ds(e.leave_date),
+                "student_id": str(s.student_id),
+                "district_student_id": s.local_id,
+                "state_student_id": str(s.state_student_id),
+                "course_requirement_site_id": str(e.site_id),
+                "course_requirement_year": str(e.academic_year),
+                "course_requirement_name": req,
+            }
+
         return Selection(items, render, "paged")
 
     def q_behavior(self, p: Params, path: str) -> Selection:
@@ -1139,17 +1694,29 @@ class Api:
         def render(item: Any) -> Record:
             e, inc = item
             s = e.student
-            return {"site_id": str(e.site_id), "enrollment_start_date": ds(e.entry_date),
-                    "enrollment_end_date": ds(e.leave_date), "student_id": str(s.student_id),
-                    "district_student_id": s.local_id, "state_student_id": str(s.state_student_id),
-                    "incident_type": inc.incident_type, "incident_unique_id": inc.incident_id,
-                    "incident_occurrence_date": ds(inc.date), "action_authority_code": "1",
-                    "action_taken_code": inc.action, "primary_offense": inc.offenses[0],
-                    "second_offense": inc.offenses[1], "third_offense": inc.offenses[2],
-                    "most_severe_offense_code": inc.most_severe, "duration_days": str(inc.duration_days),
-                    "instructional_support_indicator": inc.support, "weapon_category_code": inc.weapon,
-                    "modification_category_code": inc.modification,
-                    "primary_disability_code": s.disability[0] if s.sped == "current" and s.disability else None}
+            return {
+                "site_id": str(e.site_id),
+                "enrollment_start_date": ds(e.entry_date),
+                "enrollment_end_date": ds(e.leave_date),
+                "student_id": str(s.student_id),
+                "district_student_id": s.local_id,
+                "state_student_id": str(s.state_student_id),
+                "incident_type": inc.incident_type,
+                "incident_unique_id": inc.incident_id,
+                "incident_occurrence_date": ds(inc.date),
+                "action_authority_code": "1",
+                "action_taken_code": inc.action,
+                "primary_offense": inc.offenses[0],
+                "second_offense": inc.offenses[1],
+                "third_offense": inc.offenses[2],
+                "most_severe_offense_code": inc.most_severe,
+                "duration_days": str(inc.duration_days),
+                "instructional_support_indicator": inc.support,
+                "weapon_category_code": inc.weapon,
+                "modification_category_code": inc.modification,
+                "primary_disability_code": s.disability[0] if s.sped == "current" and s.disability else None,
+            }
+
         return Selection(items, render, "paged")
 
     # -- gradebook (lazy) ----------------------------------------------------------------------------------------------
@@ -1157,8 +1724,11 @@ class Api:
     def _assignments(self, sec: Section) -> list[tuple[str, int, dt.date, int]]:
         key = ("assignments", sec.section_id)
         if key not in self._aux:
-            days = [x for x in cal.instructional_days(sec.term.academic_year, sec.term.session_type_id)
-                    if sec.term.start <= x <= min(sec.term.end, self.today)]
+            days = [
+                x
+                for x in cal.instructional_days(sec.term.academic_year, sec.term.session_type_id)
+                if sec.term.start <= x <= min(sec.term.end, self.today)
+            ]
             out = []
             for i, day in enumerate(days[4::7]):
                 cat = i % 3
@@ -1194,8 +1764,9 @@ class Api:
                 sums[k][1] += pts
                 sums[k][2] += miss
                 sums[k][3] += score == 0
-        return {k: (sums[k][0], int(sums[k][1]), int(sums[k][2]), int(sums[k][3]), int(sums[k][4]), last[k])
-                for k in keys}
+        return {
+            k: (sums[k][0], int(sums[k][1]), int(sums[k][2]), int(sums[k][3]), int(sums[k][4]), last[k]) for k in keys
+        }
 
     def _gradebook_rosters(self, p: Params, with_section: bool) -> list[Roster]:
         d = self.district.index()
@@ -1206,22 +1777,34 @@ class Api:
         if session is not None:
             want_type = cal.SUMMER if session.lower() in ("summer", "2") else cal.NORMAL
         name = p.get("section_name") if with_section else None
-        out = [r for r in d.rosters_by_year.get(cal.academic_year(day), [])
-               if r.active_on(day) and r.section.term.academic_year not in d.gradebook_disabled_years
-               and (local is None or r.student.local_id == local)
-               and (want_type is None or r.section.term.session_type_id == want_type)
-               and (name is None or r.section.section_name == name)]
+        out = [
+            r
+            for r in d.rosters_by_year.get(cal.academic_year(day), [])
+            if r.active_on(day)
+            and r.section.term.academic_year not in d.gradebook_disabled_years
+            and (local is None or r.student.local_id == local)
+            and (want_type is None or r.section.term.session_type_id == want_type)
+            and (name is None or r.section.section_name == name)
+        ]
         out.sort(key=lambda r: (*student_sort_key(r.student), r.section.section_id))
         return out
 
     def _section_fields(self, sec: Section) -> Record:
-        return {"local_section_id": sec.district_section_id, "section_id": str(sec.section_id),
-                "section_name": sec.section_name, "school_course_id": sec.course.school_course_id}
+        return {
+            "local_section_id": sec.district_section_id,
+            "section_id": str(sec.section_id),
+            "section_name": sec.section_name,
+            "school_course_id": sec.course.school_course_id,
+        }
 
     def _gradebook(self, p: Params, kind: str, with_section: bool) -> Selection:
         rosters = self._gradebook_rosters(p, with_section)
-        counts = {"scores": lambda r: len(self._assignments(r.section)), "overall": lambda r: 1,
-                  "category": lambda r: len(GRADEBOOK_CATEGORIES), "standards": lambda r: 2}[kind]
+        counts = {
+            "scores": lambda r: len(self._assignments(r.section)),
+            "overall": lambda r: 1,
+            "category": lambda r: len(GRADEBOOK_CATEGORIES),
+            "standards": lambda r: 2,
+        }[kind]
         expanded = Expanded(rosters, [counts(r) for r in rosters])
 
         def totals(r: Roster, category: int | None) -> tuple[float, int, int, int, int, dt.date | None]:
@@ -1245,43 +1828,86 @@ class Api:
                 score, missing, excused = self._score(r, k, possible)
                 pct = 100.0 * score / possible
                 updated = stamp(day, r)
-                rec.update({"assignment_name": name, "category_name": GRADEBOOK_CATEGORIES[cat][0],
-                            "is_excused": tf(excused), "is_missing": tf(missing), "points": str(possible),
-                            "score": fmt_num(score), "percentage": fmt_num(round(pct, 2)), "use_for_calc": "t",
-                            "use_for_aggregate": "t", "use_category_weights": "t", "last_updated": updated,
-                            "calculated_at": updated, "mark": mark_for(pct), "entry": "mi" if missing else ""})
+                rec.update(
+                    {
+                        "assignment_name": name,
+                        "category_name": GRADEBOOK_CATEGORIES[cat][0],
+                        "is_excused": tf(excused),
+                        "is_missing": tf(missing),
+                        "points": str(possible),
+                        "score": fmt_num(score),
+                        "percentage": fmt_num(round(pct, 2)),
+                        "use_for_calc": "t",
+                        "use_for_aggregate": "t",
+                        "use_category_weights": "t",
+                        "last_updated": updated,
+                        "calculated_at": updated,
+                        "mark": mark_for(pct),
+                        "entry": "mi" if missing else "",
+                    }
+                )
             elif kind == "overall":
                 earned, possible, missing, zero, excused, last = totals(r, None)
                 pct = 100.0 * earned / possible if possible else 0.0
-                rec.update({"possible_points": str(possible), "points_earned": fmt_num(earned),
-                            "percentage": fmt_num(round(pct, 2)), "mark": mark_for(pct) if possible else None,
-                            "color": "null", "missing_count": str(missing),
-                            "assignment_count": str(len(self._assignments(sec))), "zero_count": str(zero),
-                            "excused_count": str(excused), "time_frame_start_date": ds(frame_start),
-                            "time_frame_end_date": ds(frame_end), "calculated_at": stamp(last, r)})
+                rec.update(
+                    {
+                        "possible_points": str(possible),
+                        "points_earned": fmt_num(earned),
+                        "percentage": fmt_num(round(pct, 2)),
+                        "mark": mark_for(pct) if possible else None,
+                        "color": "null",
+                        "missing_count": str(missing),
+                        "assignment_count": str(len(self._assignments(sec))),
+                        "zero_count": str(zero),
+                        "excused_count": str(excused),
+                        "time_frame_start_date": ds(frame_start),
+                        "time_frame_end_date": ds(frame_end),
+                        "calculated_at": stamp(last, r),
+                    }
+                )
             elif kind == "category":
                 earned, possible, missing, zero, excused, last = totals(r, k)
                 pct = 100.0 * earned / possible if possible else 0.0
-                rec.update({"possible_points": str(possible), "points_earned": fmt_num(earned),
-                            "percentage": fmt_num(round(pct, 2)), "category_name": GRADEBOOK_CATEGORIES[k][0],
-                            "weight": str(GRADEBOOK_CATEGORIES[k][1]), "mark": mark_for(pct) if possible else None,
-                            "mark_color": "null", "missing_count": str(missing),
-                            "assignment_count": str(sum(1 for a in self._assignments(sec) if a[1] == k)),
-                            "zero_count": str(zero), "excused_count": str(excused), "calculated_at": stamp(last, r),
-                            "time_frame_start_date": ds(frame_start), "time_frame_end_date": ds(frame_end)})
+                rec.update(
+                    {
+                        "possible_points": str(possible),
+                        "points_earned": fmt_num(earned),
+                        "percentage": fmt_num(round(pct, 2)),
+                        "category_name": GRADEBOOK_CATEGORIES[k][0],
+                        "weight": str(GRADEBOOK_CATEGORIES[k][1]),
+                        "mark": mark_for(pct) if possible else None,
+                        "mark_color": "null",
+                        "missing_count": str(missing),
+                        "assignment_count": str(sum(1 for a in self._assignments(sec) if a[1] == k)),
+                        "zero_count": str(zero),
+                        "excused_count": str(excused),
+                        "calculated_at": stamp(last, r),
+                        "time_frame_start_date": ds(frame_start),
+                        "time_frame_end_date": ds(frame_end),
+                    }
+                )
             else:
                 earned, possible, missing, zero, excused, last = totals(r, None)
                 share = 0.5 + 0.1 * (1 if k else -1)
                 pct = 100.0 * earned / possible if possible else 0.0
                 pct = max(0.0, min(100.0, pct + (8 if k else -5)))
-                rec.update({"standard": f"{sec.course.school_course_id}.STD.{k + 1}",
-                            "percentage": fmt_num(round(pct, 2)), "mark": mark_for(pct),
-                            "points_earned": fmt_num(round(earned * share, 2)),
-                            "possible_points": fmt_num(round(possible * share, 2)), "color": "#dcdcdc",
-                            "missing_count": str(missing), "assignment_count": str(len(self._assignments(sec))),
-                            "zero_count": str(zero), "excused_count": str(excused),
-                            "timeframe_start_date": ds(frame_start), "timeframe_end_date": ds(frame_end),
-                            "calculated_at": stamp(last, r)})
+                rec.update(
+                    {
+                        "standard": f"{sec.course.school_course_id}.STD.{k + 1}",
+                        "percentage": fmt_num(round(pct, 2)),
+                        "mark": mark_for(pct),
+                        "points_earned": fmt_num(round(earned * share, 2)),
+                        "possible_points": fmt_num(round(possible * share, 2)),
+                        "color": "#dcdcdc",
+                        "missing_count": str(missing),
+                        "assignment_count": str(len(self._assignments(sec))),
+                        "zero_count": str(zero),
+                        "excused_count": str(excused),
+                        "timeframe_start_date": ds(frame_start),
+                        "timeframe_end_date": ds(frame_end),
+                        "calculated_at": stamp(last, r),
+                    }
+                )
             if with_section:
                 rec.update(self._section_fields(sec))
                 if kind == "overall":
@@ -1289,6 +1915,7 @@ class Api:
                     rec["internal_section_id"] = str(sec.section_id)
                     rec["district_section_id"] = sec.district_section_id
             return rec
+
         return Selection(expanded, render, "paged")
 
     def q_gradebook_scores(self, p: Params, path: str) -> Selection:
@@ -1340,9 +1967,13 @@ def page_body(selection: Selection, page: int, limit: int) -> Any:
     total = len(selection.items)
     num_pages = (total + limit - 1) // limit
     start = (page - 1) * limit
-    chunk = selection.items[start:start + limit] if start < total else []
+    chunk = selection.items[start : start + limit] if start < total else []
     results: Any = [selection.render(x) for x in chunk]
     if selection.single_object and total == 1 and len(results) == 1:
         results = results[0]
-    return {"page": page, "num_pages": num_pages, "num_results": str(total) if selection.string_count else total,
-            "results": results}
+    return {
+        "page": page,
+        "num_pages": num_pages,
+        "num_results": str(total) if selection.string_count else total,
+        "results": results,
+    }

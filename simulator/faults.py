@@ -16,7 +16,7 @@ include the `params` option's values, when given (e.g. `params={"date": "2026-11
 
 @dataclass
 class Fault:
-    path: str  # a catalog path ("Students", "Assessment/{assessment_id}/View"), "OAuth2", or "*"
+    path: str  # a route path ("Students", "Assessment/{assessment_id}/View"), "OAuth2", or "*"
     kind: str
     count: int | None = None  # remaining matching requests; None = unlimited (or rate-driven)
     rate: float | None = None

@@ -1,7 +1,7 @@
 """The HTTP server: routing, authentication, paging, faults and the loopback control API.
 
 Routes (instance "live" by default):
-  GET  /{instance}/rest_server.php/Api/<catalog path>/        every GET endpoint of the catalog (trailing / optional)
+  GET  /{instance}/rest_server.php/Api/<path>/              each GET endpoint of `routes.ROUTES` (trailing / optional)
   POST /{instance}/rest_server.php/Api/Assessment/{id}/Scores/ and .../Assessment/local_assessment_id/{id}/Scores/
   POST /{instance}/rest_server.php/Api/Repository/{id}/Data/ and .../Repository/local_repository_id/{id}/Data/
   POST /{instance}/rest_server.php/Api/CreateUserApiKeys/
@@ -38,7 +38,7 @@ from simulator.endpoints import DEFAULT_LIMIT, Api, ApiError, page_body
 from simulator.faults import Fault, FaultInjector
 from simulator.mutations import Mutator, user_api_keys
 from simulator.oauth import OAuth1Verifier, TokenStore, make_credentials, normalize_url
-from sources.illuminate.catalog import endpoint_by_path
+from simulator.routes import route_for
 
 LOGIN_PAGE = b"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Illuminate Education | Sign In</title></head>
@@ -50,11 +50,15 @@ LOGIN_PAGE = b"""<!DOCTYPE html>
 
 POST_ROUTES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^Assessment/(\d+)/Scores$"), "Assessment/{assessment_id}/Scores"),
-    (re.compile(r"^Assessment/local_assessment_id/([^/]+)/Scores$"),
-     "Assessment/local_assessment_id/{local_assessment_id}/Scores"),
+    (
+        re.compile(r"^Assessment/local_assessment_id/([^/]+)/Scores$"),
+        "Assessment/local_assessment_id/{local_assessment_id}/Scores",
+    ),
     (re.compile(r"^Repository/(\d+)/Data$"), "Repository/{repository_id}/Data"),
-    (re.compile(r"^Repository/local_repository_id/([^/]+)/Data$"),
-     "Repository/local_repository_id/{local_repository_id}/Data"),
+    (
+        re.compile(r"^Repository/local_repository_id/([^/]+)/Data$"),
+        "Repository/local_repository_id/{local_repository_id}/Data",
+    ),
     (re.compile(r"^CreateUserApiKeys$"), "CreateUserApiKeys"),
 ]
 
@@ -134,8 +138,9 @@ class Simulator:
         server.sim = self  # type: ignore[attr-defined]
         self._server = server
         self.port = server.server_address[1]
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="illuminate-simulator", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="illuminate-simulator", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -204,8 +209,9 @@ class Simulator:
         with self._counts_lock:
             self._counts[key] += 1
 
-    def inject_fault(self, path: str, kind: str, count: int | None = None, rate: float | None = None,
-                     **options: Any) -> None:
+    def inject_fault(
+        self, path: str, kind: str, count: int | None = None, rate: float | None = None, **options: Any
+    ) -> None:
         self.faults.add(path, kind, count, rate, **options)
 
     def clear_faults(self) -> None:
@@ -264,8 +270,13 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- responses --------------------------------------------------------------------------------------------------
 
-    def send(self, status: int, body: bytes = b"", content_type: str = "application/json",
-             headers: dict[str, str] | None = None) -> None:
+    def send(
+        self,
+        status: int,
+        body: bytes = b"",
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
         if body or content_type != "application/json":
             self.send_header("Content-Type", content_type)
@@ -294,7 +305,7 @@ class Handler(BaseHTTPRequestHandler):
             parts = urllib.parse.urlsplit(self.path)
             path = parts.path
             if path.startswith("/_control/"):
-                self.control(method, path[len("/_control/"):].strip("/"))
+                self.control(method, path[len("/_control/") :].strip("/"))
                 return
             instance = f"/{self.sim.config.instance}"
             if path in (instance, instance + "/", instance + "/index.php") and "OAuth2_AccessToken" in parts.query:
@@ -304,7 +315,7 @@ class Handler(BaseHTTPRequestHandler):
             if not path.startswith(prefix):
                 self.send(404)
                 return
-            rest = urllib.parse.unquote(path[len(prefix):]).strip().strip("/")
+            rest = urllib.parse.unquote(path[len(prefix) :]).strip().strip("/")
             route, key, match = self.route(rest)
             if route is None:
                 self.send(404)
@@ -326,8 +337,9 @@ class Handler(BaseHTTPRequestHandler):
                 elif fault.kind == "shift_pages":
                     # late-arriving records, back-dated to the session start: they sort into earlier pages
                     start = cal.normal_session(self.sim.district.current_year).start
-                    self.sim.mutate("add_students", count=int(fault.options.get("records", 3)), entry_date=start,
-                                    with_results=True)
+                    self.sim.mutate(
+                        "add_students", count=int(fault.options.get("records", 3)), entry_date=start, with_results=True
+                    )
             empty = next((fault for fault in faults if fault.kind == "empty_result"), None)
             keep = float(empty.options.get("keep", 0.0)) if empty is not None else None
             status, body = self.answer(method, key, rest, match, dict(query), keep)
@@ -349,11 +361,9 @@ class Handler(BaseHTTPRequestHandler):
             match = pattern.match(rest)
             if match:
                 return "POST", key, match
-        endpoint = endpoint_by_path(rest)
-        if endpoint is not None:
-            if "{assessment_id}" in endpoint.path and not rest.split("/")[1].isdigit():
-                return None, "", None
-            return "GET", endpoint.path, None
+        route = route_for(rest)  # the View's assessment id must be numeric, or it is no route: 404
+        if route is not None:
+            return "GET", route.path, None
         return None, "", None
 
     def authenticate(self, method: str, path: str, query: list[tuple[str, str]]) -> bool:
@@ -396,30 +406,39 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- API answers ------------------------------------------------------------------------------------------------
 
-    def answer(self, method: str, key: str, rest: str, match: re.Match[str] | None,
-               params: dict[str, str], keep: float | None = None) -> tuple[int, bytes]:
+    def answer(
+        self,
+        method: str,
+        key: str,
+        rest: str,
+        match: re.Match[str] | None,
+        params: dict[str, str],
+        keep: float | None = None,
+    ) -> tuple[int, bytes]:
         try:
             if method == "POST":
                 return self.post(key, match)
-            endpoint = endpoint_by_path(rest)
-            assert endpoint is not None
-            page, limit = 1, min(DEFAULT_LIMIT, endpoint.max_limit or DEFAULT_LIMIT)
-            if endpoint.is_paged:
-                if "page" in endpoint.required_params and params.get("page") in (None, ""):
-                    raise ApiError(400, {"error": {"code": "missing_parameter",
-                                                   "message": "Missing required parameter: page"}})
+            route = route_for(rest)
+            assert route is not None
+            page, limit = 1, min(DEFAULT_LIMIT, route.max_limit or DEFAULT_LIMIT)
+            if route.is_paged:
+                # Without `page` the answer is page 1, also where the field list calls `page` required: see
+                # `routes.PAGE_TOLERATED`.
                 try:
                     page = max(1, int(params.get("page") or 1))
                     if params.get("limit") not in (None, ""):
                         limit = int(params["limit"])
                 except ValueError:
-                    raise ApiError(400, {"error": {"code": "invalid_parameter",
-                                                   "message": "page and limit must be integers"}}) from None
-                limit = max(1, min(limit, endpoint.max_limit or DEFAULT_LIMIT))
+                    raise ApiError(
+                        400, {"error": {"code": "invalid_parameter", "message": "page and limit must be integers"}}
+                    ) from None
+                limit = max(1, min(limit, route.max_limit or DEFAULT_LIMIT))
             with self.sim.api.lock:
                 selection = self.sim.api.select(rest, params)
                 if keep is not None and selection.shape != "document":  # an `empty_result` fault
-                    selection = dataclasses.replace(selection, items=selection.items[:int(len(selection.items) * keep)])
+                    selection = dataclasses.replace(
+                        selection, items=selection.items[: int(len(selection.items) * keep)]
+                    )
                 body = page_body(selection, page, limit)
             return 200, to_json(body)
         except ApiError as err:
@@ -445,8 +464,11 @@ class Handler(BaseHTTPRequestHandler):
         with sim.api.lock:
             if key.startswith("Assessment"):
                 by_local = "local_assessment_id" in key
-                found = [a for a in d.assessments.values()
-                         if (a.local_assessment_id == ident if by_local else str(a.assessment_id) == ident)]
+                found = [
+                    a
+                    for a in d.assessments.values()
+                    if (a.local_assessment_id == ident if by_local else str(a.assessment_id) == ident)
+                ]
                 if not found:
                     return 404, b""
                 try:
@@ -456,8 +478,11 @@ class Handler(BaseHTTPRequestHandler):
                 d.touch()
                 sim.api.invalidate()
                 return 200, to_json(result)
-            repos = [r for r in d.repositories.values()
-                     if (r.local_repository_id == ident if "local" in key else str(r.repository_id) == ident)]
+            repos = [
+                r
+                for r in d.repositories.values()
+                if (r.local_repository_id == ident if "local" in key else str(r.repository_id) == ident)
+            ]
             if not repos:
                 return 404, b""
             if not isinstance(payload, list) or not all(isinstance(x, dict) for x in payload):
@@ -487,15 +512,21 @@ class Handler(BaseHTTPRequestHandler):
                 pass
         faults = sim.faults.pick("OAuth2")
         if form.get("grant_type") != "client_credentials":
-            self.send_json(400, {"error": "unsupported_grant_type",
-                                 "error_description": "Only the client_credentials grant type is supported"})
+            self.send_json(
+                400,
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": "Only the client_credentials grant type is supported",
+                },
+            )
             return
         token = sim.tokens.issue(client_id, client_secret)
         if token is None:
             self.send_json(401, {"error": "invalid_client", "error_description": "The client credentials are invalid"})
             return
-        body = to_json({"access_token": token, "expires_in": sim.tokens.lifetime, "token_type": "Bearer",
-                        "scope": None})
+        body = to_json(
+            {"access_token": token, "expires_in": sim.tokens.lifetime, "token_type": "Bearer", "scope": None}
+        )
         self.deliver(200, body, faults)
 
     # -- control API ----------------------------------------------------------------------------------------------
@@ -529,8 +560,14 @@ class Handler(BaseHTTPRequestHandler):
                 today = sim.advance_today(int(payload.get("days", 1)))
                 self.send_json(200, {"today": today.isoformat()})
             elif action == "state" and method == "GET":
-                self.send_json(200, {"today": sim.today.isoformat(), "students": len(sim.district.students),
-                                     "version": sim.district.version})
+                self.send_json(
+                    200,
+                    {
+                        "today": sim.today.isoformat(),
+                        "students": len(sim.district.students),
+                        "version": sim.district.version,
+                    },
+                )
             else:
                 self.send(404)
         except (TypeError, ValueError, KeyError) as err:

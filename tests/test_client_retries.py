@@ -89,9 +89,14 @@ def test_not_found_is_not_retried(http_sim, make_client) -> None:
 def test_bad_request_is_not_retried_and_shows_the_server_message(http_sim, make_client) -> None:
     client = make_client()
     with pytest.raises(RequestFailedError) as failure:
-        client.get_json("Students/", {"limit": 5})  # `page` is required
+        # `site_id` is required on Attendance/Section. (Not `page`: the documentation's own example code calls
+        # `/Api/Students?limit=2` without it, and the simulator answers page 1 like the real API.)
+        client.get_json("Attendance/Section/", {"date": "2026-11-20"})
     message = str(failure.value)
-    assert message == ("GET Students/ (limit=5): HTTP 400 Bad Request: Missing required parameter: page (not retried)")
+    assert message == (
+        "GET Attendance/Section/ (date=2026-11-20): HTTP 400 Bad Request: Missing required parameter: site_id"
+        " (not retried)"
+    )
     assert client.stats.requests == 1
 
 

@@ -23,7 +23,8 @@ def _exercise(client: IlluminateClient, sim: object) -> list[str]:
         ("truncated_json", lambda: client.get_json("Sites/")),
         ("drop_connection", lambda: client.get_json("Sites/")),
         ("html_200", lambda: client.get_json("Sites/")),
-        ("", lambda: client.get_json("Students/", {"limit": 5})),  # HTTP 400
+        # HTTP 400: `site_id` is required on Attendance/Section (a paged endpoint without `page` answers page 1)
+        ("", lambda: client.get_json("Attendance/Section/", {"date": "2026-11-20"})),
         ("", lambda: client.get_json("NoSuchEndpoint/")),  # HTTP 404
     ]
     for kind, call in attempts:

@@ -9,6 +9,7 @@ import pytest
 
 from simulator import Simulator, SimulatorConfig
 from simulator import calendar as cal
+from simulator.endpoints import ApiError
 
 TODAY = dt.date(2026, 11, 27)
 
@@ -97,15 +98,57 @@ def test_terms_default_to_the_current_session(sim: Simulator) -> None:
     assert {t["session_type"] for t in both} == {"Normal", "Summer"}
 
 
-def test_aggregate_group_and_standard_default_to_the_current_year_but_overall_has_no_default(sim: Simulator) -> None:
-    overall = sim.query("AssessmentAggregateStudentResponses", {})
-    years = {r["date_taken"][:4] for r in overall}
-    assert {"2025", "2026"} <= years
-    for path in ("AssessmentAggregateStudentResponsesGroup", "AssessmentAggregateStudentResponsesStandard"):
-        rows = sim.query(path, {})
-        assert rows and all(r["date_taken"] >= "2026-08-01" for r in rows)
-        explicit = sim.query(path, {"date_taken_start": "2025-08-01", "date_taken_end": "2027-07-31"})
-        assert len(explicit) > len(rows)
+AGGREGATES_WITH_DATE_DEFAULT = (
+    "AssessmentAggregateStudentResponsesGroup",
+    "AssessmentAggregateStudentResponsesStandard",
+    "PoolAssessmentAggregateStudentResponses",
+    "PoolAssessmentAggregateStudentResponsesStandard",
+)
+
+
+def enrolled_local_ids(sim: Simulator, start: dt.date, end: dt.date) -> set[str]:
+    return {e.student.local_id for e in sim.district.index().enrollments if e.overlaps(start, end)}
+
+
+def local_ids_with_results(sim: Simulator) -> set[str]:
+    return {r.student.local_id for r in sim.district.results} | {r.student.local_id for r in sim.district.pool_results}
+
+
+def test_aggregate_defaults_select_the_students_enrolled_on_the_nearest_in_session_date(sim: Simulator) -> None:
+    # Group, Standard and both pool endpoints: "date ... Defaults to today (or nearest in session date) if not
+    # provided"; the overall aggregate documents no default and returns every student's results.
+    current = enrolled_local_ids(sim, TODAY, TODAY)
+    departed = local_ids_with_results(sim) - current
+    assert departed, "the district should have students who tested and then left"
+    overall = {r["local_student_id"] for r in sim.query("AssessmentAggregateStudentResponses", {})}
+    assert overall & departed
+    for path in AGGREGATES_WITH_DATE_DEFAULT:
+        students = {r["local_student_id"] for r in sim.query(path, {})}
+        assert students and students <= current, path
+
+
+def test_date_taken_alone_keeps_the_default_student_set(sim: Simulator) -> None:
+    # date_taken_start/end filter results by date taken; they do not replace the enrollment default, so the results
+    # of students who tested last year and then left the district are not returned.
+    current = enrolled_local_ids(sim, TODAY, TODAY)
+    last_year = {"date_taken_start": "2025-08-01", "date_taken_end": "2026-07-31"}
+    for path in AGGREGATES_WITH_DATE_DEFAULT:
+        rows = sim.query(path, last_year)
+        assert rows and all("2025-08-01" <= r["date_taken"] <= "2026-07-31" for r in rows), path
+        assert {r["local_student_id"] for r in rows} <= current, path
+
+
+def test_start_and_end_date_select_the_students_enrolled_in_the_range(sim: Simulator) -> None:
+    start, end = dt.date(2025, 8, 1), dt.date(2026, 7, 31)
+    enrolled_last_year = enrolled_local_ids(sim, start, end)
+    departed = enrolled_last_year - enrolled_local_ids(sim, TODAY, TODAY)
+    window = {"start_date": start.isoformat(), "end_date": end.isoformat()}
+    for path in (*AGGREGATES_WITH_DATE_DEFAULT, "AssessmentAggregateStudentResponses"):
+        rows = sim.query(path, window)
+        students = {r["local_student_id"] for r in rows}
+        assert students <= enrolled_last_year, path
+        assert students & departed, path  # who left since is in last year's set
+        assert {r["date_taken"][:4] for r in rows} > {"2026"}, path  # the range does not filter the date taken
 
 
 def test_date_taken_window_and_single_date(sim: Simulator) -> None:
@@ -113,8 +156,11 @@ def test_date_taken_window_and_single_date(sim: Simulator) -> None:
         "AssessmentAggregateStudentResponses", {"date_taken_start": "2026-09-01", "date_taken_end": "2026-10-15"}
     )
     assert rows and all("2026-09-01" <= r["date_taken"] <= "2026-10-15" for r in rows)
-    day = rows[0]["date_taken"]
-    assert all(r["date_taken"] == day for r in sim.query("AssessmentAggregateStudentResponses", {"date": day}))
+    # `date` selects the students enrolled on that day ("Filter results for a single date"), not the date taken.
+    day = dt.date.fromisoformat(rows[0]["date_taken"])
+    on_day = sim.query("AssessmentAggregateStudentResponses", {"date": day.isoformat()})
+    assert {r["local_student_id"] for r in on_day} <= enrolled_local_ids(sim, day, day)
+    assert {r["date_taken"] for r in on_day} > {day.isoformat()}
     pool = sim.query("PoolAssessmentAggregateStudentResponses", {"date_taken_start": "2026-08-01"})
     assert pool and all(r["date_taken"] >= "2026-08-01" for r in pool)
 
@@ -157,3 +203,24 @@ def test_gradebook_and_requirement_checks_default_to_currently_enrolled(sim: Sim
     )
     summer = sim.query("GradebookOverallScores", {"date": "2026-07-13", "session_type": "Summer"})
     assert summer and sim.query("GradebookOverallScores", {"date": "2026-07-13", "session_type": "Normal"}) == []
+
+
+def test_terms_complete_a_half_open_range_with_the_session_bounds(sim: Simulator) -> None:
+    # Terms: start_date "Defaults to the session start date if not provided", end_date "to the session end date".
+    session = cal.normal_session(cal.academic_year(TODAY))
+    assert sim.query("Terms", {}) == sim.query(
+        "Terms", {"start_date": session.start.isoformat(), "end_date": session.end.isoformat()}
+    )
+    late_start = {"start_date": "2027-03-01"}
+    assert sim.query("Terms", late_start) == sim.query("Terms", {**late_start, "end_date": session.end.isoformat()})
+    assert all(r["start_date"] <= session.end.isoformat() for r in sim.query("Terms", late_start))
+
+
+def test_special_ed_start_and_end_date_need_each_other(sim: Simulator) -> None:
+    # StudentSpecialEd: start_date "(end date required)", end_date "(start date required)".
+    with pytest.raises(ApiError) as missing_end:
+        sim.query("StudentSpecialEd", {"start_date": "2026-08-01"})
+    assert missing_end.value.status == 400 and "end_date" in str(missing_end.value.body)
+    with pytest.raises(ApiError):
+        sim.query("StudentSpecialEd", {"end_date": "2027-07-31"})
+    assert sim.query("StudentSpecialEd", {"start_date": "2026-08-01", "end_date": "2027-07-31"})

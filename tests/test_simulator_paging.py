@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from simulator import Simulator, SimulatorConfig
+from simulator.routes import ROUTES, Route, route_for
 from simulator.testing import all_pages, api_url, get, oauth1
-from sources.illuminate.catalog import load_catalog
 
 TODAY = dt.date(2026, 11, 27)
 YEAR = {"start_date": "2026-08-01", "end_date": "2027-07-31"}
@@ -81,7 +81,14 @@ def test_students2_accepts_limits_up_to_30000(sim: Simulator) -> None:
 
 
 def _required_cases() -> list[tuple[str, str]]:
-    return [(e.path, name) for e in load_catalog().values() for name in e.required_params]
+    return [(route.path, name) for route in ROUTES for name in route.enforced_required]
+
+
+def test_page_is_the_only_documented_requirement_the_simulator_tolerates() -> None:
+    tolerated = {name for route in ROUTES for name in route.tolerated_missing}
+    assert tolerated == {"page"}
+    section = route_for("Attendance/Section")
+    assert section is not None and section.enforced_required == ("date", "site_id")
 
 
 @pytest.mark.parametrize(("path", "missing"), _required_cases())
@@ -96,13 +103,25 @@ def test_each_missing_required_parameter_is_a_400_naming_it(sim: Simulator, path
         "enrollment_start_date": "2026-08-01",
         "enrollment_end_date": "2027-07-31",
     }
-    endpoint = next(e for e in load_catalog().values() if e.path == path)
-    params = {name: values[name] for name in endpoint.required_params if name != missing}
+    route = route_for(path)
+    assert route is not None
+    params = {name: values[name] for name in route.enforced_required if name != missing}
     response = get(sim, path, params)
     assert response.status_code == 400
     assert missing in response.json()["error"]["message"]
     params[missing] = values[missing]
     assert get(sim, path, params).status_code == 200
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if "page" in r.tolerated_missing], ids=lambda r: r.path)
+def test_a_paged_endpoint_without_page_answers_page_one(sim: Simulator, route: Route) -> None:
+    # The documentation's example code calls `/Api/Students?limit=2` with no `page` although the field list calls it
+    # required, and clients written against real instances send no `page` on their first request: page 1 it is.
+    path = route.path
+    without = get(sim, path, {"limit": 2})
+    assert without.status_code == 200
+    assert without.json() == get(sim, path, {"page": 1, "limit": 2}).json()
+    assert without.json()["page"] == 1
 
 
 def test_unknown_path_is_404_with_blank_body(sim: Simulator) -> None:
