@@ -26,6 +26,7 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -125,6 +126,7 @@ class Simulator:
         self.tokens = TokenStore({creds.client_id: creds.client_secret}, cfg.token_lifetime)
         self.faults = FaultInjector(cfg.seed)
         self._counts: Counter[str] = Counter()
+        self._parameter_sets: Counter[tuple[str, tuple[str, ...]]] = Counter()
         self._counts_lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -204,10 +206,21 @@ class Simulator:
     def reset_request_counts(self) -> None:
         with self._counts_lock:
             self._counts.clear()
+            self._parameter_sets.clear()
 
     def count(self, key: str) -> None:
         with self._counts_lock:
             self._counts[key] += 1
+
+    def parameter_sets(self) -> dict[tuple[str, tuple[str, ...]], int]:
+        """How often each route was asked with each set of parameter names (authenticated requests): what a client
+        left to the documented defaults."""
+        with self._counts_lock:
+            return dict(self._parameter_sets)
+
+    def note_parameters(self, key: str, names: Iterable[str]) -> None:
+        with self._counts_lock:
+            self._parameter_sets[(key, tuple(sorted(set(names))))] += 1
 
     def inject_fault(
         self, path: str, kind: str, count: int | None = None, rate: float | None = None, **options: Any
@@ -328,6 +341,7 @@ class Handler(BaseHTTPRequestHandler):
             if not self.authenticate(method, path, query):
                 self.auth_failure()
                 return
+            self.sim.note_parameters(key, (name for name, _ in query))
             faults = self.sim.faults.pick(key, dict(query))
             if self.sim.config.latency:
                 time.sleep(self.sim.config.latency)
