@@ -1,7 +1,8 @@
 """The endpoint catalog: every GET endpoint of the Illuminate API, declared once in `endpoints.toml`.
 
-The source builds its resources from it, the simulator routes and validates with it, the tests check both
-against it and the README's strategy table is printed from it (`illuminate-sync endpoints`).
+The source builds its resources from it, the tests check the warehouse against it and the README's strategy table is
+printed from it (`illuminate-sync endpoints`). The simulator does not read it: it has its own reading of the API
+documentation (`simulator/routes.py`), so that a wrong path, parameter or default here is not served back to the source.
 """
 
 from __future__ import annotations
