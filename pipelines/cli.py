@@ -97,7 +97,7 @@ def _add_sync_arguments(parser: argparse.ArgumentParser, duckdb_required: bool) 
         type=Path,
         required=duckdb_required,
         default=None if duckdb_required else Path("demo.duckdb"),
-        help="the DuckDB file to load into (created if missing)",
+        help="the DuckDB file to load into (created if missing; its directory must exist)",
     )
     parser.add_argument("--resources", type=resource_list, default=None, help="comma-separated tables to sync")
     parser.add_argument(
