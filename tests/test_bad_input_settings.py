@@ -8,6 +8,7 @@ settings files are read from its working directory).
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import subprocess
@@ -19,6 +20,8 @@ import pytest
 from sync_support import TODAY, cli_env, illuminate_sync_command
 
 from simulator import Simulator, SimulatorConfig
+from sources.illuminate import illuminate_source
+from sources.illuminate.setting_rules import SETTING_RULES, setting_variable
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 SOURCE = "SOURCES__ILLUMINATE__"
@@ -129,6 +132,17 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: st
 
 def test_every_setting_of_the_readme_has_a_bad_value_case() -> None:
     assert readme_setting_variables() == {case.variable for case in BAD_VALUES}
+
+
+def test_every_setting_of_the_source_has_a_rule_or_its_own_check() -> None:
+    """An argument of the source that the pipeline does not pass is a setting the user gives: it needs a rule (or
+    is one of the settings the source checks itself), or a wrong value would reach the run unchecked."""
+    passed_by_the_pipeline = {"academic_years", "full_refresh", "reconcile", "warehouse", "allow_shrink", "report"}
+    passed_by_the_pipeline.add("resources")
+    checked_by_the_source = {"base_url", "credentials", "pii_hash_key"}
+    settings = set(inspect.signature(illuminate_source).parameters) - passed_by_the_pipeline - checked_by_the_source
+    assert settings == set(SETTING_RULES)
+    assert {setting_variable(name) for name in settings} <= {case.variable for case in BAD_VALUES}
 
 
 @pytest.mark.parametrize("case", [*BAD_VALUES, *OUT_OF_RANGE], ids=lambda case: f"{case.variable}={case.value}")
