@@ -137,8 +137,15 @@ def test_every_setting_of_the_readme_has_a_bad_value_case() -> None:
 def test_every_setting_of_the_source_has_a_rule_or_its_own_check() -> None:
     """An argument of the source that the pipeline does not pass is a setting the user gives: it needs a rule (or
     is one of the settings the source checks itself), or a wrong value would reach the run unchecked."""
-    passed_by_the_pipeline = {"academic_years", "full_refresh", "reconcile", "warehouse", "allow_shrink", "report"}
-    passed_by_the_pipeline.add("resources")
+    passed_by_the_pipeline = {
+        "academic_years",
+        "full_refresh",
+        "reconcile",
+        "warehouse",
+        "allow_shrink",
+        "report",
+        "resources",
+    }
     checked_by_the_source = {"base_url", "credentials", "pii_hash_key"}
     settings = set(inspect.signature(illuminate_source).parameters) - passed_by_the_pipeline - checked_by_the_source
     assert settings == set(SETTING_RULES)
