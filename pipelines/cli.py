@@ -11,11 +11,12 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+from dlt.common.configuration.exceptions import ConfigurationException
 
-from pipelines.models import out_of_memory_message
+from pipelines.models import check_memory_limit, out_of_memory_message
 from pipelines.writeback import add_writeback_commands, run_writeback_command
 from sources.illuminate.catalog import STRATEGY_DESCRIPTIONS, load_catalog
-from sources.illuminate.errors import IlluminateError
+from sources.illuminate.errors import ConfigurationError, IlluminateError
 from sources.illuminate.privacy import PII_MODES
 
 EXIT_OK = 0
@@ -54,9 +55,8 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse, with usage errors on one line (no usage dump) and exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        print(
-            f"illuminate-sync: error: {message} (see illuminate-sync {self.prog.split()[-1]} --help)", file=sys.stderr
-        )
+        # `prog` is "illuminate-sync" for the command itself and "illuminate-sync run" for a subcommand
+        print(f"illuminate-sync: error: {message} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
 
@@ -97,7 +97,7 @@ def _add_sync_arguments(parser: argparse.ArgumentParser, duckdb_required: bool) 
         type=Path,
         required=duckdb_required,
         default=None if duckdb_required else Path("demo.duckdb"),
-        help="the DuckDB file to load into (created if missing)",
+        help="the DuckDB file to load into (created if missing; its directory must exist)",
     )
     parser.add_argument("--resources", type=resource_list, default=None, help="comma-separated tables to sync")
     parser.add_argument(
@@ -150,6 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except IlluminateError as error:
         print(f"illuminate-sync: error: {error}", file=sys.stderr)
         return EXIT_FAILED
+    except ConfigurationException as error:  # a settings file or value dlt could not read, whichever command read it
+        from pipelines.sync import configuration_error
+
+        print(f"illuminate-sync: error: {configuration_error(error)}", file=sys.stderr)
+        return EXIT_FAILED
     except duckdb.OutOfMemoryException:
         print(f"illuminate-sync: error: {out_of_memory_message('writing the warehouse')}", file=sys.stderr)
         return EXIT_FAILED
@@ -162,7 +167,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def command_run(args: argparse.Namespace, **source_options: object) -> int:
     from pipelines.sync import run_sync
 
-    print(f"syncing into {args.duckdb} ...", file=sys.stderr, flush=True)
     if args.pii is not None:
         source_options["pii"] = args.pii
     summary = run_sync(
@@ -181,11 +185,16 @@ def command_run(args: argparse.Namespace, **source_options: object) -> int:
 
 
 def command_models(args: argparse.Namespace) -> int:
-    from pipelines.models import build_models, test_models
-    from pipelines.sync import warehouse_lock
+    from pipelines.models import ModelSettings, build_models, test_models
+    from pipelines.sync import check_warehouse_file, warehouse_lock
 
+    if not args.duckdb.is_file():
+        raise ConfigurationError(f"--duckdb {args.duckdb}: no such file (expected the DuckDB file a sync loaded)")
+    check_warehouse_file(args.duckdb)
+    check_memory_limit()
+    settings = ModelSettings.resolve()
     with warehouse_lock(args.duckdb):
-        build_models(args.duckdb)
+        build_models(args.duckdb, settings=settings)
         if not args.test:
             return EXIT_OK
         failures = test_models(args.duckdb)

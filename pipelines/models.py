@@ -30,7 +30,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -60,6 +60,7 @@ __all__ = [
     "ModelSettings",
     "ModelTest",
     "build_models",
+    "check_memory_limit",
     "discover_models",
     "load_model_tests",
     "test_models",
@@ -136,21 +137,17 @@ class ModelSettings:
     def __post_init__(self) -> None:
         if not 0 < self.chronic_absence_threshold <= 1:
             raise ConfigurationError(
-                f"chronic absence threshold {self.chronic_absence_threshold} is not a share of days in (0, 1]:"
-                " set MODELS__CHRONIC_ABSENCE_THRESHOLD, e.g. 0.1 for 10%"
+                f"{THRESHOLD_VARIABLE}: {self.chronic_absence_threshold:g} is not {THRESHOLD_EXPECTED}"
             )
-        if self.chronic_absence_min_days < 0:
-            raise ConfigurationError(
-                f"chronic absence minimum of {self.chronic_absence_min_days} days is negative:"
-                " set MODELS__CHRONIC_ABSENCE_MIN_DAYS to 0 or more"
-            )
+        if self.chronic_absence_min_days < 1:
+            raise ConfigurationError(f"{MIN_DAYS_VARIABLE}: {self.chronic_absence_min_days} is not {MIN_DAYS_EXPECTED}")
 
     @classmethod
     def resolve(cls) -> ModelSettings:
         """The settings from dlt's configuration: `[models]` in `.dlt/config.toml` or `MODELS__*` variables."""
-        today = _config_value("today", "MODELS__TODAY", _parse_date)
-        threshold = _config_value("chronic_absence_threshold", "MODELS__CHRONIC_ABSENCE_THRESHOLD", _parse_share)
-        min_days = _config_value("chronic_absence_min_days", "MODELS__CHRONIC_ABSENCE_MIN_DAYS", _parse_days)
+        today = _config_value("today", TODAY_VARIABLE, _parse_date, TODAY_EXPECTED)
+        threshold = _config_value("chronic_absence_threshold", THRESHOLD_VARIABLE, _parse_share, THRESHOLD_EXPECTED)
+        min_days = _config_value("chronic_absence_min_days", MIN_DAYS_VARIABLE, _parse_days, MIN_DAYS_EXPECTED)
         return cls(
             today=today,
             chronic_absence_threshold=DEFAULT_CHRONIC_ABSENCE_THRESHOLD if threshold is None else threshold,
@@ -158,14 +155,22 @@ class ModelSettings:
         )
 
 
-def _config_value(key: str, variable: str, parse: Any) -> Any:
+TODAY_VARIABLE = "MODELS__TODAY"
+TODAY_EXPECTED = "a date as YYYY-MM-DD (leave it unset for the real date)"
+THRESHOLD_VARIABLE = "MODELS__CHRONIC_ABSENCE_THRESHOLD"
+THRESHOLD_EXPECTED = "a share of days in (0, 1], e.g. 0.1 or 10%"
+MIN_DAYS_VARIABLE = "MODELS__CHRONIC_ABSENCE_MIN_DAYS"
+MIN_DAYS_EXPECTED = "a whole number of days >= 1"
+
+
+def _config_value(key: str, variable: str, parse: Callable[[Any], Any], expected: str) -> Any:
     raw = dlt.config.get(f"models.{key}")
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     try:
         return parse(raw)
     except (TypeError, ValueError):
-        raise ConfigurationError(f"setting models.{key} ({variable}) has an invalid value {raw!r}") from None
+        raise ConfigurationError(f"{variable}: {raw!r} is not {expected}") from None
 
 
 def _parse_date(raw: Any) -> date:
@@ -175,11 +180,12 @@ def _parse_date(raw: Any) -> date:
 
 
 def _parse_share(raw: Any) -> float:
+    """A fraction (`0.1`) or a percentage (`10%`). A bare `10` is refused rather than read as 10%: it is out of
+    range as a fraction, and guessing which the user meant would hide a typo such as `1.0` for `0.1`."""
     text = str(raw).strip()
     if text.endswith("%"):
         return float(text[:-1]) / 100
-    value = float(text)
-    return value / 100 if value > 1 else value
+    return float(text)
 
 
 def _parse_days(raw: Any) -> int:
@@ -187,6 +193,19 @@ def _parse_days(raw: Any) -> int:
     if value != int(value):
         raise ValueError(raw)
     return int(value)
+
+
+def check_memory_limit() -> None:
+    """`ILLUMINATE_SYNC_DUCKDB_MEMORY_LIMIT` must be a size DuckDB understands: asked of DuckDB itself, on an
+    in-memory database, so that a typo fails before any file is opened instead of in the middle of a load."""
+    if not DUCKDB_MEMORY_LIMIT:
+        return
+    try:
+        duckdb.connect(":memory:", config={"memory_limit": DUCKDB_MEMORY_LIMIT}).close()
+    except duckdb.Error:
+        raise ConfigurationError(
+            f"{MEMORY_LIMIT_VARIABLE}: {DUCKDB_MEMORY_LIMIT!r} is not a DuckDB memory size such as 512MB or 1GB"
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------------------- models

@@ -17,7 +17,12 @@ from typing import Any, TextIO
 
 import dlt
 import duckdb
-from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.common.configuration.exceptions import (
+    ConfigFieldMissingException,
+    ConfigurationException,
+    ConfigValueCannotBeCoercedException,
+)
+from dlt.common.configuration.providers.toml import TomlProviderReadException
 from dlt.common.pipeline import LoadInfo
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.extract import DltSource
@@ -31,13 +36,20 @@ from pipelines.models import (
     DUCKDB_WRITE_CONFIG,
     ModelSettings,
     build_models,
+    check_memory_limit,
     out_of_memory_message,
 )
 from sources.illuminate import RunReport, illuminate_source, resource_names
 from sources.illuminate.context import ResourceProgress
 from sources.illuminate.convert import QuarantinedRecord
 from sources.illuminate.errors import ConfigurationError, IlluminateError
+from sources.illuminate.setting_rules import invalid_setting_message, setting_variable
 from sources.illuminate.settings import DATASET_NAME
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
 
 PIPELINE_NAME = "illuminate_sync"
 QUARANTINE_TABLE = "quarantine"
@@ -100,11 +112,16 @@ def select_resources(names: Sequence[str] | None) -> list[str] | None:
     return list(names)
 
 
-def make_pipeline(duckdb_path: Path, data_dir: Path | None = None) -> dlt.Pipeline:
-    # dlt's own log is noise in a nightly log (warnings about always-null columns of the View's child tables) or
-    # worse: it logs each retried load job's traceback. The run reports failures itself, one line each. Load ids on
-    # arrow rows give the summary its per-run counts. Both stay overridable by the user.
+def quiet_dlt_logging() -> None:
+    """dlt's own log is noise in a nightly log (warnings about always-null columns of the View's child tables) or
+    worse: it logs each retried load job's traceback. The run reports failures itself, one line each. The user can
+    still set RUNTIME__LOG_LEVEL. dlt reads the level when it first resolves a setting: call this before that."""
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "CRITICAL")
+
+
+def make_pipeline(duckdb_path: Path, data_dir: Path | None = None) -> dlt.Pipeline:
+    quiet_dlt_logging()
+    # Load ids on arrow rows give the summary its per-run counts (overridable by the user).
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
     # Row ids (how a load job copied twice is recognised, see remove_rows_copied_twice) come with the source's arrow
     # rows (`with_row_ids`): dlt adding them would rewrite every file in normalize, and add a second `_dlt_id`.
@@ -176,8 +193,20 @@ def run_sync(
 ) -> SyncSummary:
     """Run one sync, then rebuild the SQL models, and return the sync's summary.
 
-    Raises IlluminateError (one-line, user-facing) on failure; what earlier runs loaded stays as it was.
+    Every input is checked before anything is written (the paths, the source's and the models' settings): a wrong
+    one raises a one-line ConfigurationError and leaves the disk as it was. Raises IlluminateError (one-line,
+    user-facing) on failure; what earlier runs loaded stays as it was.
     """
+    quiet_dlt_logging()
+    check_warehouse_file(duckdb_path)
+    if data_dir is not None:
+        check_data_dir(data_dir)
+    check_memory_limit()
+    select_resources(resources)
+    check_source_options(**source_options)
+    # Resolved even when the models are skipped: a wrong model setting fails tonight, not on the next full run.
+    models = model_settings(source_options.get("today"))
+    print(f"syncing into {duckdb_path} ...", file=out, flush=True)
     hold_less_memory()
     with warehouse_lock(duckdb_path), owner_only_files(duckdb_path):
         summary = _run_sync_locked(
@@ -185,9 +214,95 @@ def run_sync(
         )
         if build_models_after:
             model_log = io.StringIO()
-            build_models(duckdb_path, out=model_log, settings=model_settings(source_options.get("today")))
+            build_models(duckdb_path, out=model_log, settings=models)
             print(model_log.getvalue().strip().splitlines()[-1], file=out)  # "built N models into analytics ..."
         return summary
+
+
+def check_source_options(**source_options: Any) -> None:
+    """Resolve and check the source's settings (dlt's coercion to their types, then their ranges, the base URL,
+    the credentials and the PII key) before the run opens any file.
+
+    dlt resolves a source's settings only when the source function is called, and the source also reads the
+    warehouse to choose how it loads: called without one, it reads no file and sends no request. The source the run
+    uses is created again under the lock, once a pending load is finished.
+    """
+    report = RunReport()
+    try:
+        _create_source(report=report, **source_options)
+    finally:
+        if report.client is not None:
+            report.client.close()
+
+
+DUCKDB_MAGIC = b"DUCK"
+DUCKDB_MAGIC_OFFSET = 8
+"""Every DuckDB database file holds these bytes at this offset (the header of its first block)."""
+
+
+def is_duckdb_file(path: Path) -> bool:
+    """Whether `path` starts like a DuckDB database; read from its header, so the file is never opened by DuckDB
+    (which would turn a wrong file given by mistake into a database, or write a WAL beside it)."""
+    with path.open("rb") as file:
+        header = file.read(DUCKDB_MAGIC_OFFSET + len(DUCKDB_MAGIC))
+    return header[DUCKDB_MAGIC_OFFSET:] == DUCKDB_MAGIC
+
+
+def check_warehouse_file(duckdb_path: Path) -> None:
+    """`--duckdb` of a command that writes: a DuckDB database, or a new file in an existing, writable directory.
+
+    The directory is not created: a typo in it would otherwise put a new, empty warehouse somewhere unexpected.
+    """
+    directory = duckdb_path.parent
+    if not directory.is_dir():
+        raise ConfigurationError(
+            f"--duckdb {duckdb_path}: the directory {directory} does not exist (expected a file in an existing"
+            " directory: create it first)"
+        )
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigurationError(
+            f"--duckdb {duckdb_path}: the directory {directory} is not writable (expected a directory where the"
+            " run can write the database, its log and its lock)"
+        )
+    if duckdb_path.exists():
+        check_duckdb_database(duckdb_path)
+        if not os.access(duckdb_path, os.W_OK):
+            raise ConfigurationError(f"--duckdb {duckdb_path}: the file is not writable (expected a writable file)")
+
+
+def check_duckdb_database(duckdb_path: Path) -> None:
+    """`--duckdb` names an existing file: it must be a DuckDB database (and is left untouched when it is not)."""
+    if duckdb_path.is_dir():
+        raise ConfigurationError(f"--duckdb {duckdb_path}: is a directory (expected a DuckDB database file)")
+    try:
+        is_database = is_duckdb_file(duckdb_path)
+    except OSError as error:
+        raise ConfigurationError(
+            f"--duckdb {duckdb_path}: cannot be read ({error.strerror}; expected a readable DuckDB database file)"
+        ) from None
+    if not is_database:
+        raise ConfigurationError(
+            f"--duckdb {duckdb_path}: is not a DuckDB database (expected a DuckDB file, or the path of a new one);"
+            " the file was not changed"
+        )
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """`--data-dir`: an existing writable directory, or a new one in an existing, writable directory."""
+    if data_dir.exists():
+        if not data_dir.is_dir():
+            raise ConfigurationError(f"--data-dir {data_dir}: is not a directory (expected dlt's working directory)")
+        if not os.access(data_dir, os.W_OK | os.X_OK):
+            raise ConfigurationError(f"--data-dir {data_dir}: is not writable (expected a writable directory)")
+        return
+    parent = data_dir.parent
+    if not parent.is_dir():
+        raise ConfigurationError(
+            f"--data-dir {data_dir}: the directory {parent} does not exist (expected a directory in an existing"
+            " one: create it first)"
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"--data-dir {data_dir}: the directory {parent} is not writable")
 
 
 @contextmanager
@@ -348,11 +463,11 @@ def load_on_one_connection(pipeline: dlt.Pipeline, duckdb_path: Path) -> LoadInf
 
 
 def _create_source(**options: Any) -> DltSource:
-    """The source with its settings resolved; a missing setting becomes a one-line ConfigurationError."""
+    """The source with its settings resolved; a missing or wrong setting becomes a one-line ConfigurationError."""
     try:
         return illuminate_source(**options)
-    except ConfigFieldMissingException as missing:
-        raise ConfigurationError(_missing_setting_message(missing)) from None
+    except ConfigurationException as error:
+        raise configuration_error(error) from None
 
 
 def finish_pending_load(pipeline: dlt.Pipeline) -> None:
@@ -607,8 +722,8 @@ def _step_error(step: str, failure: BaseException, duckdb_config: dict[str, Any]
     while cause is not None:
         if isinstance(cause, IlluminateError):
             return cause
-        if isinstance(cause, ConfigFieldMissingException):
-            return ConfigurationError(_missing_setting_message(cause))
+        if isinstance(cause, ConfigurationException):
+            return configuration_error(cause)
         if isinstance(cause, (LoadClientJobFailed, LoadClientJobTerminalRetry)):
             table = cause.job_id.split(".")[0]  # a job id is `table.file_id.format`
             problem = _exception_line(cause.failed_message)[:300]
@@ -621,11 +736,47 @@ def _step_error(step: str, failure: BaseException, duckdb_config: dict[str, Any]
     return IlluminateError(f"the {step} step failed: {first_line[:300]}")
 
 
+def configuration_error(error: ConfigurationException) -> ConfigurationError:
+    """dlt's error about a setting or a settings file as one line naming the setting the way a user sets it."""
+    if isinstance(error, ConfigFieldMissingException):
+        return ConfigurationError(_missing_setting_message(error))
+    if isinstance(error, ConfigValueCannotBeCoercedException):
+        return ConfigurationError(invalid_setting_message(error.field_name, error.field_value, error.hint))
+    if isinstance(error, TomlProviderReadException):
+        return ConfigurationError(settings_file_message(error))
+    # dlt's other configuration errors name fields and types, never values
+    first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return ConfigurationError(f"a setting is invalid: {first_line[:300]}")
+
+
+def settings_file_message(error: TomlProviderReadException) -> str:
+    """Which of `.dlt/config.toml` / `.dlt/secrets.toml` could not be read, and where: dlt names every path it
+    looked at, so each is parsed again to find the broken one. Only the position is shown, never the text, which
+    could be part of a secret."""
+    for path in error.full_paths:
+        problem = _toml_file_problem(Path(path))
+        if problem:
+            return f"{path}: {problem}: correct the file and run again"
+    return f"{error.file_name} could not be read: correct the file and run again"
+
+
+def _toml_file_problem(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    try:
+        tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:  # its message names the problem and its position, not the text
+        return f"is not valid TOML: {error}"
+    except (OSError, UnicodeDecodeError) as error:
+        return f"cannot be read ({type(error).__name__})"
+    return None
+
+
 def _missing_setting_message(exception: Any) -> str:
     fields = list(getattr(exception, "fields", []) or [])
     names = []
     for name in fields:
-        names.append("SOURCES__ILLUMINATE__" + str(name).upper())
+        names.append(setting_variable(str(name)))
     if not names:
         return "a required setting is missing: see .dlt/secrets.toml.example"
     return f"missing setting {', '.join(names)}: set it in the environment or in .dlt/config.toml / .dlt/secrets.toml"

@@ -936,13 +936,14 @@ def command_push(
     client_factory: Callable[[], Any] | None = None,
 ) -> int:
     """`push-scores` / `push-repository`: query, validate, refuse a repeat, send in batches, log, report."""
-    from pipelines.sync import warehouse_lock
+    from pipelines.sync import check_duckdb_database, warehouse_lock
 
     out = out or sys.stdout
     target = _target(args)
     duckdb_path: Path = args.duckdb
     if not duckdb_path.is_file():
         raise UsageError(f"the DuckDB file {duckdb_path} does not exist: pass --duckdb the file your query reads")
+    check_duckdb_database(duckdb_path)
     with warehouse_lock(duckdb_path):
         columns, rows = read_query(duckdb_path, args.query)
         prepare = prepare_scores if args.command == "push-scores" else prepare_repository

@@ -1,7 +1,8 @@
 """Bad configuration gets a one-line error naming the setting, a non-zero exit, no traceback and no secret.
 
 (Missing base URL, `ftp:/nowhere`, a consumer key without its secret, a malformed or too-early academic year and
-missing credentials are in test_sync_errors.py.)"""
+missing credentials are in test_sync_errors.py; a wrong type or range for every setting, settings files and paths in
+test_bad_input_settings.py.)"""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from .context import RunReport, SyncContext, WarehouseReader
 from .errors import ConfigurationError
 from .privacy import PiiPolicy
 from .resources import RESOURCE_FACTORIES, append_into_an_empty_table
+from .setting_rules import check_source_settings
 from .settings import (
     DEFAULT_ACADEMIC_YEARS_BACK,
     DEFAULT_ATTENDANCE_LOOKBACK_DAYS,
@@ -100,16 +101,21 @@ def illuminate_source(
         One resource per GET endpoint, named after its table. The per-user SchoolFocus resources make one request
         per user (thousands in a large district) and fetch only when named in `resources`.
     """
-    run_today = _parse_today(today)
-    if gradebook_refresh_days < 1:
-        raise ConfigurationError(
-            f"gradebook_refresh_days must be at least 1 (got {gradebook_refresh_days}): set "
-            "SOURCES__ILLUMINATE__GRADEBOOK_REFRESH_DAYS (1 = every run)"
-        )
-    if max_concurrency < 1:
-        raise ConfigurationError(
-            f"max_concurrency must be at least 1 (got {max_concurrency}): set SOURCES__ILLUMINATE__MAX_CONCURRENCY"
-        )
+    check_source_settings(
+        {
+            "max_concurrency": max_concurrency,
+            "attendance_lookback_days": attendance_lookback_days,
+            "attendance_include_weekends": attendance_include_weekends,
+            "pool_lookback_days": pool_lookback_days,
+            "reconcile_every_n_runs": reconcile_every_n_runs,
+            "gradebook_refresh_days": gradebook_refresh_days,
+            "academic_years_back": academic_years_back,
+            "shrink_guard_ratio": shrink_guard_ratio,
+            "pii": pii,
+            "today": today or None,
+        }
+    )
+    run_today = date.fromisoformat(today) if today else date.today()
     years = (
         sorted(set(academic_years)) if academic_years else current_and_previous_years(run_today, academic_years_back)
     )
@@ -155,14 +161,3 @@ def validate_academic_year(year: int) -> None:
             f"academic year {year} is out of range: give the ending year between {MIN_ACADEMIC_YEAR} and "
             f"{MAX_ACADEMIC_YEAR} (2027 means 2026-27)"
         )
-
-
-def _parse_today(today: str | None) -> date:
-    if not today:
-        return date.today()
-    try:
-        return date.fromisoformat(today)
-    except ValueError:
-        raise ConfigurationError(
-            f"today {today!r} is not a date: set SOURCES__ILLUMINATE__TODAY as YYYY-MM-DD or leave it unset"
-        ) from None
