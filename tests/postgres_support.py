@@ -1,0 +1,112 @@
+"""A throwaway PostgreSQL cluster for the tests: a temporary directory, a free loopback port, stopped afterwards.
+
+The machine image (and `.ci/run`) provide PostgreSQL 15's server binaries. `initdb` refuses to run as root, so as root
+the cluster runs as the `postgres` system user, in a directory that user owns. `fsync=off`: the tests need no
+durability across a crash of the machine, only across a killed client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVER_BINARIES = (Path("/usr/lib/postgresql/15/bin"), Path("/usr/lib/postgresql/16/bin"), Path("/usr/local/bin"))
+SUPERUSER = "illuminate_test"
+PASSWORD = "test-password-not-a-secret"
+
+
+def server_binary(name: str) -> str | None:
+    for directory in SERVER_BINARIES:
+        if (directory / name).is_file():
+            return str(directory / name)
+    return shutil.which(name)
+
+
+def postgres_available() -> bool:
+    return server_binary("initdb") is not None and server_binary("pg_ctl") is not None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class PostgresCluster:
+    port: int
+    directory: Path
+
+    def url(self, database: str = "postgres", password: str = PASSWORD) -> str:
+        return f"postgresql://{SUPERUSER}:{password}@127.0.0.1:{self.port}/{database}"
+
+    def execute(self, sql: str, database: str = "postgres") -> list[tuple[object, ...]]:
+        import psycopg2
+
+        connection = psycopg2.connect(self.url(database))
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+                return list(cursor.fetchall()) if cursor.description else []
+        finally:
+            connection.close()
+
+    def create_database(self, name: str) -> str:
+        self.execute(f'create database "{name}"')
+        return self.url(name)
+
+
+def _as_server_user(command: list[str]) -> list[str]:
+    if os.geteuid() != 0:
+        return command
+    return ["runuser", "-u", "postgres", "--", *command]
+
+
+@contextlib.contextmanager
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A running cluster with a password-authenticated superuser; stopped and deleted afterwards."""
+    directory = Path(tempfile.mkdtemp(prefix="illuminate-pg-"))
+    data = directory / "data"
+    password_file = directory / "password"
+    password_file.write_text(PASSWORD + "\n")
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam("postgres")
+        for path in (directory, password_file):
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+    port = _free_port()
+    initdb, pg_ctl = server_binary("initdb"), server_binary("pg_ctl")
+    assert initdb and pg_ctl, "PostgreSQL's server binaries are not installed (Debian: apt-get install postgresql)"
+    subprocess.run(
+        _as_server_user(
+            [
+                initdb,
+                "-D",
+                str(data),
+                "-U",
+                SUPERUSER,
+                "--auth=scram-sha-256",
+                f"--pwfile={password_file}",
+                "-E",
+                "UTF8",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={directory} -c fsync=off"
+    start = [pg_ctl, "-D", str(data), "-o", options, "-l", str(directory / "server.log"), "-w", "start"]
+    subprocess.run(_as_server_user(start), check=True, capture_output=True)
+    try:
+        yield PostgresCluster(port, directory)
+    finally:
+        subprocess.run(_as_server_user([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]), capture_output=True)
+        shutil.rmtree(directory, ignore_errors=True)
