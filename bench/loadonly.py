@@ -40,8 +40,9 @@ from bench.common import (
     read_request_log,
     self_peak_rss_mb,
 )
+from pipelines.duckdb_warehouse import load_on_one_connection
 from pipelines.memory import hold_less_memory
-from pipelines.sync import load_on_one_connection, make_pipeline
+from pipelines.sync import make_pipeline
 from sources.illuminate.catalog import Endpoint, load_catalog
 from sources.illuminate.convert import RowConverter
 from sources.illuminate.resources import KeyFilter, appending, column_hints, deleted_hint, rebatch

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 from dlt.common.configuration.exceptions import ConfigurationException
 
-from pipelines.models import check_memory_limit, out_of_memory_message
+from pipelines.duckdb_settings import out_of_memory_message
 from pipelines.writeback import add_writeback_commands, run_writeback_command
 from sources.illuminate.catalog import STRATEGY_DESCRIPTIONS, load_catalog
 from sources.illuminate.errors import ConfigurationError, IlluminateError
@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulator.add_argument("--latency", type=float, default=0.0, help="added seconds per request (a distant API)")
 
     models = commands.add_parser("models", help="rebuild the SQL models in schema analytics (and test them)")
-    models.add_argument("--duckdb", type=Path, required=True, help="the DuckDB file a sync loaded")
+    _add_warehouse_arguments(models, required=True, duckdb_help="the DuckDB file a sync loaded")
     models.add_argument("--test", action="store_true", help="also run the model tests; exit 1 if one fails")
 
     commands.add_parser("endpoints", help="print the endpoint / table / key / strategy table (markdown)")
@@ -91,13 +91,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_sync_arguments(parser: argparse.ArgumentParser, duckdb_required: bool) -> None:
+def _add_warehouse_arguments(parser: argparse.ArgumentParser, required: bool, duckdb_help: str) -> None:
+    """`--duckdb PATH` or `--destination NAME [--dataset NAME]`: where the raw tables and the models are."""
+    where = parser.add_mutually_exclusive_group(required=required)
+    where.add_argument("--duckdb", type=Path, default=None, help=duckdb_help)
+    where.add_argument(
+        "--destination",
+        default=None,
+        help="a dlt destination instead of a DuckDB file: postgres (verified), motherduck, bigquery, snowflake,"
+        " redshift; credentials from DESTINATION__<NAME>__CREDENTIALS or .dlt/secrets.toml",
+    )
     parser.add_argument(
-        "--duckdb",
-        type=Path,
+        "--dataset",
+        default=None,
+        help="with --destination: the raw tables' dataset (default illuminate; the models go to analytics, or"
+        " <dataset>_analytics)",
+    )
+
+
+def _add_sync_arguments(parser: argparse.ArgumentParser, duckdb_required: bool) -> None:
+    _add_warehouse_arguments(
+        parser,
         required=duckdb_required,
-        default=None if duckdb_required else Path("demo.duckdb"),
-        help="the DuckDB file to load into (created if missing; its directory must exist)",
+        duckdb_help="the DuckDB file to load into (created if missing; its directory must exist)"
+        + ("" if duckdb_required else "; default demo.duckdb"),
     )
     parser.add_argument("--resources", type=resource_list, default=None, help="comma-separated tables to sync")
     parser.add_argument(
@@ -169,8 +186,15 @@ def command_run(args: argparse.Namespace, **source_options: object) -> int:
 
     if args.pii is not None:
         source_options["pii"] = args.pii
+    if args.dataset is not None and args.destination is None:
+        raise ConfigurationError("--dataset goes with --destination (a DuckDB file keeps schema illuminate)")
+    duckdb_path = args.duckdb
+    if duckdb_path is None and args.destination is None:
+        duckdb_path = Path("demo.duckdb")  # `demo` without a warehouse
     summary = run_sync(
-        args.duckdb,
+        duckdb_path,
+        destination=args.destination,
+        dataset=args.dataset,
         resources=args.resources,
         academic_years=args.academic_years,
         full_refresh=args.full_refresh,
@@ -185,19 +209,19 @@ def command_run(args: argparse.Namespace, **source_options: object) -> int:
 
 
 def command_models(args: argparse.Namespace) -> int:
-    from pipelines.models import ModelSettings, build_models, test_models
-    from pipelines.sync import check_warehouse_file, warehouse_lock
+    from pipelines.models import ModelSettings
+    from pipelines.warehouse import open_warehouse
 
-    if not args.duckdb.is_file():
+    if args.duckdb is not None and not args.duckdb.is_file():
         raise ConfigurationError(f"--duckdb {args.duckdb}: no such file (expected the DuckDB file a sync loaded)")
-    check_warehouse_file(args.duckdb)
-    check_memory_limit()
+    warehouse = open_warehouse(args.duckdb, args.destination, args.dataset)
+    warehouse.check()
     settings = ModelSettings.resolve()
-    with warehouse_lock(args.duckdb):
-        build_models(args.duckdb, settings=settings)
+    with warehouse.lock():
+        warehouse.build_models(settings, out=sys.stderr)
         if not args.test:
             return EXIT_OK
-        failures = test_models(args.duckdb)
+        failures = warehouse.test_models()
     for failure in failures:
         print(f"model test failed: {failure}", file=sys.stderr)
     print(f"model tests: {len(failures)} failed" if failures else "model tests: all passed", file=sys.stderr)

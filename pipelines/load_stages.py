@@ -14,22 +14,22 @@ Why not `Pipeline.load` in that thread: it saves the pipeline's state file when 
 which would overwrite the cursors the foreground extract saved meanwhile. The background thread runs dlt's load step
 (`dlt.load.Load`) itself, which reads only the package (its files, its schema, its state row) and the destination.
 
-While a background load runs, the warehouse file is open in this process on one DuckDB instance (DuckDB refuses a
-second connection with another configuration), so the foreground's warehouse reads use a cursor of that instance
-(`DuckDBWarehouse.sharing`). The background load runs on one DuckDB thread at a smaller memory limit: it shares the
-machine with the download, and its memory adds to the download's.
+The warehouse gives the destination the background load uses (`Warehouse.background_destination`): on a DuckDB file
+one connection, whose cursor the foreground's reads use meanwhile (DuckDB refuses a second connection with another
+configuration), on one DuckDB thread at a smaller memory limit (`duckdb_settings.BACKGROUND_LOAD_CONFIG`): it shares
+the machine with the download, and its memory adds to the download's. A server takes the background load's
+connections beside the reads.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import dlt
-import duckdb
+from dlt.common.destination import Destination
 from dlt.common.pipeline import LoadInfo
 from dlt.common.runners import pool_runner
 from dlt.common.storages import LoadStorageConfiguration
@@ -37,22 +37,11 @@ from dlt.dataset.utils import get_destination_clients
 from dlt.load import Load
 from dlt.load.configuration import LoaderConfiguration
 
-from pipelines.models import DUCKDB_MEMORY_LIMIT, DUCKDB_WRITE_CONFIG
-
 STAGE_ENDS = ("attendance_daily", "attendance_section")
 """Resources after which a stage ends: the two largest endpoints (5 M and 19 M of a 20,000-student district's 32 M
 rows). Everything up to and including Attendance/Daily loads while Attendance/Section downloads (~350 s at 20,000
 students), Attendance/Section's rows while the gradebooks download (~150 s); only the last stage loads after the last
 answer."""
-
-BACKGROUND_LOAD_CONFIG: dict[str, Any] = {
-    **DUCKDB_WRITE_CONFIG,
-    "memory_limit": DUCKDB_MEMORY_LIMIT or "32MB",
-    "threads": 1,
-}
-"""DuckDB while loading in the background. One thread: the download needs the other core, and one thread appends
-with ~15 % less CPU than two (measured at 64 MB: 5.9 against 7.1 s of CPU for 1.9 M attendance rows). 32 MB: the
-background load's memory adds to the download's (~40 MB above the process at 32 MB, ~70 MB at 64 MB, same rows)."""
 
 
 def load_stages(resources: Sequence[str]) -> list[list[str]]:
@@ -65,10 +54,9 @@ def load_stages(resources: Sequence[str]) -> list[list[str]]:
     return [stage for stage in stages if stage]
 
 
-def load_step(pipeline: dlt.Pipeline, connection: duckdb.DuckDBPyConnection) -> Load:
-    """dlt's load step for the pipeline's normalized packages, on `connection`, prepared in the calling thread (it
-    reads the pipeline's schema, which the foreground changes while it extracts)."""
-    destination = dlt.destinations.duckdb(connection)
+def load_step(pipeline: dlt.Pipeline, destination: Destination[Any, Any]) -> Load:
+    """dlt's load step for the pipeline's normalized packages into `destination`, prepared in the calling thread
+    (it reads the pipeline's schema, which the foreground changes while it extracts)."""
     client, _ = get_destination_clients(
         pipeline.default_schema.clone(), destination=destination, destination_dataset_name=pipeline.dataset_name
     )
@@ -80,12 +68,12 @@ def load_step(pipeline: dlt.Pipeline, connection: duckdb.DuckDBPyConnection) -> 
 
 
 class BackgroundLoad:
-    """Loads the normalized packages of a pipeline in a thread, on its own DuckDB connection; `wait` returns dlt's
-    load info or raises what the load raised."""
+    """Loads the normalized packages of a pipeline in a thread, into the warehouse's background destination;
+    `wait` returns dlt's load info or raises what the load raised."""
 
-    def __init__(self, pipeline: dlt.Pipeline, connection: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, pipeline: dlt.Pipeline, destination: Destination[Any, Any]) -> None:
         self.pipeline = pipeline
-        self.step = load_step(pipeline, connection)
+        self.step = load_step(pipeline, destination)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="illuminate-background-load", daemon=True)
         self.thread.start()
@@ -101,13 +89,3 @@ class BackgroundLoad:
         if self.error is not None:
             raise self.error
         return self.step.get_step_info(self.pipeline)
-
-
-@contextmanager
-def background_connection(duckdb_path: os.PathLike[str] | str) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The warehouse opened for background loads (closed, and so checkpointed, at the end)."""
-    connection = duckdb.connect(str(duckdb_path), config=dict(BACKGROUND_LOAD_CONFIG))
-    try:
-        yield connection
-    finally:
-        connection.close()

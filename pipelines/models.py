@@ -26,7 +26,6 @@ foreign key found in its dimension) and row assertions; `test_models` runs them.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import time
@@ -41,6 +40,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import dlt
 import duckdb
 
+from pipelines.duckdb_settings import DUCKDB_WRITE_CONFIG, check_memory_limit
 from sources.illuminate.catalog import load_catalog
 from sources.illuminate.errors import ConfigurationError, IlluminateError
 from sources.illuminate.settings import DATASET_NAME, SLICE_YEAR_COLUMN
@@ -68,28 +68,6 @@ __all__ = [
 
 MODEL_SCHEMA = "analytics"
 """The schema the models are built into (same DuckDB file as the raw tables)."""
-
-MEMORY_LIMIT_VARIABLE = "ILLUMINATE_SYNC_DUCKDB_MEMORY_LIMIT"
-DUCKDB_MEMORY_LIMIT = os.environ.get(MEMORY_LIMIT_VARIABLE, "")
-"""The user's DuckDB memory limit for loading and building models alike; empty means the defaults below."""
-DUCKDB_WRITE_CONFIG = {"memory_limit": DUCKDB_MEMORY_LIMIT or "128MB", "preserve_insertion_order": False}
-"""DuckDB's settings while building models (and other writes); beyond the limit DuckDB spills to disk (the attendance
-marts and large merges would otherwise take gigabytes). DuckDB fills its limit with cached blocks, so the limit adds
-to the sync's peak as is: 128 MB loaded the 1,000-student benchmark district as fast as 256 MB (tail 11.2 s vs
-10.6 s) with a peak 170 MB lower. The models of a 10,000-student district run out of memory at 96 MB."""
-DUCKDB_LOAD_CONFIG = {**DUCKDB_WRITE_CONFIG, "memory_limit": DUCKDB_MEMORY_LIMIT or "64MB"}
-"""DuckDB's settings while the sync loads its files. Appending files needs less than the models: 64 MB instead of
-128 MB took the load of a 10,000-student district (15.5 M rows) from 26.6 to 28.9 s and its peak 61 MB lower, and
-the load is where the sync's memory peaks."""
-
-
-def out_of_memory_message(where: str, config: dict[str, Any] = DUCKDB_WRITE_CONFIG) -> str:
-    """The one-line error when DuckDB needs more than the memory limit of `config`."""
-    return (
-        f"DuckDB ran out of memory {where} (limit {config['memory_limit']}): set {MEMORY_LIMIT_VARIABLE} higher "
-        "(e.g. 1GB) and run again; what earlier runs loaded is intact"
-    )
-
 
 SOURCE_SCHEMA = DATASET_NAME
 """The schema of the raw tables, loaded by the sync."""
@@ -193,19 +171,6 @@ def _parse_days(raw: Any) -> int:
     if value != int(value):
         raise ValueError(raw)
     return int(value)
-
-
-def check_memory_limit() -> None:
-    """`ILLUMINATE_SYNC_DUCKDB_MEMORY_LIMIT` must be a size DuckDB understands: asked of DuckDB itself, on an
-    in-memory database, so that a typo fails before any file is opened instead of in the middle of a load."""
-    if not DUCKDB_MEMORY_LIMIT:
-        return
-    try:
-        duckdb.connect(":memory:", config={"memory_limit": DUCKDB_MEMORY_LIMIT}).close()
-    except duckdb.Error:
-        raise ConfigurationError(
-            f"{MEMORY_LIMIT_VARIABLE}: {DUCKDB_MEMORY_LIMIT!r} is not a DuckDB memory size such as 512MB or 1GB"
-        ) from None
 
 
 # --------------------------------------------------------------------------------------------------------- models

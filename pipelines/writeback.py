@@ -936,7 +936,7 @@ def command_push(
     client_factory: Callable[[], Any] | None = None,
 ) -> int:
     """`push-scores` / `push-repository`: query, validate, refuse a repeat, send in batches, log, report."""
-    from pipelines.sync import check_duckdb_database, warehouse_lock
+    from pipelines.duckdb_warehouse import check_duckdb_database, warehouse_lock
 
     out = out or sys.stdout
     target = _target(args)

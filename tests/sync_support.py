@@ -13,7 +13,8 @@ from typing import Any
 
 import duckdb
 
-from pipelines.sync import SyncSummary, default_data_dir, run_sync
+from pipelines.duckdb_warehouse import default_data_dir
+from pipelines.sync import SyncSummary, run_sync
 from simulator import Simulator
 from sources.illuminate.catalog import Endpoint, load_catalog
 from sources.illuminate.settings import SLICE_YEAR_COLUMN

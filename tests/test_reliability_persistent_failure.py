@@ -28,7 +28,7 @@ from sync_support import (
 )
 
 from pipelines.cli import main
-from pipelines.sync import default_data_dir
+from pipelines.duckdb_warehouse import default_data_dir
 from simulator import Simulator, SimulatorConfig
 from sources.illuminate.catalog import load_catalog
 

@@ -25,7 +25,7 @@ from sync_support import (
     sync,
 )
 
-from pipelines.sync import default_data_dir
+from pipelines.duckdb_warehouse import default_data_dir
 from simulator import Simulator, SimulatorConfig
 
 OPTIONS = {"academic_years_back": 0, "max_concurrency": 4}

@@ -16,7 +16,7 @@ import duckdb
 import pytest
 from sync_support import CRASH_DURING_LOAD, TODAY, cli_env, sync
 
-from pipelines.sync import default_data_dir
+from pipelines.duckdb_warehouse import default_data_dir
 from simulator import Simulator, SimulatorConfig
 from sources.illuminate.settings import DATASET_NAME
 

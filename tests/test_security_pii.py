@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from sync_support import TODAY, column_types, simulator_env
 
-from pipelines.sync import default_data_dir, run_sync
+from pipelines.duckdb_warehouse import default_data_dir
+from pipelines.sync import run_sync
 from simulator import Simulator, SimulatorConfig
 from sources.illuminate.catalog import load_catalog
 

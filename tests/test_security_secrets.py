@@ -31,7 +31,8 @@ import pytest
 from sync_support import CRASH_DURING_LOAD, TODAY, cli_env, fast_retries, simulator_env
 
 from pipelines.cli import main
-from pipelines.sync import default_data_dir, run_sync
+from pipelines.duckdb_warehouse import default_data_dir
+from pipelines.sync import run_sync
 from simulator import Simulator, SimulatorConfig
 from simulator.oauth import parse_authorization
 from sources.illuminate.errors import IlluminateError

@@ -8,7 +8,7 @@ import pytest
 from sync_support import TODAY, simulator_env
 
 from pipelines.cli import main
-from pipelines.models import DUCKDB_LOAD_CONFIG
+from pipelines.duckdb_settings import DUCKDB_LOAD_CONFIG
 from simulator import Simulator, SimulatorConfig
 
 

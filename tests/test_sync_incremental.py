@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sync_support import TODAY, expected_keys, loaded_keys, sync
 
-from pipelines.sync import default_data_dir
+from pipelines.duckdb_warehouse import default_data_dir
 from simulator import Simulator, SimulatorConfig
 from sources.illuminate.catalog import load_catalog
 from sources.illuminate.errors import ShrinkGuardError

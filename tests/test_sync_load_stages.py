@@ -15,7 +15,8 @@ from dlt.common.destination.exceptions import DestinationTerminalException
 from dlt.destinations.impl.duckdb import duck
 from sync_support import TODAY, assert_same_data, fast_retries, simulator_env, sync
 
-from pipelines.load_stages import BACKGROUND_LOAD_CONFIG, STAGE_ENDS, load_stages
+from pipelines.duckdb_settings import BACKGROUND_LOAD_CONFIG
+from pipelines.load_stages import STAGE_ENDS, load_stages
 from pipelines.sync import run_sync
 from simulator import Simulator, SimulatorConfig
 from sources.illuminate import resource_names

@@ -1,0 +1,308 @@
+"""The warehouse layer: where a sync loads its raw tables and where the models are built.
+
+`Warehouse` is what the sync needs of a warehouse: the dlt pipeline that loads it, a lock, the reads of the shrink
+guard and of reconciliation (`sources.illuminate.context.WarehouseReader`), row counts for the summary, the
+copied-twice repair, the quarantine table and the models. Two implementations:
+
+- `pipelines.duckdb_warehouse.DuckDBFileWarehouse`: a local DuckDB file (the default, `--duckdb PATH`);
+- `pipelines.destination_warehouse.DestinationWarehouse`: any dlt SQL destination (`--destination NAME`), read
+  through dlt's `sql_client`; verified on PostgreSQL.
+
+`open_warehouse` picks one from the command line's options. The SQL that reads raw tables is written once here
+(`count_query` and friends), with literal values: dlt's sql clients differ in their parameter styles (DuckDB `?`,
+psycopg2 `%s`, BigQuery `@name`), literals are the same everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import dlt
+from dlt.common.destination import Destination
+from dlt.common.pipeline import LoadInfo
+
+from pipelines.models import ModelSettings
+from sources.illuminate.convert import QuarantinedRecord
+from sources.illuminate.errors import ConfigurationError
+from sources.illuminate.settings import DATASET_NAME
+
+MODEL_DATASET = "analytics"
+QUARANTINE_TABLE = "quarantine"
+ROW_ID = "_dlt_id"
+LOAD_ID = "_dlt_load_id"
+
+
+def model_dataset_for(dataset: str) -> str:
+    """Where the models of raw dataset `dataset` go: `analytics` beside `illuminate`, `analytics_north` beside
+    `illuminate_north`, else `<dataset>_analytics`."""
+    if dataset == DATASET_NAME:
+        return MODEL_DATASET
+    if dataset.startswith(DATASET_NAME + "_"):
+        return MODEL_DATASET + dataset[len(DATASET_NAME) :]
+    return f"{dataset}_{MODEL_DATASET}"
+
+
+def sql_literal(value: Any) -> str:
+    """`value` as an SQL literal that DuckDB, PostgreSQL, Snowflake, Redshift and BigQuery read alike."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} has no SQL literal")
+        return repr(value)
+    if isinstance(value, datetime):
+        return f"timestamp '{value.isoformat(sep=' ')}'"
+    if isinstance(value, date):
+        return f"date '{value.isoformat()}'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def literal_list(values: Iterable[Any]) -> str:
+    return ", ".join(sql_literal(value) for value in values)
+
+
+def quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """`--data-dir`: an existing writable directory, or a new one in an existing, writable directory."""
+    if data_dir.exists():
+        if not data_dir.is_dir():
+            raise ConfigurationError(f"--data-dir {data_dir}: is not a directory (expected dlt's working directory)")
+        if not os.access(data_dir, os.W_OK | os.X_OK):
+            raise ConfigurationError(f"--data-dir {data_dir}: is not writable (expected a writable directory)")
+        return
+    parent = data_dir.parent
+    if not parent.is_dir():
+        raise ConfigurationError(
+            f"--data-dir {data_dir}: the directory {parent} does not exist (expected a directory in an existing"
+            " one: create it first)"
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"--data-dir {data_dir}: the directory {parent} is not writable")
+
+
+def quarantine_rows(records: Sequence[QuarantinedRecord]) -> list[dict[str, str]]:
+    """The rows of the quarantine table for a run's quarantined records (the record as JSON text)."""
+    return [
+        {
+            "table_name": record.table,
+            "endpoint": record.endpoint,
+            "reason": record.reason,
+            "record": json.dumps(record.record, default=str, sort_keys=True),
+        }
+        for record in records
+    ]
+
+
+class Warehouse(ABC):
+    """A warehouse the sync loads into: the reads the source needs (a `WarehouseReader`) and the run's chores."""
+
+    dataset: str
+    """The raw tables' dataset (schema): `illuminate` unless `--dataset` says otherwise."""
+    data_dir: Path
+    """dlt's working directory for this warehouse (its state, its packages), owner-only."""
+
+    file_format = "parquet"
+    """dlt's loader file format for this warehouse (the source yields Arrow tables)."""
+
+    @property
+    def model_dataset(self) -> str:
+        return model_dataset_for(self.dataset)
+
+    @property
+    @abstractmethod
+    def label(self) -> str:
+        """The warehouse in messages: a file path, or a destination and its dataset (never credentials)."""
+
+    @property
+    @abstractmethod
+    def kind(self) -> str:
+        """`DuckDB`, `postgres`, ...: in "loading into ... failed"."""
+
+    # ------------------------------------------------------------------ set-up
+    @abstractmethod
+    def check(self) -> None:
+        """Raise a one-line ConfigurationError for a wrong path or an unusable destination, before anything is
+        written."""
+
+    @abstractmethod
+    def destination(self) -> Destination[Any, Any]:
+        """dlt's destination for the pipeline."""
+
+    def pipeline(self) -> dlt.Pipeline:
+        """The dlt pipeline that loads this warehouse (see `pipelines.sync.make_pipeline` for its settings)."""
+        from pipelines.sync import PIPELINE_NAME, prepare_pipeline_settings
+
+        prepare_pipeline_settings()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        return dlt.pipeline(
+            pipeline_name=PIPELINE_NAME,
+            pipelines_dir=str(self.data_dir),
+            destination=self.destination(),
+            dataset_name=self.dataset,
+            progress=None,
+        )
+
+    @abstractmethod
+    def lock(self) -> AbstractContextManager[None]:
+        """One run per warehouse at a time: a second one fails at once with a one-line IlluminateError."""
+
+    @abstractmethod
+    def protected(self) -> AbstractContextManager[None]:
+        """While the run writes: what it creates is readable by its owner only."""
+
+    # ------------------------------------------------------------------ reads (WarehouseReader)
+    @abstractmethod
+    def fetch(self, query: str) -> list[tuple[Any, ...]]:
+        """Rows of a query on the warehouse; [] when a relation it reads does not exist (yet)."""
+
+    @abstractmethod
+    def relation(self, table: str) -> str:
+        """The qualified, quoted name of raw table `table`."""
+
+    @abstractmethod
+    def raw_tables(self) -> list[str]:
+        """The raw tables that exist (catalog tables, their child tables, the quarantine), not dlt's own."""
+
+    def keys(self, table: str, key_columns: Sequence[str], column: str, value: Any) -> set[tuple[Any, ...]]:
+        columns = ", ".join(quoted(name) for name in key_columns)
+        query = f"select {columns} from {self.relation(table)} where {quoted(column)} = {sql_literal(value)}"
+        return {tuple(row) for row in self.fetch(query)}
+
+    def count(self, table: str, column: str | None = None, values: Sequence[Any] | None = None) -> int:
+        query = f"select count(*) from {self.relation(table)}"
+        if column is not None and values is not None:
+            if not values:
+                return 0
+            query += f" where {quoted(column)} in ({literal_list(values)})"
+        rows = self.fetch(query)
+        return int(rows[0][0]) if rows else 0
+
+    def counts_by(self, table: str, columns: Sequence[str]) -> dict[tuple[Any, ...], int]:
+        names = ", ".join(quoted(name) for name in columns)
+        query = f"select {names}, count(*) from {self.relation(table)} group by {names}"
+        return {tuple(row[:-1]): int(row[-1]) for row in self.fetch(query)}
+
+    def table_counts(self) -> dict[str, int]:
+        """Rows per raw table."""
+        return {table: self.count(table) for table in self.raw_tables()}
+
+    def tables_with_rows(self) -> set[str]:
+        return {table for table, rows in self.table_counts().items() if rows}
+
+    def rows_written(self, tables: Iterable[str], load_ids: Sequence[str]) -> dict[str, int]:
+        """Rows each of `tables` received from the load packages `load_ids` (tables without load ids left out)."""
+        if not load_ids:
+            return {}
+        written: dict[str, int] = {}
+        for table in tables:
+            if LOAD_ID not in self.columns(table):
+                continue
+            written[table] = self.count(table, LOAD_ID, load_ids)
+        return written
+
+    @abstractmethod
+    def columns(self, table: str) -> set[str]:
+        """The column names of raw table `table` (empty when it does not exist)."""
+
+    def loads_since(self, loaded_since: str) -> list[str]:
+        """The load ids of the packages loaded since `loaded_since` (ISO timestamp, UTC)."""
+        query = (
+            f"select load_id from {self.relation('_dlt_loads')}"
+            f" where inserted_at >= cast({sql_literal(loaded_since)} as timestamp with time zone)"
+        )
+        return [str(row[0]) for row in self.fetch(query)]
+
+    def tables_with_row_ids(self) -> list[str]:
+        return [table for table in self.raw_tables() if {ROW_ID, LOAD_ID} <= self.columns(table)]
+
+    def copied_row_ids(self, table: str, load_ids: Sequence[str]) -> list[Any]:
+        """The `_dlt_id`s present more than once among the rows of `load_ids` (a load job copied twice)."""
+        query = (
+            f"select {ROW_ID} from {self.relation(table)} where {LOAD_ID} in ({literal_list(load_ids)})"
+            f" group by {ROW_ID} having count(*) > 1"
+        )
+        return [row[0] for row in self.fetch(query)]
+
+    def remove_rows_copied_twice(self, loaded_since: str) -> None:
+        """Keep one row per `_dlt_id` among the rows of every raw table loaded since `loaded_since` (ISO, UTC)."""
+        load_ids = self.loads_since(loaded_since)
+        if not load_ids:
+            return
+        for table in self.tables_with_row_ids():
+            copied = self.copied_row_ids(table, load_ids)
+            if copied:
+                self.keep_one_copy(table, copied, load_ids)
+
+    @abstractmethod
+    def keep_one_copy(self, table: str, row_ids: Sequence[Any], load_ids: Sequence[str]) -> None:
+        """Delete all but one row of each of `row_ids` among the rows of `load_ids` of `table`."""
+
+    # ------------------------------------------------------------------ writes
+    @abstractmethod
+    def load(self, pipeline: dlt.Pipeline) -> LoadInfo:
+        """dlt's load step for the pipeline's normalized packages, in the foreground."""
+
+    @abstractmethod
+    def background_destination(self, pipeline: dlt.Pipeline) -> AbstractContextManager[Destination[Any, Any]]:
+        """The destination that stage loads of a first sync use in a background thread, open while the block runs;
+        the warehouse's reads stay possible meanwhile."""
+
+    @abstractmethod
+    def store_quarantined(self, pipeline: dlt.Pipeline, records: Sequence[QuarantinedRecord]) -> None:
+        """Append a run's quarantined records to `<dataset>.quarantine` (after the run's data loaded)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Close what the reads keep open (called when the run ends)."""
+
+    def after_load(self) -> None:  # noqa: B027 - optional hook
+        """What a successful load leaves to tidy (the DuckDB file's permissions)."""
+
+    # ------------------------------------------------------------------ models
+    @abstractmethod
+    def build_models(self, settings: ModelSettings, out: TextIO | None = None) -> str:
+        """Build the SQL models into `model_dataset` (progress lines to `out`, if given); returns the line saying
+        what was built (or why not)."""
+
+    @abstractmethod
+    def test_models(self) -> list[str]:
+        """Run the model tests; one line per failure."""
+
+
+def open_warehouse(
+    duckdb_path: Path | None = None,
+    destination: str | None = None,
+    dataset: str | None = None,
+    data_dir: Path | None = None,
+) -> Warehouse:
+    """The warehouse of `--duckdb PATH` or of `--destination NAME [--dataset NAME]` (exactly one of the two)."""
+    if (duckdb_path is None) == (destination is None):
+        raise ConfigurationError("give either --duckdb PATH or --destination NAME (one of the two)")
+    if duckdb_path is not None:
+        if dataset is not None and dataset != DATASET_NAME:
+            raise ConfigurationError(
+                f"--dataset {dataset}: a DuckDB file keeps its raw tables in schema {DATASET_NAME} (drop --dataset,"
+                " or use --destination duckdb with DESTINATION__DUCKDB__CREDENTIALS)"
+            )
+        from pipelines.duckdb_warehouse import DuckDBFileWarehouse
+
+        return DuckDBFileWarehouse(duckdb_path, data_dir)
+    from pipelines.destination_warehouse import DestinationWarehouse
+
+    assert destination is not None
+    return DestinationWarehouse(destination, dataset or DATASET_NAME, data_dir)
