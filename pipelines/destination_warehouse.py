@@ -30,7 +30,7 @@ import io
 import json
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
@@ -205,9 +205,6 @@ class DestinationWarehouse(Warehouse):
         finally:
             client.close_connection()  # ends the session, which releases the lock
             self.close()
-
-    def protected(self) -> AbstractContextManager[None]:
-        return nullcontext()
 
     # ------------------------------------------------------------------ reads
     def relation(self, table: str) -> str:

@@ -31,7 +31,15 @@ from pipelines.duckdb_settings import (
     check_memory_limit,
 )
 from pipelines.models import ModelSettings, build_models, test_models
-from pipelines.warehouse import QUARANTINE_TABLE, Warehouse, check_data_dir, literal_list, quarantine_rows, quoted
+from pipelines.warehouse import (
+    QUARANTINE_TABLE,
+    Warehouse,
+    check_data_dir,
+    literal_list,
+    owner_only_umask,
+    quarantine_rows,
+    quoted,
+)
 from sources.illuminate.convert import QuarantinedRecord
 from sources.illuminate.errors import ConfigurationError, IlluminateError
 from sources.illuminate.settings import DATASET_NAME
@@ -235,14 +243,11 @@ def owner_only_files(duckdb_path: Path) -> Iterator[None]:
     The process umask makes every file DuckDB and dlt create 0600 and every directory 0700; an existing warehouse
     is tightened first.
     """
-    previous = os.umask(0o077)
-    try:
+    with owner_only_umask():
         for path in (duckdb_path, duckdb_path.with_name(duckdb_path.name + ".wal")):
             if path.exists():
                 os.chmod(path, 0o600)
         yield
-    finally:
-        os.umask(previous)
 
 
 # ---------------------------------------------------------------------------------------------------------- checks

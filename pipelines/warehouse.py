@@ -19,8 +19,8 @@ import json
 import math
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -75,6 +75,17 @@ def literal_list(values: Iterable[Any]) -> str:
 
 def quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+@contextmanager
+def owner_only_umask() -> Iterator[None]:
+    """Every file this process creates is 0600 and every directory 0700 while the block runs (a crash included):
+    dlt's working directory holds student rows until they are loaded."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 def check_data_dir(data_dir: Path) -> None:
@@ -162,9 +173,9 @@ class Warehouse(ABC):
     def lock(self) -> AbstractContextManager[None]:
         """One run per warehouse at a time: a second one fails at once with a one-line IlluminateError."""
 
-    @abstractmethod
     def protected(self) -> AbstractContextManager[None]:
-        """While the run writes: what it creates is readable by its owner only."""
+        """While the run writes: the files it creates locally (dlt's working directory) are its owner's only."""
+        return owner_only_umask()
 
     # ------------------------------------------------------------------ reads (WarehouseReader)
     @abstractmethod
