@@ -386,6 +386,9 @@ class Warehouse:
     cannot change a column's type: there a relation is dropped (with the views that read it) and created again."""
     setup: tuple[str, ...] = ()
     """Statements run once the schema exists, before the settings and the models (PostgreSQL's helper functions)."""
+    analyzes_tables: bool = False
+    """Gather a table's statistics once it is built, for the plans of the marts that read it (PostgreSQL gathers
+    them only after a commit, by autovacuum)."""
 
 
 # ------------------------------------------------------------------------------------------------ source columns
@@ -618,6 +621,8 @@ def _build_one(warehouse: Warehouse, model: Model, existing: Mapping[str, Mappin
             warehouse.execute(f"comment on {kind} {relation} is {_quote_literal(model.description)}")
         detail = ""
         if kind == "table":
+            if warehouse.analyzes_tables:
+                warehouse.execute(f"analyze {relation}")
             rows = warehouse.execute(f"select count(*) from {relation}")
             detail = f" {rows[0][0] if rows else 0:,} rows"
     except warehouse.errors as error:

@@ -67,16 +67,24 @@ TEXT_TYPES = {exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT, exp.DataType.Ty
 """A `try_cast` to text cannot fail: it stays a cast."""
 
 
+ROUNDED_TYPES = {"bigint", "integer"}
+"""DuckDB casts text holding a decimal number to an integer by rounding it (`'12.0'` -> 12, `'12.5'` -> 13, checked on
+DuckDB 2.0), where PostgreSQL's integer input refuses it: these helpers read the text as numeric and round it."""
+
+
 def _try_cast_function(suffix: str, pg_type: str) -> str:
+    value = "round(cast(value as numeric))" if pg_type in ROUNDED_TYPES else "value"
     return (
         f"create or replace function {MODEL_SCHEMA}.try_cast_{suffix}(value text) returns {pg_type}"
         " language plpgsql stable parallel safe as $$\n"
-        f"begin\n    return cast(value as {pg_type});\n"
+        f"begin\n    return cast({value} as {pg_type});\n"
         "exception when data_exception then\n    return null;\nend\n$$"
     )
 
 
-HELPER_FUNCTIONS: tuple[str, ...] = tuple(_try_cast_function(*names) for names in TRY_CAST_TYPES.values())
+HELPER_FUNCTIONS: tuple[str, ...] = tuple(
+    _try_cast_function(*names) for names in dict.fromkeys(TRY_CAST_TYPES.values())
+)
 """Created in schema `analytics` by every build, before the models (`postgres_sql` output may call them)."""
 
 
@@ -142,7 +150,7 @@ def _unshadow_names(select: exp.Select, items: list[exp.Expression]) -> None:
 def _only_table(select: exp.Select) -> str | None:
     """The name (or alias) by which the columns of a SELECT's only table can be named, if it reads one table."""
     source = select.args.get("from_")
-    if source is None or select.args.get("joins") or not isinstance(source.this, (exp.Table, exp.Subquery)):
+    if source is None or select.args.get("joins") or not isinstance(source.this, (exp.Table, exp.Subquery, exp.Values)):
         return None
     return source.this.alias_or_name or None
 
@@ -363,6 +371,7 @@ def postgres_warehouse(connection: PgConnection) -> Warehouse:
         type_names=PG_TYPE_NAMES,
         replaces_in_place=False,
         setup=HELPER_FUNCTIONS,
+        analyzes_tables=True,
     )
 
 
