@@ -149,7 +149,7 @@ def _unshadow_names(select: exp.Select, items: list[exp.Expression]) -> None:
 
 def _only_table(select: exp.Select) -> str | None:
     """The name (or alias) by which the columns of a SELECT's only table can be named, if it reads one table."""
-    source = select.args.get("from_")
+    source = select.args.get("from_") or select.args.get("from")  # sqlglot 30 calls it `from_`, earlier `from`
     if source is None or select.args.get("joins") or not isinstance(source.this, (exp.Table, exp.Subquery, exp.Values)):
         return None
     return source.this.alias_or_name or None
@@ -181,11 +181,10 @@ def _union_by_name_to_positions(node: exp.Expression) -> exp.Expression:
     if not (isinstance(left, exp.Select) and isinstance(right, exp.Select)):
         raise TranspileError("UNION BY NAME of something other than two SELECTs")
     left_names = [item.alias_or_name for item in left.expressions]
-    right_items = {item.alias_or_name: item for item in right.expressions}
-    if any(isinstance(item, exp.Star) for item in [*left.expressions, *right.expressions]) or sorted(
-        left_names
-    ) != sorted(right_items):
+    right_names = [item.alias_or_name for item in right.expressions]
+    if "*" in left_names or sorted(left_names) != sorted(right_names):
         raise TranspileError("UNION BY NAME needs both SELECTs to name the same columns (no `*`)")
+    right_items = dict(zip(right_names, right.expressions))
     right.set("expressions", [right_items[name] for name in left_names])
     node.set("by_name", None)
     return node
