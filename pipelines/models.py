@@ -56,10 +56,10 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 __all__ = [
     "MODEL_SCHEMA",
     "Model",
+    "ModelDatabase",
     "ModelError",
     "ModelSettings",
     "ModelTest",
-    "Warehouse",
     "build_into",
     "build_models",
     "check_memory_limit",
@@ -329,7 +329,7 @@ def _error_line(error: BaseException) -> str:
 
 
 @dataclass(frozen=True)
-class Warehouse:
+class ModelDatabase:
     """An open connection the build and test loops run on: DuckDB here, PostgreSQL in `models_postgres`.
 
     The models, stand-ins, settings and test queries are written once, in DuckDB SQL; `translate` turns each SELECT
@@ -378,16 +378,16 @@ def declared_sources() -> dict[str, dict[str, str]]:
     return declared
 
 
-def existing_columns(warehouse: Warehouse, schema: str) -> dict[str, dict[str, str]]:
+def existing_columns(database: ModelDatabase, schema: str) -> dict[str, dict[str, str]]:
     """Column name -> type (DuckDB's name for it) of every table of `schema`, names lower-cased."""
-    rows = warehouse.execute(
+    rows = database.execute(
         "select table_name, column_name, data_type from information_schema.columns"
         f" where table_schema = {_quote_literal(schema)}"
     )
     existing: dict[str, dict[str, str]] = {}
     for table, column, data_type in rows:
         kind = str(data_type)
-        existing.setdefault(str(table).lower(), {})[str(column).lower()] = warehouse.type_names.get(kind, kind.upper())
+        existing.setdefault(str(table).lower(), {})[str(column).lower()] = database.type_names.get(kind, kind.upper())
     return existing
 
 
@@ -445,27 +445,27 @@ def resolve_sources(model: Model, existing: Mapping[str, Mapping[str, str]]) -> 
 
 
 # ---------------------------------------------------------------------------------------------------------- build
-def relation_kinds(warehouse: Warehouse) -> dict[str, str]:
+def relation_kinds(database: ModelDatabase) -> dict[str, str]:
     """Name -> "view" or "table" of every relation of schema `analytics`."""
-    rows = warehouse.execute(
+    rows = database.execute(
         "select table_name, table_type from information_schema.tables"
         f" where table_schema = {_quote_literal(MODEL_SCHEMA)}"
     )
     return {str(name).lower(): ("view" if kind == "VIEW" else "table") for name, kind in rows}
 
 
-def _replace_relation(warehouse: Warehouse, kind: str, name: str, select: str) -> None:
+def _replace_relation(database: ModelDatabase, kind: str, name: str, select: str) -> None:
     """`analytics.<name>` as a new `kind` ("view" or "table") holding `select` (already in the database's SQL)."""
     relation = f"{MODEL_SCHEMA}.{name}"
-    current = relation_kinds(warehouse).get(name)
-    if warehouse.replaces_in_place:
+    current = relation_kinds(database).get(name)
+    if database.replaces_in_place:
         if current is not None and current != kind:
-            warehouse.execute(f"drop {current} {relation}")
-        warehouse.execute(f"create or replace {kind} {relation} as\n{select}")
+            database.execute(f"drop {current} {relation}")
+        database.execute(f"create or replace {kind} {relation} as\n{select}")
         return
     if current is not None:
-        warehouse.execute(f"drop {current} {relation} cascade")
-    warehouse.execute(f"create {kind} {relation} as\n{select}")
+        database.execute(f"drop {current} {relation} cascade")
+    database.execute(f"create {kind} {relation} as\n{select}")
 
 
 def settings_select(settings: ModelSettings) -> str:
@@ -479,16 +479,16 @@ def settings_select(settings: ModelSettings) -> str:
     )
 
 
-def _write_settings(warehouse: Warehouse, settings: ModelSettings) -> None:
-    _replace_relation(warehouse, "table", SETTINGS_RELATION, warehouse.translate(settings_select(settings)))
-    warehouse.execute(
+def _write_settings(database: ModelDatabase, settings: ModelSettings) -> None:
+    _replace_relation(database, "table", SETTINGS_RELATION, database.translate(settings_select(settings)))
+    database.execute(
         f"comment on table {MODEL_SCHEMA}.{SETTINGS_RELATION} is "
         + _quote_literal("The settings the models were built with (one row); see sql/README.md.")
     )
 
 
 def build_into(
-    warehouse: Warehouse,
+    database: ModelDatabase,
     order: Iterable[Model],
     existing: Mapping[str, Mapping[str, str]],
     settings: ModelSettings,
@@ -496,13 +496,13 @@ def build_into(
 ) -> int:
     """Create schema `analytics`, its settings row and every model of `order` (in that order); the caller holds the
     transaction. Returns the number of models built."""
-    warehouse.execute(f"create schema if not exists {MODEL_SCHEMA}")
-    for statement in warehouse.setup:
-        warehouse.execute(statement)
-    _write_settings(warehouse, settings)
+    database.execute(f"create schema if not exists {MODEL_SCHEMA}")
+    for statement in database.setup:
+        database.execute(statement)
+    _write_settings(database, settings)
     built = 0
     for model in order:
-        _build_one(warehouse, model, existing, out)
+        _build_one(database, model, existing, out)
         built += 1
     return built
 
@@ -537,15 +537,15 @@ def build_models(
     except duckdb.Error as error:
         raise ModelError(f"cannot open {duckdb_path}: {_one_line(str(error))}") from None
     try:
-        warehouse = _duckdb_warehouse(con)
-        existing = existing_columns(warehouse, SOURCE_SCHEMA)
+        database = _duckdb_database(con)
+        existing = existing_columns(database, SOURCE_SCHEMA)
         if not existing:
             raise ModelError(
                 f"{duckdb_path} has no raw tables in schema {SOURCE_SCHEMA}: run `illuminate-sync run` first"
             )
         con.execute("begin transaction")
         try:
-            built = build_into(warehouse, order, existing, settings, out)
+            built = build_into(database, order, existing, settings, out)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
@@ -555,11 +555,11 @@ def build_models(
     print(built_message(built, time.monotonic() - started), file=out)
 
 
-def _duckdb_warehouse(con: duckdb.DuckDBPyConnection) -> Warehouse:
+def _duckdb_database(con: duckdb.DuckDBPyConnection) -> ModelDatabase:
     def execute(sql: str) -> list[tuple[Any, ...]]:
         return con.execute(sql).fetchall()
 
-    return Warehouse(execute=execute, errors=(duckdb.Error,))
+    return ModelDatabase(execute=execute, errors=(duckdb.Error,))
 
 
 def _with_dependencies(models: Mapping[str, Model], names: Iterable[str]) -> set[str]:
@@ -576,22 +576,22 @@ def _with_dependencies(models: Mapping[str, Model], names: Iterable[str]) -> set
     return wanted
 
 
-def _build_one(warehouse: Warehouse, model: Model, existing: Mapping[str, Mapping[str, str]], out: TextIO) -> None:
+def _build_one(database: ModelDatabase, model: Model, existing: Mapping[str, Mapping[str, str]], out: TextIO) -> None:
     started = time.monotonic()
     kind = model.materialization
     relation = f"{MODEL_SCHEMA}.{model.name}"
     try:
-        _replace_relation(warehouse, kind, model.name, warehouse.translate(resolve_sources(model, existing)))
+        _replace_relation(database, kind, model.name, database.translate(resolve_sources(model, existing)))
         if model.description:
-            warehouse.execute(f"comment on {kind} {relation} is {_quote_literal(model.description)}")
+            database.execute(f"comment on {kind} {relation} is {_quote_literal(model.description)}")
         detail = ""
         if kind == "table":
-            if warehouse.analyzes_tables:
-                warehouse.execute(f"analyze {relation}")
-            rows = warehouse.execute(f"select count(*) from {relation}")
+            if database.analyzes_tables:
+                database.execute(f"analyze {relation}")
+            rows = database.execute(f"select count(*) from {relation}")
             detail = f" {rows[0][0] if rows else 0:,} rows"
-    except warehouse.errors as error:
-        raise ModelError(f"{model.file} failed: {warehouse.message(error)}") from None
+    except database.errors as error:
+        raise ModelError(f"{model.file} failed: {database.message(error)}") from None
     print(f"  {kind:<5} {relation}{detail} ({time.monotonic() - started:.1f} s)", file=out)
 
 
@@ -717,19 +717,19 @@ def test_models(duckdb_path: Path) -> list[str]:
     except duckdb.Error as error:
         return [f"cannot open {duckdb_path}: {_one_line(str(error))}"]
     try:
-        return run_model_tests(_duckdb_warehouse(con))
+        return run_model_tests(_duckdb_database(con))
     finally:
         con.close()
 
 
-def run_model_tests(warehouse: Warehouse) -> list[str]:
+def run_model_tests(database: ModelDatabase) -> list[str]:
     """Every declared model test on `warehouse`: one line per failing test (offending rows, or the error)."""
     failures: list[str] = []
     for test in load_model_tests():
         try:
-            rows = warehouse.execute(warehouse.translate(test.query))
-        except warehouse.errors as error:
-            failures.append(f"{test.label}: {warehouse.message(error)}")
+            rows = database.execute(database.translate(test.query))
+        except database.errors as error:
+            failures.append(f"{test.label}: {database.message(error)}")
             continue
         offending = int(rows[0][0]) if rows else 0
         if offending:

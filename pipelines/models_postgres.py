@@ -27,9 +27,9 @@ from sqlglot.errors import SqlglotError
 from pipelines.models import (
     MODEL_SCHEMA,
     SOURCE_SCHEMA,
+    ModelDatabase,
     ModelError,
     ModelSettings,
-    Warehouse,
     build_into,
     build_order,
     built_message,
@@ -353,7 +353,7 @@ def _message(error: BaseException) -> str:
     return _first_line(primary or str(error))
 
 
-def postgres_warehouse(connection: PgConnection) -> Warehouse:
+def postgres_database(connection: PgConnection) -> ModelDatabase:
     """The shared build and test loops' view of an open psycopg2 connection."""
     import psycopg2
 
@@ -362,7 +362,7 @@ def postgres_warehouse(connection: PgConnection) -> Warehouse:
             cursor.execute(sql)
             return list(cursor.fetchall()) if cursor.description else []
 
-    return Warehouse(
+    return ModelDatabase(
         execute=execute,
         errors=(psycopg2.Error, TranspileError),
         message=_message,
@@ -418,12 +418,12 @@ def build_models_postgres(connection: PgConnection, settings: ModelSettings, out
     model's file and the server's message. Returns the number of models built."""
     started = time.monotonic()
     order = build_order(discover_models())
-    warehouse = postgres_warehouse(connection)
+    database = postgres_database(connection)
     with _transaction(connection):
-        existing = existing_columns(warehouse, SOURCE_SCHEMA)
+        existing = existing_columns(database, SOURCE_SCHEMA)
         if not existing:
             raise ModelError(f"the PostgreSQL database has no raw tables in schema {SOURCE_SCHEMA}: load them first")
-        built = build_into(warehouse, order, existing, settings, out)
+        built = build_into(database, order, existing, settings, out)
     print(built_message(built, time.monotonic() - started), file=out)
     return built
 
@@ -431,7 +431,7 @@ def build_models_postgres(connection: PgConnection, settings: ModelSettings, out
 def test_models_postgres(connection: PgConnection) -> list[str]:
     """Run every declared model test on the PostgreSQL build; one line per failure (empty: all pass)."""
     with _autocommit(connection):
-        return run_model_tests(postgres_warehouse(connection))
+        return run_model_tests(postgres_database(connection))
 
 
 test_models_postgres.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, despite its name

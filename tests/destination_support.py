@@ -19,7 +19,7 @@ Rows = Counter[tuple[Any, ...]]
 
 def normalized(value: Any) -> Any:
     """One value as both warehouses can agree on it: dlt's csv load into PostgreSQL reads an empty string as NULL
-    (COPY's csv NULL), timestamps compare in UTC, floats to 9 places, JSON as sorted text."""
+    (COPY's csv NULL), timestamps compare in UTC, floats to 9 places, JSON (values or text) as sorted text."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -28,6 +28,11 @@ def normalized(value: Any) -> Any:
         return round(float(value), 9)
     if isinstance(value, (dict, list)):
         return json.dumps(value, sort_keys=True, default=str)
+    if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+        try:  # JSON built by the models: PostgreSQL spaces it as `{ "a" : 1 }`
+            return json.dumps(json.loads(value), sort_keys=True)
+        except ValueError:
+            return value
     return value
 
 

@@ -25,6 +25,7 @@ from destination_support import differences, duckdb_tables, postgres_tables
 from postgres_support import PASSWORD, PostgresCluster, postgres_available, postgres_cluster
 from sync_support import TODAY, cli_env, fast_retries, illuminate_sync_command, simulator_env, sync
 
+from pipelines.models import discover_models
 from pipelines.sync import SyncSummary, run_sync
 from simulator import Simulator, SimulatorConfig
 from sources.illuminate.errors import IlluminateError
@@ -286,3 +287,36 @@ def test_quarantined_records_are_kept_in_the_datasets_quarantine_table(
         expected = con.execute("select table_name, endpoint, reason, record from illuminate.quarantine").fetchall()
     assert quarantined == expected and f"{student}O" in str(quarantined)
     assert_same_raw_tables(pg, database, db, ignore=frozenset({"quarantined_at"}))
+
+
+def test_the_cli_builds_the_models_on_postgres_they_pass_their_tests_and_the_marts_equal_duckdbs(
+    sim: Simulator, pg: PostgresCluster, database: str, tmp_path: Path
+) -> None:
+    db = tmp_path / "w.duckdb"
+    sync(sim, db, build_models_after=True, **OPTIONS)
+    env = {VARIABLE: pg.url(database)}
+    run = run_cli(sim, ["run", "--destination", "postgres", "--data-dir", str(tmp_path / "dlt")], **env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "models into analytics" in run.stderr
+    tested = run_cli(sim, ["models", "--destination", "postgres", "--test"], MODELS__TODAY=str(sim.today), **env)
+    assert tested.returncode == 0 and "model tests: all passed" in tested.stderr, tested.stderr[-2000:]
+
+    marts = {name for name, model in discover_models().items() if model.layer in ("marts", "reports")}
+    got = {table: rows for table, rows in postgres_tables(pg, database, "analytics").items() if table in marts}
+    want = {table: rows for table, rows in duckdb_tables(db, "analytics").items() if table in marts}
+    assert set(want) == marts and sum(sum(rows.values()) for rows in want.values()) > 0
+    assert not differences(got, want), "\n".join(differences(got, want))
+
+
+def test_another_dataset_loads_beside_illuminate_and_refuses_the_models_that_read_illuminate(
+    sim: Simulator, pg: PostgresCluster, database: str, tmp_path: Path
+) -> None:
+    env = {VARIABLE: pg.url(database)}
+    arguments = ["run", "--destination", "postgres", "--dataset", "illuminate_test", "--data-dir", str(tmp_path)]
+    refused = run_cli(sim, arguments, **env)
+    assert refused.returncode == 1 and "add --skip-models" in refused.stderr.strip().splitlines()[-1]
+    assert sum(sim.request_counts().values()) == 0
+
+    loaded = run_cli(sim, [*arguments, "--skip-models", "--resources", "sites,students"], **env)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert pg.execute("select count(*) from illuminate_test.students", database) == [(40,)]
