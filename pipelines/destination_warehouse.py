@@ -31,11 +31,11 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
 import dlt
+import pyarrow as pa
 from dlt.common.configuration.exceptions import ConfigurationException
 from dlt.common.destination import Destination
 from dlt.common.destination.exceptions import UnknownDestinationModule
@@ -47,8 +47,8 @@ from dlt.destinations.sql_client import SqlClientBase
 
 from pipelines.duckdb_warehouse import file_lock
 from pipelines.models import ModelSettings
-from pipelines.warehouse import QUARANTINE_TABLE, Warehouse, check_data_dir, quarantine_rows, sql_literal
-from sources.illuminate.convert import QuarantinedRecord
+from pipelines.run_history import BOOKKEEPING_TABLES
+from pipelines.warehouse import Warehouse, check_data_dir, sql_literal
 from sources.illuminate.errors import ConfigurationError, IlluminateError
 
 SQL_DESTINATIONS: dict[str, str] = {
@@ -62,6 +62,9 @@ SQL_DESTINATIONS: dict[str, str] = {
 
 MODEL_DESTINATIONS = ("postgres",)
 """The destinations the SQL models are built on (transpiled from DuckDB's SQL, tested)."""
+
+BOOKKEEPING_PIPELINE = "illuminate_sync_records"
+"""The dlt pipeline that appends the sync's own records (`pipelines.run_history`) on a destination."""
 
 SCHEMA_NAME = "illuminate"
 """The dlt schema of the source (`@dlt.source(name=...)`), as stored in the destination's `_dlt_version`."""
@@ -231,7 +234,7 @@ class DestinationWarehouse(Warehouse):
         return [table["name"] for table in schema.data_tables()]
 
     def raw_tables(self) -> list[str]:
-        names = [*self.stored_tables(), QUARANTINE_TABLE]
+        names = [*self.stored_tables(), *sorted(BOOKKEEPING_TABLES)]
         return [table for table in dict.fromkeys(names) if self.columns(table)]
 
     def columns(self, table: str) -> set[str]:
@@ -264,15 +267,17 @@ class DestinationWarehouse(Warehouse):
     def background_destination(self, pipeline: dlt.Pipeline) -> Iterator[Destination[Any, Any]]:
         yield self.destination()  # a server takes the background load's connections beside the reads
 
-    def store_quarantined(self, pipeline: dlt.Pipeline, records: Sequence[QuarantinedRecord]) -> None:
-        """Loaded by dlt (which creates the table with the destination's types), as a package of its own."""
-        if not records:
-            return
-        rows = quarantine_rows(records)
-        stamp = datetime.now(timezone.utc)
-        for row in rows:
-            row["quarantined_at"] = stamp
-        pipeline.run(rows, table_name=QUARANTINE_TABLE, write_disposition="append", loader_file_format=self.file_format)
+    def append(self, table: str, rows: pa.Table) -> None:
+        """Loaded by dlt (which creates the table with the destination's types) through a pipeline of its own: the
+        sync's pipeline may hold the package of a failed run, which its next run finishes, not this append."""
+        bookkeeping = dlt.pipeline(
+            pipeline_name=BOOKKEEPING_PIPELINE,
+            pipelines_dir=str(self.data_dir),
+            destination=self.destination(),
+            dataset_name=self.dataset,
+            progress=None,
+        )
+        bookkeeping.run(rows, table_name=table, write_disposition="append", loader_file_format=self.file_format)
 
     # ------------------------------------------------------------------ models
     def build_models(self, settings: ModelSettings, out: TextIO | None = None) -> str:

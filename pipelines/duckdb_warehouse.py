@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 import dlt
 import duckdb
+import pyarrow as pa
 from dlt.common.destination import Destination
 from dlt.common.pipeline import LoadInfo
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
@@ -32,15 +33,12 @@ from pipelines.duckdb_settings import (
 )
 from pipelines.models import ModelSettings, build_models, test_models
 from pipelines.warehouse import (
-    QUARANTINE_TABLE,
     Warehouse,
     check_data_dir,
     literal_list,
     owner_only_umask,
-    quarantine_rows,
     quoted,
 )
-from sources.illuminate.convert import QuarantinedRecord
 from sources.illuminate.errors import ConfigurationError, IlluminateError
 from sources.illuminate.settings import DATASET_NAME
 
@@ -163,19 +161,13 @@ class DuckDBFileWarehouse(Warehouse):
         finally:
             connection.close()  # and so checkpointed
 
-    def store_quarantined(self, pipeline: dlt.Pipeline, records: Sequence[QuarantinedRecord]) -> None:
-        if not records:
-            return
-        rows = [tuple(row.values()) for row in quarantine_rows(records)]
+    def append(self, table: str, rows: pa.Table) -> None:
+        relation = self.relation(table)
         with duckdb.connect(str(self.path), config=dict(DUCKDB_WRITE_CONFIG)) as con:
-            con.execute(
-                f"create table if not exists {self.dataset}.{QUARANTINE_TABLE} (quarantined_at timestamp, "
-                "table_name varchar, endpoint varchar, reason varchar, record varchar)"
-            )
-            con.executemany(
-                f"insert into {self.dataset}.{QUARANTINE_TABLE} values (current_timestamp::timestamp, ?, ?, ?, ?)",
-                rows,
-            )
+            con.register("new_rows", rows)
+            con.execute(f"create schema if not exists {self.dataset}")
+            con.execute(f"create table if not exists {relation} as select * from new_rows where false")
+            con.execute(f"insert into {relation} by name select * from new_rows")
 
     def after_load(self) -> None:
         os.chmod(self.path, 0o600)

@@ -8,6 +8,7 @@ the models, and turns what fails into one line.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -39,10 +40,11 @@ from pipelines.duckdb_settings import (
 from pipelines.load_stages import BackgroundLoad, load_stages
 from pipelines.memory import hold_less_memory, release_free_memory, releasing_free_memory
 from pipelines.models import ModelSettings
-from pipelines.warehouse import QUARANTINE_TABLE, Warehouse, open_warehouse
+from pipelines.run_history import BOOKKEEPING_TABLES, QUARANTINE_TABLE, RunRecord, TableRun
+from pipelines.warehouse import Warehouse, open_warehouse
 from sources.illuminate import RunReport, illuminate_source, resource_names
 from sources.illuminate.context import ResourceProgress
-from sources.illuminate.errors import ConfigurationError, IlluminateError
+from sources.illuminate.errors import ConfigurationError, IlluminateError, ShrinkGuardError
 from sources.illuminate.setting_rules import invalid_setting_message, setting_variable
 from sources.illuminate.settings import DATASET_NAME
 
@@ -174,14 +176,52 @@ def run_sync(
     hold_less_memory()
     try:
         with warehouse.lock(), warehouse.protected():
-            summary = _run_sync_locked(
-                warehouse, resources, academic_years, full_refresh, reconcile, out, **source_options
-            )
+            record = RunRecord(started_at=datetime.now(timezone.utc), synced=_selected_set(resources))
+            run_report = RunReport(on_resource_done=lambda table, done: print(progress_line(table, done), file=out))
+            try:
+                summary = _run_sync_locked(
+                    warehouse, run_report, resources, academic_years, full_refresh, reconcile, **source_options
+                )
+            except IlluminateError as error:
+                _record_failed_run(warehouse, record, run_report, error)
+                raise
+            _record_run(warehouse, record, run_report, summary)
             if build_models_after:
                 print(warehouse.build_models(models), file=out)  # "built N models into analytics ..."
             return summary
     finally:
         warehouse.close()
+
+
+def _selected_set(resources: Sequence[str] | None) -> frozenset[str] | None:
+    return frozenset(resources) if resources else None
+
+
+def _record_run(warehouse: Warehouse, record: RunRecord, report: RunReport, summary: SyncSummary) -> None:
+    """A successful run into the history, with its counts and what reconciliation found."""
+    record.status = "succeeded"
+    record.finished_at = datetime.now(timezone.utc)
+    record.requests, record.retries = summary.requests, summary.retries
+    record.quarantined = sum(summary.quarantined.values())
+    record.findings = list(report.findings)
+    record.tables = {
+        table: TableRun(change.rows_after, change.rows_written, change.removed)
+        for table, change in summary.tables.items()
+    }
+    warehouse.record_run(record)
+
+
+def _record_failed_run(warehouse: Warehouse, record: RunRecord, report: RunReport, error: IlluminateError) -> None:
+    """A failed run into the history (its error line; the shrink guard's refusal is also a finding). Recording
+    must not hide the run's own error: a failure to record is left out."""
+    record.status = "failed"
+    record.finished_at = datetime.now(timezone.utc)
+    record.error = str(error)
+    if report.client is not None:
+        record.requests, record.retries = report.client.stats.requests, report.client.stats.retries
+    record.findings = [*report.findings, *([str(error)] if isinstance(error, ShrinkGuardError) else [])]
+    with contextlib.suppress(Exception):
+        warehouse.record_run(record)
 
 
 def check_source_options(**source_options: Any) -> None:
@@ -210,11 +250,11 @@ def model_settings(sync_today: str | None) -> ModelSettings:
 
 def _run_sync_locked(
     warehouse: Warehouse,
+    run_report: RunReport,
     resources: Sequence[str] | None,
     academic_years: Sequence[int] | None,
     full_refresh: bool,
     reconcile: bool,
-    out: TextIO,
     **source_options: Any,
 ) -> SyncSummary:
     started = time.monotonic()
@@ -225,7 +265,6 @@ def _run_sync_locked(
     repair_check.start()
     finish_pending_load(pipeline, warehouse)
     counts_before = warehouse.table_counts()
-    run_report = RunReport(on_resource_done=lambda table, progress: print(progress_line(table, progress), file=out))
     source = _create_source(
         academic_years=list(academic_years) if academic_years else None,
         full_refresh=full_refresh,
@@ -257,11 +296,11 @@ def _run_sync_locked(
         quarantined=dict(run_report.quarantined_counts),
         dataset=warehouse.dataset,
     )
-    warehouse.store_quarantined(pipeline, run_report.quarantined)
+    warehouse.store_quarantined(run_report.quarantined)
     counts_after = warehouse.table_counts()
     written = warehouse.rows_written(counts_after, [load_id for info in load_infos for load_id in info.loads_ids])
     for table in counts_after:
-        if table != QUARANTINE_TABLE:
+        if table not in BOOKKEEPING_TABLES:
             summary.tables[table] = TableChange(counts_before.get(table, 0), counts_after[table], written.get(table))
     summary.seconds = time.monotonic() - started
     return summary

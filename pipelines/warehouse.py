@@ -15,7 +15,6 @@ psycopg2 `%s`, BigQuery `@name`), literals are the same everywhere.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from abc import ABC, abstractmethod
@@ -26,16 +25,23 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import dlt
+import pyarrow as pa
 from dlt.common.destination import Destination
 from dlt.common.pipeline import LoadInfo
 
 from pipelines.models import ModelSettings
+from pipelines.run_history import (
+    QUARANTINE_TABLE,
+    RUN_TABLES_TABLE,
+    RUNS_TABLE,
+    RunRecord,
+    quarantine_table,
+)
 from sources.illuminate.convert import QuarantinedRecord
 from sources.illuminate.errors import ConfigurationError
 from sources.illuminate.settings import DATASET_NAME
 
 MODEL_DATASET = "analytics"
-QUARANTINE_TABLE = "quarantine"
 ROW_ID = "_dlt_id"
 LOAD_ID = "_dlt_load_id"
 
@@ -104,19 +110,6 @@ def check_data_dir(data_dir: Path) -> None:
         )
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigurationError(f"--data-dir {data_dir}: the directory {parent} is not writable")
-
-
-def quarantine_rows(records: Sequence[QuarantinedRecord]) -> list[dict[str, str]]:
-    """The rows of the quarantine table for a run's quarantined records (the record as JSON text)."""
-    return [
-        {
-            "table_name": record.table,
-            "endpoint": record.endpoint,
-            "reason": record.reason,
-            "record": json.dumps(record.record, default=str, sort_keys=True),
-        }
-        for record in records
-    ]
 
 
 class Warehouse(ABC):
@@ -275,8 +268,20 @@ class Warehouse(ABC):
         the warehouse's reads stay possible meanwhile."""
 
     @abstractmethod
-    def store_quarantined(self, pipeline: dlt.Pipeline, records: Sequence[QuarantinedRecord]) -> None:
+    def append(self, table: str, rows: pa.Table) -> None:
+        """Append rows of the sync's own records (`pipelines.run_history`) to `table` of the raw dataset, creating
+        it from the rows' Arrow types when it is missing."""
+
+    def store_quarantined(self, records: Sequence[QuarantinedRecord]) -> None:
         """Append a run's quarantined records to `<dataset>.quarantine` (after the run's data loaded)."""
+        if records:
+            self.append(QUARANTINE_TABLE, quarantine_table(records))
+
+    def record_run(self, record: RunRecord) -> None:
+        """Keep a run in the history (`sync_runs`, `sync_run_tables`)."""
+        self.append(RUNS_TABLE, record.runs_table())
+        if record.tables:
+            self.append(RUN_TABLES_TABLE, record.tables_table())
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Close what the reads keep open (called when the run ends)."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 from postgres_support import PostgresCluster
-from sync_support import VOLATILE_COLUMNS
+from sync_support import RUN_HISTORY, VOLATILE_COLUMNS
 
 Rows = Counter[tuple[Any, ...]]
 
@@ -53,7 +53,7 @@ def duckdb_tables(db: Path, schema: str = "illuminate", ignore: frozenset[str] =
                 [schema],
             ).fetchall()
         ]
-        for table in names:
+        for table in (name for name in names if name not in RUN_HISTORY):
             columns = _data_columns([row[0] for row in con.execute(f'describe {schema}."{table}"').fetchall()], ignore)
             select = ", ".join(f'"{column}"' for column in columns)
             rows = con.execute(f'select {select} from {schema}."{table}"').fetchall()
@@ -76,7 +76,7 @@ def postgres_tables(
                 " and table_name not like '\\_dlt%%'",
                 [schema],
             )
-            for (table,) in cursor.fetchall():
+            for table in [row[0] for row in cursor.fetchall() if row[0] not in RUN_HISTORY]:
                 cursor.execute(
                     "select column_name from information_schema.columns where table_schema = %s and table_name = %s",
                     [schema, table],

@@ -14,12 +14,14 @@ from typing import Any
 import duckdb
 
 from pipelines.duckdb_warehouse import default_data_dir
+from pipelines.run_history import RUN_TABLES_TABLE, RUNS_TABLE
 from pipelines.sync import SyncSummary, run_sync
 from simulator import Simulator
 from sources.illuminate.catalog import Endpoint, load_catalog
 from sources.illuminate.settings import SLICE_YEAR_COLUMN
 
 TODAY = date(2026, 11, 27)
+RUN_HISTORY = frozenset({RUNS_TABLE, RUN_TABLES_TABLE})
 YEARS = (2026, 2027)
 
 
@@ -182,13 +184,14 @@ def column_types(db: Path, table: str) -> dict[str, str]:
 # Whole-run reliability and security tests (tests/test_reliability_*.py, tests/test_security_*.py)
 # ---------------------------------------------------------------------------------------------------------------------
 def data_tables(db: Path) -> list[str]:
-    """Every table of schema `illuminate` that holds data (catalog tables and their child tables, no `_dlt_*`)."""
+    """Every table of schema `illuminate` that holds data (catalog tables and their child tables, the quarantine; no
+    `_dlt_*` and no run history, which differs from run to run by its nature)."""
     with duckdb.connect(str(db), read_only=True) as con:
         rows = con.execute(
             "select table_name from information_schema.tables where table_schema = 'illuminate'"
             " and table_name not like '\\_dlt%' escape '\\' order by 1"
         ).fetchall()
-    return [row[0] for row in rows]
+    return [row[0] for row in rows if row[0] not in RUN_HISTORY]
 
 
 VOLATILE_COLUMNS = frozenset({"exported_at"})

@@ -65,6 +65,8 @@ class RunReport:
     invalid_values: dict[str, dict[str, int]] = field(default_factory=dict)
     quarantined: list[QuarantinedRecord] = field(default_factory=list)
     quarantined_counts: dict[str, int] = field(default_factory=dict)
+    findings: list[str] = field(default_factory=list)
+    """What reconciliation found this run, one line each (kept in the run history)."""
     on_resource_done: Callable[[str, ResourceProgress], None] | None = None
     client: IlluminateClient | None = None
 
@@ -168,6 +170,11 @@ class SyncContext:
             if table not in self._shared:
                 self._shared[table] = fetch()
             return self._shared[table]
+
+    def note_finding(self, line: str) -> None:
+        """Record what a check found this run (reconciliation), for the run history."""
+        with self._lock:
+            self.report.findings.append(line)
 
     @contextmanager
     def track(self, table: str) -> Iterator[ResourceProgress]:

@@ -532,6 +532,7 @@ def reconcile_assessments(ctx: SyncContext, endpoint: Endpoint, fetcher: Fetcher
         for year in ctx.selected_years
         for session in ctx.session_windows(year)
     ]
+    differing = 0
     for assessment_id in assessment_ids:
         local = ctx.warehouse.keys(endpoint.table, endpoint.primary_key, "assessment_id", assessment_id)
         remote_count = 0
@@ -542,6 +543,7 @@ def reconcile_assessments(ctx: SyncContext, endpoint: Endpoint, fetcher: Fetcher
             remote_count += int((first or {}).get("num_results") or 0) if isinstance(first, dict) else len(first or [])
         if remote_count == len(local):
             continue
+        differing += 1
         windows = [RequestWindow({**params, "assessment_id": assessment_id}) for params in year_windows]
         remote: set[tuple[Any, ...]] = set()
         for _, window_tables, _ in fetcher.fetch(windows, before_verified=True):
@@ -551,6 +553,10 @@ def reconcile_assessments(ctx: SyncContext, endpoint: Endpoint, fetcher: Fetcher
         vanished = local - remote
         if vanished:
             yield fetcher.converter.key_tombstones(sorted(vanished, key=repr))
+    ctx.note_finding(
+        f"{endpoint.table}: reconciled {len(assessment_ids):,} assessments, {differing:,} counted differently by the"
+        " API and were refetched"
+    )
 
 
 def assessments(ctx: SyncContext) -> list[dict[str, Any]]:
@@ -695,6 +701,10 @@ def _dates_whose_counts_differ(ctx: SyncContext, endpoint: Endpoint, days: list[
     for key, count in ctx.client.map_concurrently(remote_count, windows):
         if local.get(key, 0) != count:
             differing.add(key[0])
+    ctx.note_finding(
+        f"{endpoint.table}: reconciled {len(days):,} dates outside the lookback, {len(differing):,} counted"
+        " differently by the API and were refetched"
+    )
     return differing
 
 
