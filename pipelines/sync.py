@@ -40,10 +40,10 @@ from pipelines.duckdb_settings import (
 from pipelines.load_stages import BackgroundLoad, load_stages
 from pipelines.memory import hold_less_memory, release_free_memory, releasing_free_memory
 from pipelines.models import ModelSettings
+from pipelines.progress import reporting_progress
 from pipelines.run_history import BOOKKEEPING_TABLES, QUARANTINE_TABLE, RunRecord, TableRun
 from pipelines.warehouse import Warehouse, open_warehouse
 from sources.illuminate import RunReport, illuminate_source, resource_names
-from sources.illuminate.context import ResourceProgress
 from sources.illuminate.errors import ConfigurationError, IlluminateError, ShrinkGuardError
 from sources.illuminate.setting_rules import invalid_setting_message, setting_variable
 from sources.illuminate.settings import DATASET_NAME
@@ -177,11 +177,12 @@ def run_sync(
     try:
         with warehouse.lock(), warehouse.protected():
             record = RunRecord(started_at=datetime.now(timezone.utc), synced=_selected_set(resources))
-            run_report = RunReport(on_resource_done=lambda table, done: print(progress_line(table, done), file=out))
+            run_report = RunReport()
             try:
-                summary = _run_sync_locked(
-                    warehouse, run_report, resources, academic_years, full_refresh, reconcile, **source_options
-                )
+                with reporting_progress(run_report, out) as run_report.on_resource_done:
+                    summary = _run_sync_locked(
+                        warehouse, run_report, resources, academic_years, full_refresh, reconcile, **source_options
+                    )
             except IlluminateError as error:
                 _record_failed_run(warehouse, record, run_report, error)
                 raise
@@ -304,17 +305,6 @@ def _run_sync_locked(
             summary.tables[table] = TableChange(counts_before.get(table, 0), counts_after[table], written.get(table))
     summary.seconds = time.monotonic() - started
     return summary
-
-
-def progress_line(table: str, progress: ResourceProgress) -> str:
-    """The line printed when a table's download is done."""
-    line = (
-        f"  {table}: {progress.requests_windows:,} windows, {progress.pages:,} pages, {progress.rows:,} rows, "
-        f"{progress.elapsed:.1f} s"
-    )
-    if progress.not_due:
-        line += f" (not due: {'; '.join(progress.not_due)})"
-    return line
 
 
 def run_pipeline(

@@ -46,6 +46,9 @@ class ResourceProgress:
     """Counters of one resource in one run, for the progress lines and the summary."""
 
     requests_windows: int = 0
+    """Request windows done (a window: one request's parameters, all its pages)."""
+    windows_planned: int = 0
+    """Request windows this resource will fetch, known as its download starts (for the live display)."""
     pages: int = 0
     rows: int = 0
     started: float | None = None

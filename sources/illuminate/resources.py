@@ -124,6 +124,7 @@ class Fetcher:
         """
         url_path = self.endpoint.url_path()
         limit = self.endpoint.max_limit or 1000
+        self.progress.windows_planned += len(windows)
 
         def window_parts(window: RequestWindow) -> Iterator[tuple[Any, int]]:
             """The window's pages (a table, or the records of a small page) with the window's record count."""
@@ -739,6 +740,7 @@ def changed_documents_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResou
                 return _typed_document(converter, assessment_id, document)
 
             progress = ctx.progress_of(endpoint.table)
+            progress.windows_planned += len(changed)
             for document in ctx.client.map_concurrently(fetch_view, changed):
                 progress.requests_windows += 1
                 progress.rows += 1
