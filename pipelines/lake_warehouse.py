@@ -250,6 +250,7 @@ class DeltaLakeWarehouse(Warehouse):
 
     def lock(self) -> AbstractContextManager[None]:
         if self.local_path is not None:
+            self.local_path.mkdir(mode=0o700, exist_ok=True)  # the lock file's directory, owner-only as the lake
             return file_lock(self.local_path / f".{self.dataset}.lock", self.label)
         return file_lock(self.data_dir / "run.lock", self.label)
 
