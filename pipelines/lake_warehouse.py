@@ -38,6 +38,11 @@ partitioned: a slice replace rewrites only the files holding the slice's rows, a
 thousands of small files per year. Not compacted or vacuumed by the sync either: a lake keeps every night's files
 until `DeltaTable.optimize.compact()` / `vacuum()` (or the reader's own maintenance) runs; the README says so.
 
+delta-rs writes the files of a MERGE (the keyed tables) with `string_view` text columns in their embedded Arrow
+schema. Spark, Trino, DataFusion and DuckDB read them as strings; pyarrow (26) reads them too, but cannot apply a
+filter on such a column ("no kernel matching input types (string, string_view)"), so a pyarrow reader of those
+tables filters after reading (see `relation`).
+
 Timestamps are naive (the source's are local times without a zone), which Delta stores as `timestamp_ntz`: the
 tables need readers that know the `timestampNtz` table feature (Delta reader version 3: Spark 3.5+/Delta 3, recent
 Trino and Databricks runtimes).
