@@ -221,6 +221,7 @@ class DeltaLakeWarehouse(Warehouse):
         if self.data_dir_given:
             check_data_dir(self.data_dir)
         self.job_client()  # the destination's settings (an object store's credentials) resolve
+        models_to_lake()  # a wrong MODELS__WRITE_TO_LAKE fails now, not after the sync
 
     def destination(self) -> Destination[Any, Any]:
         from pipelines.lake_writes import lake

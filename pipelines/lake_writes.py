@@ -238,8 +238,11 @@ class LakeDeltaLoadJob(DeltaLoadFilesystemJob):
 
         if data is None:
             return
-        values = data.to_table(columns=keys).to_pylist()
-        predicate = values_predicate(keys, (tuple(row[key] for key in keys) for row in values))
+        if len(keys) == 1:
+            values: Iterable[tuple[Any, ...]] = ((value,) for value in distinct_values(data, keys[0]))
+        else:
+            values = (tuple(row[key] for key in keys) for row in data.to_table(columns=keys).to_pylist())
+        predicate = values_predicate(keys, values)
         if predicate is None:
             return
         rows = without_tombstones(data, deleted)
