@@ -99,7 +99,9 @@ def _add_warehouse_arguments(parser: argparse.ArgumentParser, required: bool, du
         "--destination",
         default=None,
         help="a dlt destination instead of a DuckDB file: postgres (verified), motherduck, bigquery, snowflake,"
-        " redshift; credentials from DESTINATION__<NAME>__CREDENTIALS or .dlt/secrets.toml",
+        " redshift; credentials from DESTINATION__<NAME>__CREDENTIALS or .dlt/secrets.toml; or delta: Delta tables"
+        " under DESTINATION__FILESYSTEM__BUCKET_URL (a directory or an object store; pip install"
+        " 'illuminate-sync[lake]')",
     )
     parser.add_argument(
         "--dataset",

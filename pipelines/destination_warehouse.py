@@ -77,8 +77,8 @@ def credentials_variable(destination: str) -> str:
 def check_destination_name(name: str) -> None:
     if name not in SQL_DESTINATIONS:
         raise ConfigurationError(
-            f"--destination {name}: not a supported destination (expected one of {', '.join(SQL_DESTINATIONS)};"
-            " or --duckdb PATH for a local file)"
+            f"--destination {name}: not a supported destination (expected one of {', '.join(SQL_DESTINATIONS)},"
+            " delta for a Delta lake; or --duckdb PATH for a local file)"
         )
 
 

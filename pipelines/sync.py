@@ -329,7 +329,11 @@ def run_pipeline(
         try:
             for number, stage in enumerate(stages, start=1):
                 with releasing_free_memory():
-                    pipeline.extract(source.with_resources(*stage), loader_file_format=warehouse.file_format)
+                    pipeline.extract(
+                        source.with_resources(*stage),
+                        loader_file_format=warehouse.file_format,
+                        table_format=warehouse.table_format,  # type: ignore[arg-type]
+                    )
                     if background is not None:  # before normalizing: the load step takes every normalized package
                         load_infos.append(_background_result(background, warehouse))
                         background = None

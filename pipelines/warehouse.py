@@ -6,7 +6,9 @@ copied-twice repair, the quarantine table and the models. Two implementations:
 
 - `pipelines.duckdb_warehouse.DuckDBFileWarehouse`: a local DuckDB file (the default, `--duckdb PATH`);
 - `pipelines.destination_warehouse.DestinationWarehouse`: any dlt SQL destination (`--destination NAME`), read
-  through dlt's `sql_client`; verified on PostgreSQL.
+  through dlt's `sql_client`; verified on PostgreSQL;
+- `pipelines.lake_warehouse.DeltaLakeWarehouse`: Delta tables under a directory or an object store
+  (`--destination delta`, dlt's `filesystem` destination), read through `deltalake` and an in-memory DuckDB.
 
 `open_warehouse` picks one from the command line's options. The SQL that reads raw tables is written once here
 (`count_query` and friends), with literal values: dlt's sql clients differ in their parameter styles (DuckDB `?`,
@@ -122,6 +124,9 @@ class Warehouse(ABC):
 
     file_format = "parquet"
     """dlt's loader file format for this warehouse (the source yields Arrow tables)."""
+
+    table_format: str | None = None
+    """dlt's table format for every table the sync extracts (`delta` on a lake), or None for the destination's own."""
 
     @property
     def model_dataset(self) -> str:
@@ -326,7 +331,11 @@ def open_warehouse(
         from pipelines.duckdb_warehouse import DuckDBFileWarehouse
 
         return DuckDBFileWarehouse(duckdb_path, data_dir)
+    assert destination is not None
+    if destination == "delta":
+        from pipelines.lake_warehouse import DeltaLakeWarehouse
+
+        return DeltaLakeWarehouse(dataset or DATASET_NAME, data_dir)
     from pipelines.destination_warehouse import DestinationWarehouse
 
-    assert destination is not None
     return DestinationWarehouse(destination, dataset or DATASET_NAME, data_dir)

@@ -1,5 +1,5 @@
-"""Helpers of the destination tests: what a table holds, read the same way from a DuckDB file and a PostgreSQL
-dataset, so that two warehouses loaded from the same district compare row for row."""
+"""Helpers of the destination tests: what a table holds, read the same way from a DuckDB file, a PostgreSQL dataset
+and a folder of Delta tables, so that two warehouses loaded from the same district compare row for row."""
 
 from __future__ import annotations
 
@@ -87,6 +87,21 @@ def postgres_tables(
                 tables[table] = Counter(tuple(normalized(value) for value in row) for row in cursor.fetchall())
     finally:
         connection.close()
+    return tables
+
+
+def delta_tables(path: Path, ignore: frozenset[str] = frozenset()) -> dict[str, Rows]:
+    """The same, of every Delta table in the folder `path` (a lake's dataset), read as any Delta reader would:
+    `deltalake.DeltaTable(folder).to_pyarrow_table()`."""
+    from deltalake import DeltaTable
+
+    tables: dict[str, Rows] = {}
+    for folder in sorted(path.iterdir()):
+        if not (folder / "_delta_log").is_dir() or folder.name in RUN_HISTORY:
+            continue
+        data = DeltaTable(str(folder)).to_pyarrow_table()
+        values = [data.column(column).to_pylist() for column in _data_columns(data.column_names, ignore)]
+        tables[folder.name] = Counter(tuple(normalized(value) for value in row) for row in zip(*values))
     return tables
 
 
