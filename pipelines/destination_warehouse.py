@@ -133,13 +133,18 @@ class DestinationWarehouse(Warehouse):
             raise ConfigurationError(self.missing_credentials_message()) from None
         return job_client
 
-    def open_client(self) -> SqlClientBase[Any]:
-        """A new sql client with its connection open (or a one-line error naming the setting to fix)."""
-        client: SqlClientBase[Any] = self.job_client().sql_client
+    def open_job_client(self) -> Any:
+        """A new job client with its connection open (or a one-line error naming the setting to fix)."""
+        job = self.job_client()
         try:
-            client.open_connection()
+            job.sql_client.open_connection()
         except Exception as error:
-            raise ConfigurationError(self.connection_message(client, error)) from None
+            raise ConfigurationError(self.connection_message(job.sql_client, error)) from None
+        return job
+
+    def open_client(self) -> SqlClientBase[Any]:
+        """A new sql client with its connection open."""
+        client: SqlClientBase[Any] = self.open_job_client().sql_client
         return client
 
     def missing_credentials_message(self) -> str:
@@ -179,12 +184,7 @@ class DestinationWarehouse(Warehouse):
     def _shared_job_client(self) -> Any:
         """The run's job client (its connection open), shared by the reads under `_client_lock`."""
         if self._job is None:
-            job = self.job_client()
-            try:
-                job.sql_client.open_connection()
-            except Exception as error:
-                raise ConfigurationError(self.connection_message(job.sql_client, error)) from None
-            self._job = job
+            self._job = self.open_job_client()
         return self._job
 
     def lock(self) -> AbstractContextManager[None]:
