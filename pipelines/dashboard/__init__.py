@@ -1,0 +1,1 @@
+"""The static dashboard: `illuminate-sync dashboard` (see build_dashboard)."""
