@@ -172,6 +172,7 @@ def test_sync_health_renders_the_run_history(chrome: Any, models_warehouse: Mode
     findings = page.page.inner_text("#sync-findings")
     assert "reconciliation: 2 assessments refetched" in findings and "run-3" in findings
     assert "attendance_daily" in page.page.inner_text("#sync-tables")
+    page.page.close()
 
 
 def half_loaded(models_warehouse: ModelWarehouse, tmp_path: Path, kind: str) -> Path:
@@ -205,12 +206,14 @@ def test_a_half_loaded_warehouse_says_no_data_yet(
         page.screenshot(kind, name)
         assert page.console_errors == [], (name, page.console_errors)
         assert page.charts() == []
+        assert not any(url.endswith("plotly.min.js") for url in page.requests)  # no chart, no 4.8 MB script
         if name in CONTENT_PAGES:
             messages = page.page.eval_on_selector_all("p.no-data", "ps => ps.map(p => p.textContent)")
             assert messages and all(
                 message.startswith(NO_DATA) or "no student names" in message for message in messages
             )
             assert page.page.locator("table").count() == 0
+        page.page.close()
 
 
 def test_bad_input_fails_with_one_line_and_writes_nothing(
