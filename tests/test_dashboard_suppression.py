@@ -79,3 +79,10 @@ def test_exhaustively_no_hidden_cell_can_be_solved_from_one_group() -> None:
         for group in groups:
             members = (group.total, *group.parts)
             assert sum(1 for key in members if key in hidden) != 1, (counts, hidden, group)
+
+
+def test_the_complement_does_not_depend_on_the_order_of_the_parts() -> None:
+    """Two equal candidates: the same one is chosen whichever order the warehouse returned the rows in."""
+    counts = {"total": 43, "a": 3, "b": 20, "c": 20}
+    chosen = {suppress(counts, [Group("total", parts)], 10) for parts in itertools.permutations(("a", "b", "c"))}
+    assert chosen == {frozenset({"a", "b"})}

@@ -63,11 +63,12 @@ def suppress(counts: Mapping[K, int], groups: Iterable[Group[K]], min_cell_size:
 
 def complementary_cell(group: Group[K], counts: Mapping[K, int], hidden: set[K]) -> K | None:
     """The cell to hide next to a group's only hidden one: the smallest non-empty shown part (the least information
-    lost), else the total, else an empty part; None when every member is hidden already."""
-    open_parts = [key for key in group.parts if key not in hidden]
+    lost), else the total, else an empty part; None when every member is hidden already. Ties go to the smallest key
+    as text, so the choice does not depend on the order the warehouse returned the rows in."""
+    open_parts = sorted((key for key in group.parts if key not in hidden), key=repr)
     non_empty = [key for key in open_parts if counts[key] > 0]
     if non_empty:
-        return min(non_empty, key=lambda key: counts[key])
+        return min(non_empty, key=lambda key: (counts[key], repr(key)))
     if group.total not in hidden:
         return group.total
     return open_parts[0] if open_parts else None
