@@ -17,10 +17,11 @@ import pytest
 from browser_support import OpenedPage, browser, clear_artifacts, open_page
 from conftest import ModelWarehouse
 
-from pipelines.cli import main
+from pipelines.cli import demo_dashboard_dir, main
 from pipelines.dashboard.render import NO_DATA, SUPPRESSED
 
 PAGES = ["index", "attendance", "assessments", "enrollment", "sync"]
+ASSETS = ["plotly.min.js", "dashboard.css", "dashboard.js"]
 CONTENT_PAGES = ["attendance", "assessments", "enrollment", "sync"]
 
 
@@ -232,6 +233,13 @@ def test_bad_input_fails_with_one_line_and_writes_nothing(
         (tmp_path / "nowhere.duckdb", tmp_path / "site", "no such file", "a sync loaded"),
         (empty, tmp_path / "site", "holds no illuminate-sync tables", "illuminate-sync run"),
     ]
+    outdated = tmp_path / "outdated.duckdb"  # models of an older version: a column the dashboard reads is missing
+    shutil.copy(models_warehouse.path, outdated)
+    with duckdb.connect(str(outdated)) as con:
+        con.execute("alter table analytics.rpt_chronic_absenteeism drop column chronically_absent")
+    cases.append(
+        (outdated, tmp_path / "site", "rpt_chronic_absenteeism", "rebuild the models with illuminate-sync models")
+    )
     for warehouse, out, problem, fix in cases:
         assert build(warehouse, out) == 1
         captured = capsys.readouterr()
@@ -256,3 +264,19 @@ def test_bad_input_fails_with_one_line_and_writes_nothing(
     assert build(models_warehouse.path, tmp_path / "s") == 1
     assert "DASHBOARD__MIN_CELL_SIZE: 'ten' is not a whole number" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def test_a_dashboard_directory_is_rebuilt_in_place(models_warehouse: ModelWarehouse, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    assert build(models_warehouse.path, out, "--min-cell-size", "12") == 0
+    first = (out / "attendance.html").read_text()
+    assert build(models_warehouse.path, out) == 0  # the nightly rebuild: same directory, new figures
+    assert (out / "attendance.html").read_text() != first
+    assert sorted(path.name for path in out.iterdir()) == sorted([*(f"{name}.html" for name in PAGES), *ASSETS])
+    assert all(path.stat().st_mode & 0o077 == 0 for path in out.iterdir())  # owner-only, like the warehouse
+
+
+def test_demo_writes_its_dashboard_beside_the_demo_file() -> None:
+    assert demo_dashboard_dir(Path("data/district.duckdb"), None) == Path("data/district-dashboard")
+    assert demo_dashboard_dir(None, None) == Path("demo-dashboard")
+    assert demo_dashboard_dir(None, "postgres") == Path("demo-dashboard")

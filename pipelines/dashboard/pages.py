@@ -46,6 +46,7 @@ from pipelines.dashboard.render import (
     Row,
     Section,
     Table,
+    esc,
 )
 from pipelines.dashboard.suppression import Group, grid_groups, suppress
 
@@ -945,6 +946,9 @@ def tables_section(tables: Sequence[SyncTable]) -> Section:
     chart = bar_chart(
         "Rows per table", [t.table_name for t in tables], [("rows", [t.rows for t in tables])], "rows", horizontal=True
     )
+    if chart is not None:  # a few rows beside millions of attendance marks
+        chart.layout["xaxis"] |= {"type": "log", "title": {"text": "rows (log scale)"}}
+        chart.layout["xaxis"].pop("rangemode", None)
     return Section(
         anchor,
         title,
@@ -1034,8 +1038,6 @@ def index_page(context: Context, pages: Sequence[Page], warehouse: str) -> Page:
         f'<li><a href="{page.file_name}">{page.title}</a>: {page.intro.removeprefix("<p>").removesuffix("</p>")}</li>'
         for page in pages
     )
-    from pipelines.dashboard.render import esc
-
     intro = (
         f'<ul class="pages">{links}</ul>'
         f"<p>Warehouse: <code>{esc(warehouse)}</code>. Models built: {esc(built)}; their today: {esc(today)}.</p>"

@@ -17,7 +17,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, NamedTuple, Protocol
 
+import duckdb
+from dlt.destinations.exceptions import DatabaseException
+
 from pipelines.warehouse import quoted
+from sources.illuminate.errors import IlluminateError
 
 
 class Reader(Protocol):
@@ -191,9 +195,17 @@ class Marts:
         return f"{quoted(self.dataset)}.{quoted(name)}"
 
     def rows(self, query: str) -> list[tuple[Any, ...]]:
-        """`query` with `{name}` placeholders for the model relations it reads."""
-        names = set(re.findall(r"\{(\w+)\}", query))
-        return self.reader.fetch(query.format(**{name: self.relation(name) for name in names}))
+        """`query` with `{name}` placeholders for the model relations it reads. A relation that does not exist gives
+        []; one without the columns read (models built by an older version) fails in one line."""
+        names = sorted(set(re.findall(r"\{(\w+)\}", query)))
+        try:
+            return self.reader.fetch(query.format(**{name: self.relation(name) for name in names}))
+        except (duckdb.Error, DatabaseException) as error:
+            reason = " ".join(str(error).split())[:300]
+            raise IlluminateError(
+                f"reading {', '.join(names)} of {self.dataset} failed ({reason}): rebuild the models with"
+                " illuminate-sync models (they may be older than this version)"
+            ) from None
 
     # -------------------------------------------------------------------- settings
     def settings(self) -> Settings | None:

@@ -36,10 +36,6 @@ class Cell:
     wrap: bool = False
 
 
-def hidden_cell(min_cell_size: int) -> Cell:
-    return Cell(SUPPRESSED, numeric=True, suppressed=True)
-
-
 @dataclass(frozen=True)
 class Row:
     cells: Sequence[Cell]
