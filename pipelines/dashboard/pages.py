@@ -496,6 +496,8 @@ def assessment_figures(
     ids = {assessment.assessment_id for assessment in assessments}
     counts: dict[Hashable, int] = {}
     proficient: dict[Hashable, int] = {}
+    band_keys: dict[tuple[str, int], dict[Hashable, None]] = {}  # (who, assessment) -> its band cells, in order
+    cell_keys: dict[int, list[Hashable]] = {}
     for band in bands:
         if band.assessment_id not in ids:
             continue
@@ -508,20 +510,22 @@ def assessment_figures(
             if name == "all" or name.endswith(":in"):
                 key = ("band", name, band.assessment_id, band.level)
                 counts[key] = counts.get(key, 0) + band.students
+                band_keys.setdefault((name, band.assessment_id), {})[key] = None
     for cell in cells:
         if cell.assessment_id in ids:
             key = ("cell", cell.assessment_id, cell.site_id, cell.grade_level_id)
             counts[key] = cell.students_tested
             proficient[key] = cell.students_proficient
+            cell_keys.setdefault(cell.assessment_id, []).append(key)
     mastery = {(label.assessment_id, label.level) for label in labels if label.is_mastery}
     total_groups: list[Group[Hashable]] = []
     for aid in sorted(ids):
         total = ("tested", "all", aid)
-        total_groups.append(Group(total, tuple(k for k in counts if k[0] == "cell" and k[1] == aid)))  # type: ignore[index]
+        total_groups.append(Group(total, tuple(cell_keys.get(aid, []))))
         for who in ["all", *[f"{g.key}:in" for g in groups]]:
-            band_keys = tuple(k for k in counts if k[0] == "band" and k[1] == who and k[2] == aid)  # type: ignore[index]
-            total_groups.append(Group(("tested", who, aid), band_keys))
-            mastery_keys = tuple(k for k in band_keys if (aid, k[3]) in mastery)  # type: ignore[index]
+            keys = tuple(band_keys.get((who, aid), {}))
+            total_groups.append(Group(("tested", who, aid), keys))
+            mastery_keys = tuple(k for k in keys if (aid, k[3]) in mastery)  # type: ignore[index]
             if mastery_keys:
                 total_groups.append(Group(("tested", who, aid), mastery_keys))
         for group in groups:
@@ -599,9 +603,12 @@ def proficiency_section(
     rows: list[Row] = []
     data: list[dict[str, Any]] = []
     buttons: list[dict[str, Any]] = []
+    cells_of: dict[int, list[ProficiencyCell]] = {}
+    for cell in cells:
+        cells_of.setdefault(cell.assessment_id, []).append(cell)
     for assessment in assessments:
         aid = assessment.assessment_id
-        own = sorted((c for c in cells if c.assessment_id == aid), key=lambda c: (c.site_name, c.grade_order))
+        own = sorted(cells_of.get(aid, []), key=lambda c: (c.site_name, c.grade_order))
         categories: list[str] = []
         values: list[float | None] = []
         for cell in own:
