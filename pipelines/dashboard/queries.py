@@ -218,10 +218,12 @@ class Marts:
     # -------------------------------------------------------------------- attendance
     def chronic_cells(self) -> list[ChronicCell]:
         """rpt_chronic_absenteeism per school and grade (and its district rows), plus each school's and the
-        district's all-grades figure from agg_student_attendance (a student counted once per school or district)."""
+        district's all-grades figure from agg_student_attendance (a student counted once per school or district).
+        Rows of an unknown grade count in the all-grades figures only (they are not a column of their own)."""
         by_grade = self.rows(
             "select academic_year, site_id, grade_level_id, site_name, grade, grade_order, students,"
-            " chronically_absent from {rpt_chronic_absenteeism} where site_id is not null or is_district_row"
+            " chronically_absent from {rpt_chronic_absenteeism}"
+            " where (site_id is not null or is_district_row) and grade_level_id is not null"
         )
         all_grades = self.rows(
             "select a.academic_year, a.site_id, s.site_name,"
