@@ -27,29 +27,21 @@
     });
   }
 
-  function choose(select) {
+  function showChoice(select) {
     var blocks = document.querySelectorAll('.choice[data-chooser="' + select.getAttribute("data-chooser") + '"]');
     blocks.forEach(function (block) {
       block.hidden = block.getAttribute("data-choice") !== select.value;
     });
-    drawVisible();
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    var selects = document.querySelectorAll("select.chooser");
-    selects.forEach(function (select) {
+    document.querySelectorAll("select.chooser").forEach(function (select) {
       select.addEventListener("change", function () {
-        choose(select);
+        showChoice(select);
+        drawVisible();
       });
-      blocksOf(select);
+      showChoice(select);
     });
     drawVisible();
   });
-
-  function blocksOf(select) {
-    var blocks = document.querySelectorAll('.choice[data-chooser="' + select.getAttribute("data-chooser") + '"]');
-    blocks.forEach(function (block) {
-      block.hidden = block.getAttribute("data-choice") !== select.value;
-    });
-  }
 })();
