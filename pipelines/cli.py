@@ -51,6 +51,15 @@ def iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from None
 
 
+def min_cell_size(text: str) -> int:
+    from pipelines.dashboard import MIN_CELL_SIZE_EXPECTED, parse_min_cell_size
+
+    try:
+        return parse_min_cell_size(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {MIN_CELL_SIZE_EXPECTED}") from None
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, with usage errors on one line (no usage dump) and exit code 2."""
 
@@ -85,6 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="rebuild the SQL models in schema analytics (and test them)")
     _add_warehouse_arguments(models, required=True, duckdb_help="the DuckDB file a sync loaded")
     models.add_argument("--test", action="store_true", help="also run the model tests; exit 1 if one fails")
+
+    dashboard = commands.add_parser(
+        "dashboard", help="write a static dashboard (HTML, opens offline) of the marts into a directory"
+    )
+    _add_warehouse_arguments(dashboard, required=True, duckdb_help="the DuckDB file a sync loaded (opened read-only)")
+    dashboard.add_argument("--out", type=Path, required=True, help="the site's directory (its parent must exist)")
+    dashboard.add_argument(
+        "--min-cell-size",
+        type=min_cell_size,
+        default=None,
+        help="suppress figures about fewer students than this (default 10, or DASHBOARD__MIN_CELL_SIZE)",
+    )
 
     commands.add_parser("endpoints", help="print the endpoint / table / key / strategy table (markdown)")
     add_writeback_commands(commands)
@@ -163,6 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_simulator(args)
         if args.command == "models":
             return command_models(args)
+        if args.command == "dashboard":
+            return command_dashboard(args)
         if args.command == "endpoints":
             print(endpoint_table())
             return EXIT_OK
@@ -231,6 +254,29 @@ def command_models(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failures else EXIT_OK
 
 
+def command_dashboard(args: argparse.Namespace) -> int:
+    path = build_dashboard_of(args.duckdb, args.destination, args.dataset, args.out, args.min_cell_size)
+    print(f"dashboard: {path}")
+    return EXIT_OK
+
+
+def build_dashboard_of(
+    duckdb_path: Path | None, destination: str | None, dataset: str | None, out: Path, cell_size: int | None = None
+) -> Path:
+    """The dashboard of a warehouse, after checking the warehouse, the settings and the output directory."""
+    from pipelines.dashboard import DashboardSettings, build_dashboard, check_out_dir, check_warehouse
+    from pipelines.warehouse import open_warehouse
+
+    settings = DashboardSettings.resolve(cell_size)
+    check_out_dir(out)
+    warehouse = open_warehouse(duckdb_path, destination, dataset)
+    try:
+        check_warehouse(warehouse, duckdb_path)
+        return build_dashboard(warehouse, warehouse.model_dataset, out, settings, label=warehouse.label)
+    finally:
+        warehouse.close()
+
+
 def command_demo(args: argparse.Namespace) -> int:
     from simulator import Simulator, SimulatorConfig
 
@@ -240,9 +286,23 @@ def command_demo(args: argparse.Namespace) -> int:
     try:
         print(f"simulated district ({args.students} students) serving at {simulator.base_url}", file=sys.stderr)
         os.environ.update(simulator.env())
-        return command_run(args, today=simulator.today.isoformat())
+        result = command_run(args, today=simulator.today.isoformat())
     finally:
         simulator.stop()
+    if result == EXIT_OK and not args.skip_models:
+        out = demo_dashboard_dir(args.duckdb, args.destination)
+        duckdb_path = None if args.destination else (args.duckdb or Path("demo.duckdb"))
+        path = build_dashboard_of(duckdb_path, args.destination, args.dataset, out)
+        print(f"dashboard: {path}")
+    return result
+
+
+def demo_dashboard_dir(duckdb_path: Path | None, destination: str | None) -> Path:
+    """`demo`'s dashboard: beside the demo file (`demo.duckdb` -> `demo-dashboard/`), or `demo-dashboard/` here."""
+    if destination is not None:
+        return Path("demo-dashboard")
+    path = duckdb_path or Path("demo.duckdb")
+    return path.with_name(f"{path.stem}-dashboard")
 
 
 def command_simulator(args: argparse.Namespace) -> int:

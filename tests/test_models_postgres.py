@@ -407,3 +407,31 @@ def test_qualify_becomes_distinct_on() -> None:
 def test_a_construct_without_a_postgresql_equivalent_is_refused(sql: str) -> None:
     with pytest.raises(TranspileError):
         postgres_sql(sql)
+
+
+def test_the_dashboard_reads_the_postgresql_marts_as_the_duckdb_ones(
+    pg_warehouse: PostgresWarehouse,
+    models_warehouse: ModelWarehouse,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`illuminate-sync dashboard --destination postgres`: its SQL runs on PostgreSQL through dlt's sql_client, and
+    every page equals the page built from the DuckDB file (but the footer's build time and the warehouse's label)."""
+    from pipelines.dashboard import DashboardSettings, build_dashboard
+    from pipelines.warehouse import open_warehouse
+
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", pg_warehouse.url)
+    pages = {}
+    for name, warehouse in [
+        ("postgres", open_warehouse(None, "postgres", None, data_dir=tmp_path / "dlt")),
+        ("duckdb", open_warehouse(models_warehouse.path)),
+    ]:
+        out = tmp_path / name
+        build_dashboard(warehouse, warehouse.model_dataset, out, DashboardSettings(10), label="warehouse")
+        warehouse.close()
+        pages[name] = {path.name: path.read_text().split("<footer>")[0] for path in sorted(out.glob("*.html"))}
+    assert pages["postgres"].keys() == pages["duckdb"].keys()
+    for page, html in pages["duckdb"].items():
+        if page != "index.html":
+            assert pages["postgres"][page] == html, page
+    assert "no data yet" not in pages["postgres"]["attendance.html"]
