@@ -131,8 +131,21 @@ def test_choosing_a_student_group_draws_its_charts(chrome: Any, site: Path) -> N
     page.screenshot("default", "assessments-group")
 
 
-def test_sync_health_says_no_data_yet_until_the_run_history_exists(site: Path) -> None:
-    html = (site / "sync.html").read_text()
+def test_sync_health_shows_the_runs_the_sync_recorded(site: Path) -> None:
+    sections = dict(sections_of((site / "sync.html").read_text()))
+    for anchor in ["sync-tables", "sync-runs"]:
+        assert NO_DATA not in sections[anchor], anchor
+    assert "succeeded" in sections["sync-runs"] and "attendance_daily" in sections["sync-tables"]
+
+
+def test_sync_health_says_no_data_yet_without_a_run_history(models_warehouse: ModelWarehouse, tmp_path: Path) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(models_warehouse.path, warehouse)
+    with duckdb.connect(str(warehouse)) as con:  # a warehouse built before the sync kept its runs
+        con.execute("drop table analytics.rpt_sync_runs")
+        con.execute("drop table analytics.rpt_sync_tables")
+    assert build(warehouse, tmp_path / "site") == 0
+    html = (tmp_path / "site" / "sync.html").read_text()
     for anchor in ["sync-tables", "sync-runs", "sync-findings"]:
         body = dict(sections_of(html))[anchor]
         assert f'<p class="no-data">{NO_DATA}</p>' in body, anchor
@@ -143,7 +156,7 @@ def test_sync_health_renders_the_run_history(chrome: Any, models_warehouse: Mode
     shutil.copy(models_warehouse.path, warehouse)
     with duckdb.connect(str(warehouse)) as con:
         con.execute(
-            "create table analytics.rpt_sync_runs as select * from (values"
+            "create or replace table analytics.rpt_sync_runs as select * from (values"
             " ('run-1', timestamp '2026-11-25 02:00:00', timestamp '2026-11-25 02:01:05', 65.0, 'succeeded', null,"
             "  1851, 3, 12000, 40, 0, null),"
             " ('run-2', timestamp '2026-11-26 02:00:00', timestamp '2026-11-26 02:00:09', 9.5, 'failed',"
@@ -155,7 +168,7 @@ def test_sync_health_renders_the_run_history(chrome: Any, models_warehouse: Mode
             " rows_removed, quarantined, findings)"
         )
         con.execute(
-            "create table analytics.rpt_sync_tables as select * from (values"
+            "create or replace table analytics.rpt_sync_tables as select * from (values"
             " ('students', 'Students', 'academic_year_slice', 595::bigint, timestamp '2026-11-27 02:01:00', 0::bigint),"
             " ('attendance_daily', 'Attendance/Daily', 'attendance_date', 78798, timestamp '2026-11-27 02:01:00', 0),"
             " ('behavior', 'Behavior', 'academic_year_slice', 0, timestamp '2026-11-20 02:01:00', 7)"
