@@ -60,6 +60,22 @@ def min_cell_size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not {MIN_CELL_SIZE_EXPECTED}") from None
 
 
+def positive_int(text: str) -> int:
+    if text.strip().isdigit() and int(text) >= 1:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+
+
+def positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value > 0 and value != float("inf"):
+        return value
+    raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0")
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, with usage errors on one line (no usage dump) and exit code 2."""
 
@@ -90,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     simulator.add_argument("--token-lifetime", type=int, default=3600, help="OAuth2 token lifetime in seconds")
     simulator.add_argument("--html-auth-failures", action="store_true", help="answer auth failures with a 200 page")
     simulator.add_argument("--latency", type=float, default=0.0, help="added seconds per request (a distant API)")
+    simulator.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="API requests served at once, the rest queue (default: no limit)",
+    )
+    simulator.add_argument(
+        "--rate-limit", type=positive_number, default=None, help="API requests per second before 429 (default: none)"
+    )
 
     models = commands.add_parser("models", help="rebuild the SQL models in schema analytics (and test them)")
     _add_warehouse_arguments(models, required=True, duckdb_help="the DuckDB file a sync loaded")
@@ -316,6 +341,8 @@ def command_simulator(args: argparse.Namespace) -> int:
         "token_lifetime": args.token_lifetime,
         "html_auth_failures": args.html_auth_failures,
         "latency": args.latency,
+        "workers": args.workers,
+        "rate_limit": args.rate_limit,
     }
     if args.today is not None:
         options["today"] = args.today

@@ -9,7 +9,8 @@ Modules: `calendar` (academic years, sessions, instructional days), `district` (
 `routes` (the simulator's own reading of the API reference: every GET endpoint's path, shape, limits, parameters and
 documented defaults; nothing is imported from `sources/`), `endpoints` (what each GET endpoint returns, rendered as
 the wire sends it), `mutations` (control-API changes and
-POST effects), `oauth` (OAuth1 verification, OAuth2 tokens), `faults` (injected failures), `server` (HTTP server,
+POST effects), `oauth` (OAuth1 verification, OAuth2 tokens), `faults` (injected failures), `capacity` (workers with
+a fair queue and a token-bucket rate limit, off by default), `server` (HTTP server,
 routing, control API, `serve_forever` for the CLI), `testing` (helpers for HTTP tests).
 
 Settings worth knowing: the default `limit` is 1000 (also for Students2, whose maximum is 30000); a limit above the

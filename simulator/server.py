@@ -7,7 +7,12 @@ Routes (instance "live" by default):
   POST /{instance}/rest_server.php/Api/CreateUserApiKeys/
   POST /{instance}/?OAuth2_AccessToken                         OAuth2 client credentials
   GET  /_control/requests, POST /_control/requests/reset, POST|DELETE /_control/faults, POST /_control/mutate,
-  POST /_control/advance_today                                 control API (loopback only, no auth)
+  POST /_control/advance_today, GET|POST /_control/capacity, POST /_control/capacity/reset
+                                                               control API (loopback only, no auth)
+
+Capacity (`simulator.capacity`): with `workers` or `rate_limit` set, the Api routes pass a token-bucket rate limit on
+arrival (429 + Retry-After when empty) and then wait in arrival order for one of `workers`; the token endpoint and
+the control API are not limited.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from typing import Any
 import orjson
 
 from simulator import calendar as cal
+from simulator.capacity import Capacity
 from simulator.district import District
 from simulator.endpoints import DEFAULT_LIMIT, Api, ApiError, page_body
 from simulator.faults import Fault, FaultInjector
@@ -77,6 +83,9 @@ class SimulatorConfig:
     instance: str = "live"
     latency: float = 0.0
     credentials: dict[str, str] | None = None  # overrides of the seeded credentials, e.g. {"consumer_secret": ...}
+    workers: int | None = None  # API requests served at once (the rest queue in arrival order); None: unlimited
+    rate_limit: float | None = None  # API requests per second before 429 + Retry-After; None: no limit
+    rate_limit_burst: int | None = None  # the token bucket's size; None: max(1, round(rate_limit))
 
 
 def to_json(value: Any) -> bytes:
@@ -114,6 +123,7 @@ class Simulator:
         for key, value in overrides.items():
             setattr(cfg, key, value)
         self.config = cfg
+        self.capacity = Capacity(cfg.workers, cfg.rate_limit, cfg.rate_limit_burst)  # first: a bad value fails fast
         self.district = District(cfg.students, cfg.seed, cfg.today)
         cfg.today = self.district.today  # always set: `config.today` follows `advance_today`
         self.api = Api(self.district, cfg.attendance_mode)
@@ -230,6 +240,21 @@ class Simulator:
     def clear_faults(self) -> None:
         self.faults.clear()
 
+    def set_capacity(self, **changes: Any) -> dict[str, Any]:
+        """Change `workers`, `rate_limit`, `rate_limit_burst` (absent: unchanged; None: cleared) while serving;
+        ValueError on a bad value. Returns the settings, also written back to `config`."""
+        settings = self.capacity.configure(**changes)
+        for key, value in settings.items():
+            setattr(self.config, key, value)
+        return settings
+
+    def capacity_stats(self) -> dict[str, Any]:
+        """The capacity settings and counters: served, queued, max_queued, in_flight, max_in_flight, rate_limited."""
+        return self.capacity.stats()
+
+    def reset_capacity_stats(self) -> None:
+        self.capacity.reset_stats()
+
     def mutate(self, action: str, **kwargs: Any) -> dict[str, Any]:
         with self.api.lock:
             result = self.mutator.apply(action, **kwargs)
@@ -337,27 +362,12 @@ class Handler(BaseHTTPRequestHandler):
             if route != method:
                 self.send(405, headers={"Allow": route})
                 return
-            query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-            if not self.authenticate(method, path, query):
-                self.auth_failure()
+            retry_after = self.sim.capacity.admit()  # the rate limit, on arrival: a 429 takes no worker
+            if retry_after is not None:
+                self.send(429, headers={"Retry-After": str(retry_after)})
                 return
-            self.sim.note_parameters(key, (name for name, _ in query))
-            faults = self.sim.faults.pick(key, dict(query))
-            if self.sim.config.latency:
-                time.sleep(self.sim.config.latency)
-            for fault in faults:
-                if fault.kind == "latency":
-                    time.sleep(float(fault.options.get("seconds", 1.0)))
-                elif fault.kind == "shift_pages":
-                    # late-arriving records, back-dated to the session start: they sort into earlier pages
-                    start = cal.normal_session(self.sim.district.current_year).start
-                    self.sim.mutate(
-                        "add_students", count=int(fault.options.get("records", 3)), entry_date=start, with_results=True
-                    )
-            empty = next((fault for fault in faults if fault.kind == "empty_result"), None)
-            keep = float(empty.options.get("keep", 0.0)) if empty is not None else None
-            status, body = self.answer(method, key, rest, match, dict(query), keep)
-            self.deliver(status, body, faults)
+            with self.sim.capacity.worker():  # service starts here: authentication, latency, the page, writing it
+                self.serve(method, path, key, rest, match, parts.query)
         except (ConnectionError, BrokenPipeError):
             self.close_connection = True
         except Exception as exc:  # a simulator bug: answer 500 like the real API, and say why on stderr
@@ -369,6 +379,30 @@ class Handler(BaseHTTPRequestHandler):
                 self.send(500)
             except OSError:
                 self.close_connection = True
+
+    def serve(self, method: str, path: str, key: str, rest: str, match: re.Match[str] | None, raw_query: str) -> None:
+        """One API request, authenticated, with the added latency and faults: the service time a worker spends."""
+        query = urllib.parse.parse_qsl(raw_query, keep_blank_values=True)
+        if not self.authenticate(method, path, query):
+            self.auth_failure()
+            return
+        self.sim.note_parameters(key, (name for name, _ in query))
+        faults = self.sim.faults.pick(key, dict(query))
+        if self.sim.config.latency:
+            time.sleep(self.sim.config.latency)
+        for fault in faults:
+            if fault.kind == "latency":
+                time.sleep(float(fault.options.get("seconds", 1.0)))
+            elif fault.kind == "shift_pages":
+                # late-arriving records, back-dated to the session start: they sort into earlier pages
+                start = cal.normal_session(self.sim.district.current_year).start
+                self.sim.mutate(
+                    "add_students", count=int(fault.options.get("records", 3)), entry_date=start, with_results=True
+                )
+        empty = next((fault for fault in faults if fault.kind == "empty_result"), None)
+        keep = float(empty.options.get("keep", 0.0)) if empty is not None else None
+        status, body = self.answer(method, key, rest, match, dict(query), keep)
+        self.deliver(status, body, faults)
 
     def route(self, rest: str) -> tuple[str | None, str, re.Match[str] | None]:
         for pattern, key in POST_ROUTES:
@@ -573,6 +607,16 @@ class Handler(BaseHTTPRequestHandler):
             elif action == "advance_today" and method == "POST":
                 today = sim.advance_today(int(payload.get("days", 1)))
                 self.send_json(200, {"today": today.isoformat()})
+            elif action == "capacity" and method == "GET":
+                self.send_json(200, sim.capacity_stats())
+            elif action == "capacity" and method == "POST":
+                if not isinstance(payload, dict):
+                    raise ValueError('expected a JSON object such as {"workers": 12, "rate_limit": 40}')
+                sim.set_capacity(**payload)
+                self.send_json(200, sim.capacity_stats())
+            elif action == "capacity/reset" and method == "POST":
+                sim.reset_capacity_stats()
+                self.send_json(200, sim.capacity_stats())
             elif action == "state" and method == "GET":
                 self.send_json(
                     200,
