@@ -216,6 +216,7 @@ def command_models(args: argparse.Namespace) -> int:
         raise ConfigurationError(f"--duckdb {args.duckdb}: no such file (expected the DuckDB file a sync loaded)")
     warehouse = open_warehouse(args.duckdb, args.destination, args.dataset)
     warehouse.check()
+    warehouse.check_models()
     settings = ModelSettings.resolve()
     with warehouse.lock():
         warehouse.build_models(settings, out=sys.stderr)

@@ -279,22 +279,19 @@ class DestinationWarehouse(Warehouse):
         if self.name not in MODEL_DESTINATIONS:
             return (
                 f"models not built: they are built on DuckDB and PostgreSQL only; on {self.name}, build them from"
-                " sql/ with your own tool (the README says how)"
+                " sql/ with your own tool (see the README's Destinations section)"
             )
         from pipelines.models_postgres import build_models_postgres
 
         log = io.StringIO()
         client = self.open_client()
         try:
-            build_models_postgres(client.native_connection, settings, out=log, **self._model_schemas())
+            build_models_postgres(client.native_connection, settings, out=log)
         finally:
             client.close_connection()
         if out is not None:
             out.write(log.getvalue())
         return log.getvalue().strip().splitlines()[-1]
-
-    def _model_schemas(self) -> dict[str, str]:
-        return {"source_schema": self.dataset, "model_schema": self.model_dataset}
 
     def test_models(self) -> list[str]:
         if self.name not in MODEL_DESTINATIONS:
@@ -303,6 +300,6 @@ class DestinationWarehouse(Warehouse):
 
         client = self.open_client()
         try:
-            return test_models_postgres(client.native_connection, model_schema=self.model_dataset)
+            return test_models_postgres(client.native_connection)
         finally:
             client.close_connection()

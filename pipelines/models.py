@@ -56,13 +56,16 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 __all__ = [
     "MODEL_SCHEMA",
     "Model",
+    "ModelDatabase",
     "ModelError",
     "ModelSettings",
     "ModelTest",
+    "build_into",
     "build_models",
     "check_memory_limit",
     "discover_models",
     "load_model_tests",
+    "run_model_tests",
     "test_models",
 ]
 
@@ -308,6 +311,51 @@ def build_order(models: Mapping[str, Model]) -> list[Model]:
     return ordered
 
 
+# ------------------------------------------------------------------------------------------------------ databases
+def _one_line(message: str) -> str:
+    return " ".join(str(message).split())
+
+
+def _quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _same(sql: str) -> str:
+    return sql
+
+
+def _error_line(error: BaseException) -> str:
+    return _one_line(str(error))
+
+
+@dataclass(frozen=True)
+class ModelDatabase:
+    """An open connection the build and test loops run on: DuckDB here, PostgreSQL in `models_postgres`.
+
+    The models, stand-ins, settings and test queries are written once, in DuckDB SQL; `translate` turns each SELECT
+    into the database's own SQL (DuckDB: unchanged). The statements around them (create, drop, comment) are written
+    in the SQL both databases share."""
+
+    execute: Callable[[str], list[tuple[Any, ...]]]
+    """Runs one statement and returns its rows (none for DDL)."""
+    errors: tuple[type[BaseException], ...]
+    """What a failing statement raises: the build turns these into ModelError naming the model's file."""
+    message: Callable[[BaseException], str] = _error_line
+    """The one-line message of such an error."""
+    translate: Callable[[str], str] = _same
+    """A SELECT written in DuckDB SQL, as this database's SQL."""
+    type_names: Mapping[str, str] = field(default_factory=dict)
+    """`information_schema.columns.data_type` -> DuckDB's name of the type, to compare with the declared columns."""
+    replaces_in_place: bool = True
+    """DuckDB: `create or replace`. PostgreSQL has no `create or replace table`, and its `create or replace view`
+    cannot change a column's type: there a relation is dropped (with the views that read it) and created again."""
+    setup: tuple[str, ...] = ()
+    """Statements run once the schema exists, before the settings and the models (PostgreSQL's helper functions)."""
+    analyzes_tables: bool = False
+    """Gather a table's statistics once it is built, for the plans of the marts that read it (PostgreSQL gathers
+    them only after a commit, by autovacuum)."""
+
+
 # ------------------------------------------------------------------------------------------------ source columns
 @lru_cache(maxsize=1)
 def declared_sources() -> dict[str, dict[str, str]]:
@@ -330,14 +378,16 @@ def declared_sources() -> dict[str, dict[str, str]]:
     return declared
 
 
-def _existing_columns(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, dict[str, str]]:
-    """Column name -> DuckDB type of every table of `schema`, names lower-cased."""
-    rows = con.execute(
-        "select table_name, column_name, data_type from information_schema.columns where table_schema = ?", [schema]
-    ).fetchall()
+def existing_columns(database: ModelDatabase, schema: str) -> dict[str, dict[str, str]]:
+    """Column name -> type (DuckDB's name for it) of every table of `schema`, names lower-cased."""
+    rows = database.execute(
+        "select table_name, column_name, data_type from information_schema.columns"
+        f" where table_schema = {_quote_literal(schema)}"
+    )
     existing: dict[str, dict[str, str]] = {}
     for table, column, data_type in rows:
-        existing.setdefault(str(table).lower(), {})[str(column).lower()] = str(data_type).upper()
+        kind = str(data_type)
+        existing.setdefault(str(table).lower(), {})[str(column).lower()] = database.type_names.get(kind, kind.upper())
     return existing
 
 
@@ -346,17 +396,22 @@ def _ident(name: str) -> str:
 
 
 def _stand_in(table: str, columns: Mapping[str, str], existing: Mapping[str, str] | None) -> str:
-    """A relation with exactly the declared columns: the raw table's where it has them, NULL elsewhere."""
+    """A relation with exactly the declared columns: the raw table's where it has them, NULL elsewhere. A column
+    already of its declared type is read as it is: `try_cast` is only for the others (on PostgreSQL it is a function
+    call per value, which on a 300,000-row table costs seconds)."""
     if existing is None:
         select = ", ".join(f"cast(null as {kind}) as {_ident(column)}" for column, kind in columns.items())
         return f"(select {select} where false)"
-    select = ", ".join(
-        f"try_cast({_ident(column)} as {kind}) as {_ident(column)}"
-        if column.lower() in existing
-        else f"cast(null as {kind}) as {_ident(column)}"
-        for column, kind in columns.items()
-    )
+    select = ", ".join(_stand_in_column(column, kind, existing.get(column.lower())) for column, kind in columns.items())
     return f"(select {select} from {SOURCE_SCHEMA}.{_ident(table)})"
+
+
+def _stand_in_column(column: str, kind: str, present: str | None) -> str:
+    if present is None:
+        return f"cast(null as {kind}) as {_ident(column)}"
+    if present == kind:
+        return _ident(column)
+    return f"try_cast({_ident(column)} as {kind}) as {_ident(column)}"
 
 
 def resolve_sources(model: Model, existing: Mapping[str, Mapping[str, str]]) -> str:
@@ -390,37 +445,71 @@ def resolve_sources(model: Model, existing: Mapping[str, Mapping[str, str]]) -> 
 
 
 # ---------------------------------------------------------------------------------------------------------- build
-def _one_line(message: str) -> str:
-    return " ".join(str(message).split())
-
-
-def _quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _relation_kinds(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    rows = con.execute(
-        "select table_name, table_type from information_schema.tables where table_schema = ?", [MODEL_SCHEMA]
-    ).fetchall()
+def relation_kinds(database: ModelDatabase) -> dict[str, str]:
+    """Name -> "view" or "table" of every relation of schema `analytics`."""
+    rows = database.execute(
+        "select table_name, table_type from information_schema.tables"
+        f" where table_schema = {_quote_literal(MODEL_SCHEMA)}"
+    )
     return {str(name).lower(): ("view" if kind == "VIEW" else "table") for name, kind in rows}
 
 
-def _write_settings(con: duckdb.DuckDBPyConnection, settings: ModelSettings) -> None:
+def _replace_relation(database: ModelDatabase, kind: str, name: str, select: str) -> None:
+    """`analytics.<name>` as a new `kind` ("view" or "table") holding `select` (already in the database's SQL)."""
+    relation = f"{MODEL_SCHEMA}.{name}"
+    current = relation_kinds(database).get(name)
+    if database.replaces_in_place:
+        if current is not None and current != kind:
+            database.execute(f"drop {current} {relation}")
+        database.execute(f"create or replace {kind} {relation} as\n{select}")
+        return
+    if current is not None:
+        database.execute(f"drop {current} {relation} cascade")
+    database.execute(f"create {kind} {relation} as\n{select}")
+
+
+def settings_select(settings: ModelSettings) -> str:
+    """The one row of `analytics.settings`, as a DuckDB SELECT."""
     today = "current_date" if settings.today is None else f"date '{settings.today.isoformat()}'"
-    kinds = _relation_kinds(con)
-    if kinds.get(SETTINGS_RELATION) == "view":
-        con.execute(f"drop view {MODEL_SCHEMA}.{SETTINGS_RELATION}")
-    con.execute(
-        f"create or replace table {MODEL_SCHEMA}.{SETTINGS_RELATION} as select"
-        f" cast({today} as date) as today,"
+    return (
+        f"select cast({today} as date) as today,"
         f" cast({settings.chronic_absence_threshold!r} as double) as chronic_absence_threshold,"
         f" cast({settings.chronic_absence_min_days} as integer) as chronic_absence_min_days,"
         " cast(current_timestamp as timestamp) as built_at"
     )
-    con.execute(
+
+
+def _write_settings(database: ModelDatabase, settings: ModelSettings) -> None:
+    _replace_relation(database, "table", SETTINGS_RELATION, database.translate(settings_select(settings)))
+    database.execute(
         f"comment on table {MODEL_SCHEMA}.{SETTINGS_RELATION} is "
         + _quote_literal("The settings the models were built with (one row); see sql/README.md.")
     )
+
+
+def build_into(
+    database: ModelDatabase,
+    order: Iterable[Model],
+    existing: Mapping[str, Mapping[str, str]],
+    settings: ModelSettings,
+    out: TextIO,
+) -> int:
+    """Create schema `analytics`, its settings row and every model of `order` (in that order); the caller holds the
+    transaction. Returns the number of models built."""
+    database.execute(f"create schema if not exists {MODEL_SCHEMA}")
+    for statement in database.setup:
+        database.execute(statement)
+    _write_settings(database, settings)
+    built = 0
+    for model in order:
+        _build_one(database, model, existing, out)
+        built += 1
+    return built
+
+
+def built_message(count: int, seconds: float) -> str:
+    """The build's last progress line."""
+    return f"built {count} models into {MODEL_SCHEMA} in {seconds:.1f} s"
 
 
 def build_models(
@@ -448,24 +537,29 @@ def build_models(
     except duckdb.Error as error:
         raise ModelError(f"cannot open {duckdb_path}: {_one_line(str(error))}") from None
     try:
-        existing = _existing_columns(con, SOURCE_SCHEMA)
+        database = _duckdb_database(con)
+        existing = existing_columns(database, SOURCE_SCHEMA)
         if not existing:
             raise ModelError(
                 f"{duckdb_path} has no raw tables in schema {SOURCE_SCHEMA}: run `illuminate-sync run` first"
             )
         con.execute("begin transaction")
         try:
-            con.execute(f"create schema if not exists {MODEL_SCHEMA}")
-            _write_settings(con, settings)
-            for model in order:
-                _build_one(con, model, existing, out)
+            built = build_into(database, order, existing, settings, out)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
             raise
     finally:
         con.close()
-    print(f"built {len(order)} models into {MODEL_SCHEMA} in {time.monotonic() - started:.1f} s", file=out)
+    print(built_message(built, time.monotonic() - started), file=out)
+
+
+def _duckdb_database(con: duckdb.DuckDBPyConnection) -> ModelDatabase:
+    def execute(sql: str) -> list[tuple[Any, ...]]:
+        return con.execute(sql).fetchall()
+
+    return ModelDatabase(execute=execute, errors=(duckdb.Error,))
 
 
 def _with_dependencies(models: Mapping[str, Model], names: Iterable[str]) -> set[str]:
@@ -482,26 +576,22 @@ def _with_dependencies(models: Mapping[str, Model], names: Iterable[str]) -> set
     return wanted
 
 
-def _build_one(
-    con: duckdb.DuckDBPyConnection, model: Model, existing: Mapping[str, Mapping[str, str]], out: TextIO
-) -> None:
+def _build_one(database: ModelDatabase, model: Model, existing: Mapping[str, Mapping[str, str]], out: TextIO) -> None:
     started = time.monotonic()
     kind = model.materialization
     relation = f"{MODEL_SCHEMA}.{model.name}"
-    sql = resolve_sources(model, existing)
     try:
-        current = _relation_kinds(con).get(model.name)
-        if current is not None and current != kind:
-            con.execute(f"drop {current} {relation}")
-        con.execute(f"create or replace {kind} {relation} as\n{sql}")
+        _replace_relation(database, kind, model.name, database.translate(resolve_sources(model, existing)))
         if model.description:
-            con.execute(f"comment on {kind} {relation} is {_quote_literal(model.description)}")
+            database.execute(f"comment on {kind} {relation} is {_quote_literal(model.description)}")
         detail = ""
         if kind == "table":
-            rows = con.execute(f"select count(*) from {relation}").fetchone()
-            detail = f" {rows[0] if rows else 0:,} rows"
-    except duckdb.Error as error:
-        raise ModelError(f"{model.file} failed: {_one_line(str(error))}") from None
+            if database.analyzes_tables:
+                database.execute(f"analyze {relation}")
+            rows = database.execute(f"select count(*) from {relation}")
+            detail = f" {rows[0][0] if rows else 0:,} rows"
+    except database.errors as error:
+        raise ModelError(f"{model.file} failed: {database.message(error)}") from None
     print(f"  {kind:<5} {relation}{detail} ({time.monotonic() - started:.1f} s)", file=out)
 
 
@@ -622,23 +712,28 @@ def _column_list(value: Any) -> list[str]:
 
 def test_models(duckdb_path: Path) -> list[str]:
     """Run every declared model test on a built warehouse; returns one line per failure (empty: all pass)."""
-    failures: list[str] = []
     try:
         con = duckdb.connect(str(duckdb_path), read_only=True)
     except duckdb.Error as error:
         return [f"cannot open {duckdb_path}: {_one_line(str(error))}"]
     try:
-        for test in load_model_tests():
-            try:
-                row = con.execute(test.query).fetchone()
-            except duckdb.Error as error:
-                failures.append(f"{test.label}: {_one_line(str(error))}")
-                continue
-            offending = int(row[0]) if row else 0
-            if offending:
-                failures.append(f"{test.label}: {offending:,} offending rows")
+        return run_model_tests(_duckdb_database(con))
     finally:
         con.close()
+
+
+def run_model_tests(database: ModelDatabase) -> list[str]:
+    """Every declared model test on `warehouse`: one line per failing test (offending rows, or the error)."""
+    failures: list[str] = []
+    for test in load_model_tests():
+        try:
+            rows = database.execute(database.translate(test.query))
+        except database.errors as error:
+            failures.append(f"{test.label}: {database.message(error)}")
+            continue
+        offending = int(rows[0][0]) if rows else 0
+        if offending:
+            failures.append(f"{test.label}: {offending:,} offending rows")
     return failures
 
 

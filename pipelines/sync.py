@@ -168,6 +168,8 @@ def run_sync(
     check_source_options(**source_options)
     # Resolved even when the models are skipped: a wrong model setting fails tonight, not on the next full run.
     models = model_settings(source_options.get("today"))
+    if build_models_after:
+        warehouse.check_models()
     print(f"syncing into {warehouse.label} ...", file=out, flush=True)
     hold_less_memory()
     try:

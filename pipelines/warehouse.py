@@ -285,6 +285,14 @@ class Warehouse(ABC):
         """What a successful load leaves to tidy (the DuckDB file's permissions)."""
 
     # ------------------------------------------------------------------ models
+    def check_models(self) -> None:
+        """Before a run that builds the models: they read schema `illuminate`, so another raw dataset has none."""
+        if self.dataset != DATASET_NAME:
+            raise ConfigurationError(
+                f"--dataset {self.dataset}: the SQL models read the raw tables of dataset {DATASET_NAME}; add"
+                " --skip-models to load this dataset without them"
+            )
+
     @abstractmethod
     def build_models(self, settings: ModelSettings, out: TextIO | None = None) -> str:
         """Build the SQL models into `model_dataset` (progress lines to `out`, if given); returns the line saying

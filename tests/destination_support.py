@@ -19,7 +19,7 @@ Rows = Counter[tuple[Any, ...]]
 
 def normalized(value: Any) -> Any:
     """One value as both warehouses can agree on it: dlt's csv load into PostgreSQL reads an empty string as NULL
-    (COPY's csv NULL), timestamps compare in UTC, floats to 9 places, JSON as sorted text."""
+    (COPY's csv NULL), timestamps compare in UTC, floats to 9 places, JSON (values or text) as sorted text."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -28,14 +28,20 @@ def normalized(value: Any) -> Any:
         return round(float(value), 9)
     if isinstance(value, (dict, list)):
         return json.dumps(value, sort_keys=True, default=str)
+    if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+        try:  # JSON built by the models: PostgreSQL spaces it as `{ "a" : 1 }`
+            return json.dumps(json.loads(value), sort_keys=True)
+        except ValueError:
+            return value
     return value
 
 
-def _data_columns(columns: list[str]) -> list[str]:
-    return sorted(column for column in columns if not column.startswith("_dlt_") and column not in VOLATILE_COLUMNS)
+def _data_columns(columns: list[str], ignore: frozenset[str]) -> list[str]:
+    left_out = VOLATILE_COLUMNS | ignore
+    return sorted(column for column in columns if not column.startswith("_dlt_") and column not in left_out)
 
 
-def duckdb_tables(db: Path, schema: str = "illuminate") -> dict[str, Rows]:
+def duckdb_tables(db: Path, schema: str = "illuminate", ignore: frozenset[str] = frozenset()) -> dict[str, Rows]:
     """Rows (data columns only) of every table of `schema` in a DuckDB file, dlt's own tables left out."""
     tables: dict[str, Rows] = {}
     with duckdb.connect(str(db), read_only=True) as con:
@@ -48,14 +54,16 @@ def duckdb_tables(db: Path, schema: str = "illuminate") -> dict[str, Rows]:
             ).fetchall()
         ]
         for table in names:
-            columns = _data_columns([row[0] for row in con.execute(f'describe {schema}."{table}"').fetchall()])
+            columns = _data_columns([row[0] for row in con.execute(f'describe {schema}."{table}"').fetchall()], ignore)
             select = ", ".join(f'"{column}"' for column in columns)
             rows = con.execute(f'select {select} from {schema}."{table}"').fetchall()
             tables[table] = Counter(tuple(normalized(value) for value in row) for row in rows)
     return tables
 
 
-def postgres_tables(pg: PostgresCluster, database: str, schema: str = "illuminate") -> dict[str, Rows]:
+def postgres_tables(
+    pg: PostgresCluster, database: str, schema: str = "illuminate", ignore: frozenset[str] = frozenset()
+) -> dict[str, Rows]:
     """The same, of a schema of a PostgreSQL database."""
     import psycopg2
 
@@ -73,7 +81,7 @@ def postgres_tables(pg: PostgresCluster, database: str, schema: str = "illuminat
                     "select column_name from information_schema.columns where table_schema = %s and table_name = %s",
                     [schema, table],
                 )
-                columns = _data_columns([row[0] for row in cursor.fetchall()])
+                columns = _data_columns([row[0] for row in cursor.fetchall()], ignore)
                 select = ", ".join(f'"{column}"' for column in columns)
                 cursor.execute(f'select {select} from "{schema}"."{table}"')
                 tables[table] = Counter(tuple(normalized(value) for value in row) for row in cursor.fetchall())

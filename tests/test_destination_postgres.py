@@ -19,11 +19,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
 import pytest
 from destination_support import differences, duckdb_tables, postgres_tables
 from postgres_support import PASSWORD, PostgresCluster, postgres_available, postgres_cluster
 from sync_support import TODAY, cli_env, fast_retries, illuminate_sync_command, simulator_env, sync
 
+from pipelines.models import discover_models
 from pipelines.sync import SyncSummary, run_sync
 from simulator import Simulator, SimulatorConfig
 from sources.illuminate.errors import IlluminateError
@@ -78,8 +80,8 @@ def sync_postgres(sim: Simulator, pg: PostgresCluster, database: str, data_dir: 
         )
 
 
-def assert_same_raw_tables(pg: PostgresCluster, database: str, db: Path) -> None:
-    got, want = postgres_tables(pg, database), duckdb_tables(db)
+def assert_same_raw_tables(pg: PostgresCluster, database: str, db: Path, ignore: frozenset[str] = frozenset()) -> None:
+    got, want = postgres_tables(pg, database, ignore=ignore), duckdb_tables(db, ignore=ignore)
     assert want, "the DuckDB side holds no tables"
     assert not differences(got, want), "\n".join(differences(got, want))
 
@@ -102,8 +104,8 @@ def test_a_full_sync_and_a_nightly_after_mutations_hold_the_same_rows_as_duckdb(
     assert first.tables["students"].rows_written == 40
 
     a_night_of_changes(sim)
-    sync(sim, db, **OPTIONS)
-    nightly = sync_postgres(sim, pg, database, tmp_path / "pg-dlt")
+    sync(sim, db, reconcile=True, **OPTIONS)  # reconciliation reads the warehouse's counts too
+    nightly = sync_postgres(sim, pg, database, tmp_path / "pg-dlt", reconcile=True)
     assert_same_raw_tables(pg, database, db)
     assert nightly.tables["students"].rows_after == 43
     assert not any(path.stat().st_mode & 0o077 for path in (tmp_path / "pg-dlt").rglob("*")), "owner-only data dir"
@@ -262,3 +264,59 @@ def test_the_servers_password_appears_in_no_output_log_or_file(
     for path in data_dir.rglob("*"):
         if path.is_file():
             assert PASSWORD.encode() not in path.read_bytes(), f"{path} holds the password"
+
+
+def test_quarantined_records_are_kept_in_the_datasets_quarantine_table(
+    pg: PostgresCluster, database: str, tmp_path: Path
+) -> None:
+    sim = Simulator(SimulatorConfig(students=40, seed=16, today=TODAY))
+    sim.start(port=0)
+    try:
+        student = sim.query("Students")[3]["student_id"]
+        sim.mutate("corrupt_record", path="Students", field="student_id", value=f"{student}O",
+                   match={"student_id": int(student)})  # fmt: skip
+        db = tmp_path / "w.duckdb"
+        sync(sim, db, resources=["students"], **OPTIONS)
+        summary = sync_postgres(sim, pg, database, tmp_path / "pg-dlt", resources=["students"])
+    finally:
+        sim.stop()
+    assert summary.quarantined == {"students": 1}
+    assert "stored in illuminate.quarantine" in summary.render()
+    quarantined = pg.execute("select table_name, endpoint, reason, record from illuminate.quarantine", database)
+    with duckdb.connect(str(db), read_only=True) as con:
+        expected = con.execute("select table_name, endpoint, reason, record from illuminate.quarantine").fetchall()
+    assert quarantined == expected and f"{student}O" in str(quarantined)
+    assert_same_raw_tables(pg, database, db, ignore=frozenset({"quarantined_at"}))
+
+
+def test_the_cli_builds_the_models_on_postgres_they_pass_their_tests_and_the_marts_equal_duckdbs(
+    sim: Simulator, pg: PostgresCluster, database: str, tmp_path: Path
+) -> None:
+    db = tmp_path / "w.duckdb"
+    sync(sim, db, build_models_after=True, **OPTIONS)
+    env = {VARIABLE: pg.url(database)}
+    run = run_cli(sim, ["run", "--destination", "postgres", "--data-dir", str(tmp_path / "dlt")], **env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "models into analytics" in run.stderr
+    tested = run_cli(sim, ["models", "--destination", "postgres", "--test"], MODELS__TODAY=str(sim.today), **env)
+    assert tested.returncode == 0 and "model tests: all passed" in tested.stderr, tested.stderr[-2000:]
+
+    marts = {name for name, model in discover_models().items() if model.layer in ("marts", "reports")}
+    got = {table: rows for table, rows in postgres_tables(pg, database, "analytics").items() if table in marts}
+    want = {table: rows for table, rows in duckdb_tables(db, "analytics").items() if table in marts}
+    assert set(want) == marts and sum(sum(rows.values()) for rows in want.values()) > 0
+    assert not differences(got, want), "\n".join(differences(got, want))
+
+
+def test_another_dataset_loads_beside_illuminate_and_refuses_the_models_that_read_illuminate(
+    sim: Simulator, pg: PostgresCluster, database: str, tmp_path: Path
+) -> None:
+    env = {VARIABLE: pg.url(database)}
+    arguments = ["run", "--destination", "postgres", "--dataset", "illuminate_test", "--data-dir", str(tmp_path)]
+    refused = run_cli(sim, arguments, **env)
+    assert refused.returncode == 1 and "add --skip-models" in refused.stderr.strip().splitlines()[-1]
+    assert sum(sim.request_counts().values()) == 0
+
+    loaded = run_cli(sim, [*arguments, "--skip-models", "--resources", "sites,students"], **env)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert pg.execute("select count(*) from illuminate_test.students", database) == [(40,)]

@@ -54,8 +54,14 @@ band_summary as (
         bands.assessment_id,
         count(*) as band_count,
         string_agg(
-            concat(bands.label_number, ' ', bands.label, ' (', bands.minimum_value, '%+)',
-                case when bands.is_mastery then '*' else '' end),
+            concat(bands.label_number, ' ', bands.label, ' (',
+                -- the minimum as DuckDB writes a DOUBLE ("80.0"), spelled out for PostgreSQL, which writes "80"
+                case
+                    when bands.minimum_value = trunc(bands.minimum_value) and abs(bands.minimum_value) < 1e16
+                        then concat(cast(cast(bands.minimum_value as bigint) as varchar), '.0')
+                    else cast(bands.minimum_value as varchar)
+                end,
+                '%+)', case when bands.is_mastery then '*' else '' end),
             ', ' order by bands.minimum_value, bands.label_number
         ) as bands,
         min(bands.minimum_value) filter (where bands.is_mastery) as mastery_minimum_percent,
