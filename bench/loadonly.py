@@ -1,6 +1,8 @@
-"""Loading alone: already downloaded pages of the largest tables, parsed, converted and loaded into a new DuckDB file.
+"""Loading alone: already downloaded pages of the largest tables, parsed, converted and loaded into a new DuckDB file
+or a PostgreSQL database.
 
-Usage: python -m bench.loadonly REQUEST_LOG.jsonl WORK_DIR MAX_ROWS   (the simulator's env lines in the environment)
+Usage: python -m bench.loadonly REQUEST_LOG.jsonl WORK_DIR MAX_ROWS [--destination postgres] [--format insert_values]
+(the simulator's env lines in the environment; for postgres DESTINATION__POSTGRES__CREDENTIALS, an empty database)
 
 Untimed: the pages the sync requested for the largest tables (attendance, gradebook scores) are downloaded again
 into memory as raw bodies, up to MAX_ROWS rows in all. Timed, in the sync's own code: parsing (a `PageDecoder` per
@@ -8,12 +10,14 @@ table, as the client does: Arrow's JSON reader after the first page) and `RowCon
 pool of one thread per core as the client's page pool does (their sums of thread CPU time, and the wall time of
 both: `parse_convert_wall`); the sync's de-duplication (`KeyFilter`), `rebatch`, and a dlt pipeline made by
 `pipelines.sync.make_pipeline` with the write dispositions, merge keys and column hints of the sync's resources in a
-first sync (appending into empty tables), `loader_file_format="parquet"`, extract, normalize and load (on one
-connection, as the sync loads) timed separately. Prints one JSON line.
+first sync (appending into empty tables), the warehouse's loader file format (`parquet` for DuckDB, `csv`, i.e.
+COPY, for PostgreSQL; `--format` to compare another), extract, normalize and load (DuckDB on one connection, as the
+sync loads; PostgreSQL by dlt's load step, as the sync loads it) timed separately. Prints one JSON line.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -40,9 +44,9 @@ from bench.common import (
     read_request_log,
     self_peak_rss_mb,
 )
-from pipelines.duckdb_warehouse import load_on_one_connection
 from pipelines.memory import hold_less_memory
 from pipelines.sync import make_pipeline
+from pipelines.warehouse import Warehouse, open_warehouse
 from sources.illuminate.catalog import Endpoint, load_catalog
 from sources.illuminate.convert import RowConverter
 from sources.illuminate.resources import KeyFilter, appending, column_hints, deleted_hint, rebatch
@@ -62,8 +66,10 @@ def resource_for(endpoint: Endpoint, tables: list[pa.Table]) -> DltResource:
     if endpoint.strategy == "attendance_date":
         options: dict[str, Any] = {"merge_key": "date", "columns": {**column_hints(endpoint), **deleted_hint()}}
     else:
-        extra = {SLICE_YEAR_COLUMN: "bigint", DELETED_COLUMN: "bool"}
-        options = {"merge_key": SLICE_YEAR_COLUMN, "columns": {**column_hints(endpoint, extra), **deleted_hint()}}
+        options = {
+            "merge_key": SLICE_YEAR_COLUMN,
+            "columns": {**column_hints(endpoint, extra_columns(endpoint)), **deleted_hint()},
+        }
 
     def items() -> Iterator[Any]:
         yield dlt.mark.materialize_table_schema()
@@ -75,6 +81,14 @@ def resource_for(endpoint: Endpoint, tables: list[pa.Table]) -> DltResource:
     return appending(merging)  # the sync appends into a table that is still empty (this file is new)
 
 
+def extra_columns(endpoint: Endpoint) -> dict[str, str]:
+    """The columns the sync adds to an endpoint's rows (`resources.academic_year_slice_resource`): the year slice and
+    the request's window columns (a gradebook's `_session_type`, part of its key), and the deletion flag."""
+    if endpoint.strategy == "attendance_date":
+        return {DELETED_COLUMN: "bool"}
+    return {SLICE_YEAR_COLUMN: "bigint", DELETED_COLUMN: "bool", **dict.fromkeys(endpoint.window_columns, "text")}
+
+
 def parsed_and_converted(
     decode: PageDecoder, converter: RowConverter, page: tuple[LoggedRequest, bytes]
 ) -> tuple[pa.Table, float, float]:
@@ -84,16 +98,27 @@ def parsed_and_converted(
     answer = decode(body)
     rows = answer.records if isinstance(answer, WirePage) else answer.get("results") or []
     decoded = time.thread_time()
+    endpoint = converter.endpoint
     constants = (
         {}
-        if converter.endpoint.strategy == "attendance_date"
-        else {SLICE_YEAR_COLUMN: academic_year_of(item.params["date"])}
+        if endpoint.strategy == "attendance_date"
+        else {
+            SLICE_YEAR_COLUMN: academic_year_of(item.params["date"]),
+            **{column: item.params.get(parameter) for column, parameter in endpoint.window_columns.items()},
+        }
     )
     return converter.to_table(rows, constants), decoded - started, time.thread_time() - decoded
 
 
-def main() -> int:
-    log_path, work_dir, max_rows = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.loadonly")
+    parser.add_argument("request_log", type=Path)
+    parser.add_argument("work_dir", type=Path)
+    parser.add_argument("max_rows", type=int)
+    parser.add_argument("--destination", choices=["duckdb", "postgres"], default="duckdb")
+    parser.add_argument("--format", default=None, help="dlt's loader file format (default: the warehouse's)")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    log_path, work_dir, max_rows = args.request_log, args.work_dir, args.max_rows
     hold_less_memory()  # the sync's allocator settings (run_sync makes them before it starts)
     catalog = load_catalog()
     by_path = {endpoint.url_path().strip("/"): endpoint for endpoint in catalog.values() if endpoint.table in TABLES}
@@ -133,12 +158,7 @@ def main() -> int:
     with ThreadPoolExecutor(os.cpu_count() or 2) as workers:
         for table, fetched in pages.items():
             endpoint = catalog[table]
-            extra = (
-                {DELETED_COLUMN: "bool"}
-                if endpoint.strategy == "attendance_date"
-                else {SLICE_YEAR_COLUMN: "bigint", DELETED_COLUMN: "bool"}
-            )
-            converter = RowConverter(endpoint, extra)  # type: ignore[arg-type]
+            converter = RowConverter(endpoint, extra_columns(endpoint))  # type: ignore[arg-type]
             unique = KeyFilter(endpoint)
             parse_and_convert = partial(parsed_and_converted, PageDecoder(), converter)
             started = time.perf_counter()
@@ -158,18 +178,29 @@ def main() -> int:
 
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
-    pipeline = make_pipeline(work_dir / "load.duckdb", work_dir / "dlt")
+    if args.destination == "duckdb":
+        warehouse = open_warehouse(duckdb_path=work_dir / "load.duckdb", data_dir=work_dir / "dlt")
+    else:
+        warehouse = open_warehouse(destination=args.destination, data_dir=work_dir / "dlt")
+    file_format = args.format or warehouse.file_format
+    pipeline = make_pipeline(warehouse)
     resources = [resource_for(catalog[table], tables) for table, tables in converted.items()]
     sampler = RssSampler(0.1)
     sampler.start()
     before_dlt = sampler.current()
     t0 = time.perf_counter()
-    pipeline.extract(resources, loader_file_format="parquet")
+    pipeline.extract(resources, loader_file_format=file_format)  # type: ignore[arg-type]
     t1 = time.perf_counter()
     pipeline.normalize()
     t2 = time.perf_counter()
-    load_on_one_connection(pipeline, work_dir / "load.duckdb")
+    info = warehouse.load(pipeline)  # DuckDB: `load_on_one_connection`, as the sync loads
     t3 = time.perf_counter()
+    warehouse.close()
+    if info.has_failed_jobs:
+        raise SystemExit(f"loading into {warehouse.kind} failed: {info}")
+    loaded = {table: warehouse_rows(warehouse, table) for table in rows_by_table}
+    if loaded != rows_by_table:
+        raise SystemExit(f"the {warehouse.kind} tables hold {loaded} rows, the sample {rows_by_table}")
     sampler.stopped.set()
     sampler.join()
     # RSS growth of each dlt step above what the process held before it (the converted tables, the raw pages)
@@ -182,6 +213,8 @@ def main() -> int:
     dlt_total = t3 - t0
     convert_total = timings["parse_convert_wall"] + timings["dedupe"]
     result = {
+        "destination": args.destination,
+        "file_format": file_format,
         "rows": rows,
         "rows_by_table": rows_by_table,
         "seconds": {key: round(value, 3) for key, value in timings.items()},
@@ -189,6 +222,8 @@ def main() -> int:
             "parse": rows / timings["parse"] if timings["parse"] else None,
             "convert": rows / timings["convert"] if timings["convert"] else None,
             "dedupe": rows / timings["dedupe"] if timings["dedupe"] else None,
+            "extract": rows / timings["extract"],
+            "load": rows / timings["load"],
             "dlt_extract_normalize_load": rows / dlt_total,
             "loading_alone": rows / (convert_total + dlt_total),
         },
@@ -198,6 +233,14 @@ def main() -> int:
     }
     print(json.dumps(result))
     return 0
+
+
+def warehouse_rows(warehouse: Warehouse, table: str) -> int:
+    """Rows of `table` in the warehouse after the load (the sample's rows must all be there)."""
+    try:
+        return warehouse.count(table)
+    finally:
+        warehouse.close()
 
 
 if __name__ == "__main__":

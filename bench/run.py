@@ -1,6 +1,10 @@
 """Run the benchmark: simulator in its own process, then floor, today's practice, full and nightly sync, loading alone.
 
-    python -m bench.run --students 20000 --latency 0.05 --concurrency 8 [--profile]
+    python -m bench.run --students 20000 --latency 0.05 --concurrency 8 [--profile] [--destinations duckdb,postgres]
+
+With `--destinations duckdb,postgres` the full and nightly syncs and loading alone also run into PostgreSQL (a
+throwaway cluster with the server's default settings, a fresh database per scenario), beside DuckDB's, and loading
+alone also with dlt's default `insert_values` format into PostgreSQL, the reference COPY has to beat.
 
 See bench/README.md. Results go to bench/results/<name>.json and the tables in bench/README.md are regenerated.
 """
@@ -8,7 +12,9 @@ See bench/README.md. Results go to bench/results/<name>.json and the tables in b
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import platform
@@ -24,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import CLK_TCK, PREFIX, ChildResult, process_cpu_seconds, process_rss_mb, read_request_log, run_child
+from bench.postgres import CREDENTIALS_VARIABLE, PostgresCluster, bench_cluster, fresh_database, server_cpu_seconds
+from bench.postgres import settings as postgres_settings
 from bench.profile import SIMULATOR_RULES, SYNC_RULES, summarise
 from bench.report import render_readme
 
@@ -32,6 +40,13 @@ VENV_BIN = Path(sys.executable).parent
 PY_SPY_RATE = 100
 PROGRESS = re.compile(r"^\s+(\w+): ([\d,]+) windows, ([\d,]+) pages, ([\d,]+) rows, ([\d.]+) s$")
 SUMMARY = re.compile(r"^(\w+)\s+([\d,]+)\s+([\d,]+)\s+(-?[\d,]+)\s+([+-]?[\d,]+)$")
+DESTINATIONS = ("duckdb", "postgres")
+LOADING_ALONE = {
+    # results key: (destination, dlt loader file format; None = the warehouse's own: parquet for DuckDB, csv for PG)
+    "loading_alone": ("duckdb", None),
+    "loading_alone_postgres": ("postgres", None),
+    "loading_alone_postgres_insert_values": ("postgres", "insert_values"),
+}
 
 
 def log(message: str) -> None:
@@ -247,6 +262,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--today", type=date.fromisoformat, default=date(2026, 11, 27))
     parser.add_argument("--load-rows", type=int, default=600_000, help="rows of the loading-alone sample")
     parser.add_argument("--skip", default="", help="comma-separated scenarios to skip: practice,nightly,load")
+    parser.add_argument(
+        "--destinations",
+        default="duckdb",
+        help="comma-separated warehouses of the full and nightly syncs and loading alone: duckdb (always), postgres",
+    )
+    parser.add_argument(
+        "--skip-models",
+        action="store_true",
+        help="syncs without the SQL models (implied with postgres when pipelines/models_postgres.py is missing)",
+    )
+    parser.add_argument(
+        "--baseline", type=Path, default=None, help="an earlier results JSON: its DuckDB full sync against this run's"
+    )
     parser.add_argument("--profile", action="store_true", help="also profile a full sync and the simulator (py-spy)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per scenario before it is killed")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/illuminate-bench"))
@@ -254,7 +282,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default=None, help="results file name (default: students-latency-concurrency)")
     args = parser.parse_args(argv)
     skip = {name.strip() for name in args.skip.split(",") if name.strip()}
-    name = args.name or f"s{args.students}-l{int(args.latency * 1000)}ms-c{args.concurrency}"
+    destinations = [name.strip() for name in args.destinations.split(",") if name.strip()]
+    unknown = [name for name in destinations if name not in DESTINATIONS]
+    if unknown or "duckdb" not in destinations:
+        parser.error(f"--destinations: duckdb and optionally postgres (got {args.destinations})")
+    postgres = "postgres" in destinations
+    models_note = None
+    if args.skip_models:
+        models_note = "skipped (--skip-models)"
+    elif postgres and importlib.util.find_spec("pipelines.models_postgres") is None:
+        # DuckDB's and PostgreSQL's full syncs compare only if both build the models or neither does
+        models_note = "skipped in every sync of this run: pipelines/models_postgres.py is not in this code"
+    skip_models = models_note is not None
+    default_name = f"s{args.students}-l{int(args.latency * 1000)}ms-c{args.concurrency}" + ("-pg" if postgres else "")
+    name = args.name or default_name
+    baseline = baseline_summary(args.baseline) if args.baseline else None
+    if baseline and (baseline["students"], baseline["latency_s"], baseline["concurrency"]) != (
+        args.students,
+        args.latency,
+        args.concurrency,
+    ):
+        parser.error(f"--baseline {args.baseline}: another district size, latency or concurrency than this run")
     work = args.work_dir / name
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -266,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "today": args.today.isoformat(),
         "load_rows": args.load_rows,
+        "destinations": destinations,
+        "skip_models": skip_models,
     }
     results: dict[str, Any] = {
         "name": name,
@@ -275,37 +325,82 @@ def main(argv: list[str] | None = None) -> int:
         "params": params,
         "scenarios": {},
     }
+    if models_note:
+        results["models"] = models_note
+    if baseline:
+        results["baseline"] = baseline
     scenarios: dict[str, Any] = results["scenarios"]
+    models_option = ["--skip-models"] if skip_models else []
 
-    log(f"starting the simulator ({args.students} students, {args.latency * 1000:g} ms latency)")
-    sim = SimulatorProcess(args.students, args.seed, args.latency, args.today, work)
-    results["simulator"] = {"startup_s": round(sim.startup_s, 1), "rss_after_start_mb": round(sim.rss_mb(), 1)}
-    log(f"simulator up in {sim.startup_s:.1f} s on port {sim.port}")
-    try:
+    with contextlib.ExitStack() as stack:
+        cluster: PostgresCluster | None = None
+        if postgres:
+            log("starting a throwaway PostgreSQL cluster (the server's default settings)")
+            cluster = stack.enter_context(bench_cluster())
+            results["postgres"] = postgres_settings(cluster)
+            log(f"PostgreSQL {results['postgres']['version']} on port {cluster.port}")
+        log(f"starting the simulator ({args.students} students, {args.latency * 1000:g} ms latency)")
+        sim = SimulatorProcess(args.students, args.seed, args.latency, args.today, work)
+        stack.callback(sim.stop)
+        results["simulator"] = {"startup_s": round(sim.startup_s, 1), "rss_after_start_mb": round(sim.rss_mb(), 1)}
+        log(f"simulator up in {sim.startup_s:.1f} s on port {sim.port}")
         today = args.today.isoformat()
+        server_cpu_s: dict[str, float] = {}  # the PostgreSQL server's CPU seconds during each scenario
 
         def measured(label: str, child_argv: list[str], env: dict[str, str]) -> tuple[ChildResult, int, float, float]:
             sim.reset()
             cpu0, busy0 = sim.cpu_s(), machine_busy_s()
+            server0 = server_cpu_seconds(cluster) if cluster else 0.0
             log(f"{label} ...")
             result = run_child(child_argv, env, work, label, args.timeout)
             sim_cpu = sim.cpu_s() - cpu0
-            other = max(0.0, machine_busy_s() - busy0 - sim_cpu - result.cpu_s)
+            server_cpu = server_cpu_seconds(cluster) - server0 if cluster else 0.0
+            other = max(0.0, machine_busy_s() - busy0 - sim_cpu - server_cpu - result.cpu_s)
             requests = sum(sim.requests().values())
+            server_cpu_s[label] = round(server_cpu, 2)
             log(
                 f"{label}: {result.wall_s:.1f} s, {requests} requests, peak {result.max_rss_mb:.0f} MB, other processes"
-                f" {other:.0f} CPU s (exit {result.returncode})"
+                f" {other:.0f} CPU s"
+                + (f", PostgreSQL server {server_cpu:.0f} CPU s" if cluster else "")
+                + f" (exit {result.returncode})"
             )
             return result, requests, sim_cpu, other
+
+        def with_server(label: str, fields: dict[str, Any]) -> dict[str, Any]:
+            """The server's CPU during a scenario (PostgreSQL's scenarios; DuckDB's show the server idle)."""
+            if cluster is not None:
+                fields["postgres_server_cpu_s"] = server_cpu_s[label]
+            return fields
+
+        def postgres_env(env: dict[str, str], database: str) -> dict[str, str]:
+            assert cluster is not None
+            return {**env, CREDENTIALS_VARIABLE: fresh_database(cluster, database)}
 
         # 3. full sync (first: the floor and today's practice replay its request list)
         full_log = work / "full.requests.jsonl"
         argv_full = [python, "-m", "bench.sync_child", str(full_log), "run", "--duckdb", str(work / "full.duckdb")]
-        result, requests, sim_cpu, other = measured("full", argv_full, sync_env(sim, today, args.concurrency))
+        result, requests, sim_cpu, other = measured(
+            "full", [*argv_full, *models_option], sync_env(sim, today, args.concurrency)
+        )
         sync_info = {**parse_sync_output(result), **rss_profile(full_log)}
-        scenarios["full"] = scenario(result, requests, sync_info["rows_received"], sim_cpu, other, **sync_info)
+        scenarios["full"] = with_server(
+            "full", scenario(result, requests, sync_info["rows_received"], sim_cpu, other, **sync_info)
+        )
         if result.returncode != 0:
             raise SystemExit("the full sync failed; see the log above")
+
+        # 3b. the same full sync into a new PostgreSQL database (COPY)
+        postgres_data_dir = work / "postgres.dlt"  # dlt's working dir of the PostgreSQL syncs (full, then nightly)
+        postgres_sync = ["run", "--destination", "postgres", "--data-dir", str(postgres_data_dir), *models_option]
+        if cluster is not None:
+            env_pg = postgres_env(sync_env(sim, today, args.concurrency), "bench_sync")
+            pg_log = work / "full_postgres.requests.jsonl"
+            argv = [python, "-m", "bench.sync_child", str(pg_log), *postgres_sync]
+            result, requests, sim_cpu, other = measured("full_postgres", argv, env_pg)
+            info = {**parse_sync_output(result), **rss_profile(pg_log)}
+            scenarios["full_postgres"] = with_server(
+                "full_postgres", scenario(result, requests, info["rows_received"], sim_cpu, other, **info)
+            )
 
         # 1. floor: the same requests, same concurrency, bodies discarded
         env = sync_env(sim, today, args.concurrency)
@@ -313,14 +408,17 @@ def main(argv: list[str] | None = None) -> int:
             "floor", [python, "-m", "bench.floor", str(full_log), str(args.concurrency)], env
         )
         floor_info = json.loads(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else {}
-        scenarios["floor"] = scenario(
-            result,
-            requests,
-            sync_info["rows_received"],
-            sim_cpu,
-            other,
-            bytes=floor_info.get("bytes"),
-            inner_s=floor_info.get("seconds"),
+        scenarios["floor"] = with_server(
+            "floor",
+            scenario(
+                result,
+                requests,
+                sync_info["rows_received"],
+                sim_cpu,
+                other,
+                bytes=floor_info.get("bytes"),
+                inner_s=floor_info.get("seconds"),
+            ),
         )
 
         # 2. today's practice: sequential, limit 1000, json.loads into memory, no load
@@ -328,34 +426,41 @@ def main(argv: list[str] | None = None) -> int:
             argv_practice = [python, "-m", "bench.practice", str(full_log)]
             result, requests, sim_cpu, other = measured("practice", argv_practice, env)
             info = json.loads(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else {}
-            scenarios["practice"] = scenario(
-                result,
-                requests,
-                int(info.get("rows", 0)),
-                sim_cpu,
-                other,
-                windows=info.get("windows"),
-                inner_s=info.get("seconds"),
+            scenarios["practice"] = with_server(
+                "practice",
+                scenario(
+                    result,
+                    requests,
+                    int(info.get("rows", 0)),
+                    sim_cpu,
+                    other,
+                    windows=info.get("windows"),
+                    inner_s=info.get("seconds"),
+                ),
             )
 
-        # 5. loading alone (before the nightly change, on the full sync's pages)
+        # 5. loading alone (before the nightly change, on the full sync's pages): the same sample into each warehouse
         if "load" not in skip:
-            log("loading alone ...")
-            result = run_child(
-                [python, "-m", "bench.loadonly", str(full_log), str(work / "loadonly"), str(args.load_rows)],
-                env,
-                work,
-                "loadonly",
-                args.timeout,
-            )
-            if result.returncode == 0:
-                results["loading_alone"] = json.loads(result.stdout.strip().splitlines()[-1])
-                results["loading_alone"]["process_peak_rss_mb"] = round(result.max_rss_mb, 1)
-                log(f"loading alone: {results['loading_alone']['rows_per_s']}")
-            else:
-                log(f"loading alone failed:\n{result.stderr[-2000:]}")
+            for key, (destination, file_format) in LOADING_ALONE.items():
+                if destination not in destinations:
+                    continue
+                label = key.replace("loading_alone", "loadonly")
+                argv = [python, "-m", "bench.loadonly", str(full_log), str(work / label), str(args.load_rows)]
+                argv += ["--destination", destination] + (["--format", file_format] if file_format else [])
+                env_load = postgres_env(env, label) if destination == "postgres" else env
+                result, _, sim_cpu, other = measured(label, argv, env_load)
+                if result.returncode == 0:
+                    loading = json.loads(result.stdout.strip().splitlines()[-1])
+                    loading["process_peak_rss_mb"] = round(result.max_rss_mb, 1)
+                    loading["wall_s"] = round(result.wall_s, 2)  # the process, with the untimed download
+                    loading["simulator_cpu_s"] = round(sim_cpu, 2)  # serving the untimed download
+                    loading["other_processes_cpu_s"] = round(other, 1)
+                    results[key] = with_server(label, loading)
+                    log(f"{label}: {round(loading['rows_per_s']['loading_alone'])} rows/s")
+                else:
+                    log(f"{label} failed:\n{result.stderr[-2000:]}")
 
-        # 4. nightly: a small change to the district, one day later, rerun into the same file
+        # 4. nightly: a small change to the district, one day later, rerun into the same file (and database)
         if "nightly" not in skip:
             mutations = [
                 {"action": "add_students", "count": 5},
@@ -379,52 +484,62 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as error:  # the benchmark goes on without it
                 detail = error.read().decode(errors="replace") if hasattr(error, "read") else ""
                 log(f"correct_attendance failed: {error} {detail}")
-            nightly_log = work / "nightly.requests.jsonl"
-            argv_nightly = [
-                python,
-                "-m",
-                "bench.sync_child",
-                str(nightly_log),
-                "run",
-                "--duckdb",
-                str(work / "full.duckdb"),
-            ]
+            changes = [{k: v for k, v in a.items() if k in ("action", "today", "date", "student_id")} for a in applied]
             env_nightly = sync_env(sim, new_today, args.concurrency)
-            result, requests, sim_cpu, other = measured("nightly", argv_nightly, env_nightly)
-            info = {**parse_sync_output(result), **rss_profile(nightly_log)}
-            scenarios["nightly"] = scenario(
-                result,
-                requests,
-                info["rows_received"],
-                sim_cpu,
-                other,
-                changes=[
-                    {k: v for k, v in a.items() if k in ("action", "today", "date", "student_id")} for a in applied
-                ],
-                **info,
-            )
-            per_path: dict[str, int] = {}
-            for item in read_request_log(nightly_log):
-                key = re.sub(r"/\d+/", "/{id}/", item.path.strip("/"))
-                per_path[key] = per_path.get(key, 0) + 1
-            scenarios["nightly"]["requests_per_path"] = dict(sorted(per_path.items(), key=lambda kv: -kv[1]))
+            nightlies = [("nightly", ["run", "--duckdb", str(work / "full.duckdb"), *models_option], env_nightly)]
+            if cluster is not None and "full_postgres" in scenarios:
+                env_nightly_pg = {**env_nightly, CREDENTIALS_VARIABLE: env_pg[CREDENTIALS_VARIABLE]}
+                nightlies.append(("nightly_postgres", postgres_sync, env_nightly_pg))
+            for label, command, env_run in nightlies:  # both after the same change
+                nightly_log = work / f"{label}.requests.jsonl"
+                argv = [python, "-m", "bench.sync_child", str(nightly_log), *command]
+                result, requests, sim_cpu, other = measured(label, argv, env_run)
+                info = {**parse_sync_output(result), **rss_profile(nightly_log)}
+                scenarios[label] = with_server(
+                    label,
+                    scenario(result, requests, info["rows_received"], sim_cpu, other, changes=changes, **info),
+                )
+                per_path: dict[str, int] = {}
+                for item in read_request_log(nightly_log):
+                    key = re.sub(r"/\d+/", "/{id}/", item.path.strip("/"))
+                    per_path[key] = per_path.get(key, 0) + 1
+                scenarios[label]["requests_per_path"] = dict(sorted(per_path.items(), key=lambda kv: -kv[1]))
 
         if args.profile:
             results["profile"] = profile_full_sync(sim, work, python, today, args)
         results["simulator"]["rss_end_mb"] = round(sim.rss_mb(), 1)
-    finally:
-        sim.stop()
 
     results["ratios"] = ratios(scenarios)
+    results["ratios"].update(postgres_ratios(results))
     results["targets"] = targets(results, args.concurrency)
     results["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     args.results_dir.mkdir(parents=True, exist_ok=True)
     out = args.results_dir / f"{name}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     log(f"results: {out}")
-    render_readme(args.results_dir, BENCH_DIR / "README.md")
+    if args.results_dir.resolve() == (BENCH_DIR / "results").resolve():  # a scratch --results-dir leaves it alone
+        render_readme(args.results_dir, BENCH_DIR / "README.md")
     print(json.dumps({"ratios": results["ratios"], "targets": results["targets"]}, indent=2))
     return 0
+
+
+def baseline_summary(path: Path) -> dict[str, Any]:
+    """What the DuckDB full sync of an earlier run (same machine) took, to compare this run's with."""
+    earlier = json.loads(path.read_text())
+    full, floor = earlier["scenarios"]["full"], earlier["scenarios"].get("floor", {})
+    return {
+        "file": path.name,
+        "started": earlier.get("started"),
+        "commit": earlier.get("source", {}).get("commit"),
+        "students": earlier["params"]["students"],
+        "latency_s": earlier["params"]["latency_s"],
+        "concurrency": earlier["params"]["concurrency"],
+        "full_wall_s": full["wall_s"],
+        "full_models_s": full.get("models_s"),
+        "full_other_processes_cpu_s": full.get("other_processes_cpu_s"),
+        "floor_wall_s": floor.get("wall_s"),
+        "full_over_floor_wall": earlier.get("ratios", {}).get("full_over_floor_wall"),
+    }
 
 
 def _recent_school_day(full_log: Path, today: str) -> str:
@@ -480,26 +595,76 @@ def profile_full_sync(
     return out
 
 
-def ratios(s: dict[str, Any]) -> dict[str, float | None]:
-    def div(a: float | None, b: float | None) -> float | None:
-        return round(a / b, 3) if a is not None and b else None
+def _div(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
 
+
+def ratios(s: dict[str, Any]) -> dict[str, float | None]:
     def get(name: str, key: str) -> float | None:
         value = s.get(name, {}).get(key)
         return float(value) if value is not None else None
 
     return {
-        "full_over_floor_wall": div(get("full", "wall_s"), get("floor", "wall_s")),
-        "practice_over_full_wall": div(get("practice", "wall_s"), get("full", "wall_s")),
-        "nightly_over_full_requests": div(get("nightly", "requests"), get("full", "requests")),
+        "full_over_floor_wall": _div(get("full", "wall_s"), get("floor", "wall_s")),
+        "practice_over_full_wall": _div(get("practice", "wall_s"), get("full", "wall_s")),
+        "nightly_over_full_requests": _div(get("nightly", "requests"), get("full", "requests")),
     }
+
+
+def without_models_s(run: dict[str, Any]) -> float | None:
+    """A full sync's wall time less the models' build (0 when it built none): DuckDB full syncs with and without
+    the models compare on this."""
+    if run.get("wall_s") is None:
+        return None
+    return float(run["wall_s"]) - float(run.get("models_s") or 0.0)
+
+
+def postgres_ratios(results: dict[str, Any]) -> dict[str, float | None]:
+    """PostgreSQL against DuckDB and the floor in this run, COPY against insert_values, and this run's DuckDB full
+    sync against the baseline run's. Only the ratios whose scenarios ran."""
+    s, out = results["scenarios"], {}
+    full, floor = s.get("full", {}), s.get("floor", {})
+    pg_full, pg_nightly = s.get("full_postgres"), s.get("nightly_postgres")
+    if pg_full:
+        out["postgres_full_over_floor_wall"] = _div(pg_full["wall_s"], floor.get("wall_s"))
+        out["postgres_full_over_duckdb_full_wall"] = _div(pg_full["wall_s"], full.get("wall_s"))
+    if pg_nightly:
+        duckdb_nightly = s.get("nightly", {}).get("wall_s")
+        out["postgres_nightly_over_duckdb_nightly_wall"] = _div(pg_nightly["wall_s"], duckdb_nightly)
+        out["postgres_nightly_over_full_requests"] = _div(pg_nightly["requests"], pg_full and pg_full["requests"])
+
+    def rps(key: str, step: str) -> float | None:
+        value = results.get(key, {}).get("rows_per_s", {}).get(step)
+        return float(value) if value is not None else None
+
+    if "loading_alone_postgres" in results:
+        out["postgres_loading_alone_over_duckdb"] = _div(
+            rps("loading_alone_postgres", "loading_alone"), rps("loading_alone", "loading_alone")
+        )
+        load_step = rps("loading_alone_postgres", "load")
+        out["postgres_load_step_over_duckdb"] = _div(load_step, rps("loading_alone", "load"))
+    if "loading_alone_postgres_insert_values" in results:
+        ref = "loading_alone_postgres_insert_values"
+        out["postgres_csv_over_insert_values_loading_alone"] = _div(
+            rps("loading_alone_postgres", "loading_alone"), rps(ref, "loading_alone")
+        )
+        out["postgres_csv_over_insert_values_dlt"] = _div(
+            rps("loading_alone_postgres", "dlt_extract_normalize_load"), rps(ref, "dlt_extract_normalize_load")
+        )
+        out["postgres_csv_over_insert_values_load_step"] = _div(rps("loading_alone_postgres", "load"), rps(ref, "load"))
+    baseline = results.get("baseline")
+    if baseline and full:
+        out["duckdb_full_over_baseline_wall"] = _div(full["wall_s"], baseline["full_wall_s"])
+        earlier = {"wall_s": baseline["full_wall_s"], "models_s": baseline.get("full_models_s")}
+        out["duckdb_full_over_baseline_without_models"] = _div(without_models_s(full), without_models_s(earlier))
+    return out
 
 
 def targets(results: dict[str, Any], concurrency: int) -> dict[str, Any]:
     r, s = results["ratios"], results["scenarios"]
     loading = results.get("loading_alone", {}).get("rows_per_s", {}).get("loading_alone")
     peak = s.get("full", {}).get("peak_rss_mb")
-    return {
+    out: dict[str, Any] = {
         "full_within_1.25x_floor": None if r["full_over_floor_wall"] is None else r["full_over_floor_wall"] <= 1.25,
         "6x_faster_than_practice": None if r["practice_over_full_wall"] is None else r["practice_over_full_wall"] >= 6,
         "peak_memory_below_400mb": None if peak is None else peak < 400,
@@ -508,6 +673,21 @@ def targets(results: dict[str, Any], concurrency: int) -> dict[str, Any]:
         else r["nightly_over_full_requests"] <= 0.05,
         "loading_alone_100k_rows_per_s": None if loading is None else loading >= 100_000,
     }
+
+    def at_most(ratio: str, bound: float) -> bool | None:
+        return None if r.get(ratio) is None else r[ratio] <= bound
+
+    def at_least(ratio: str, bound: float) -> bool | None:
+        return None if r.get(ratio) is None else r[ratio] >= bound
+
+    if "postgres" in results["params"].get("destinations", []):
+        out["postgres_loading_alone_at_least_0.8x_duckdb"] = at_least("postgres_loading_alone_over_duckdb", 0.8)
+        out["postgres_copy_faster_than_insert_values"] = at_least("postgres_csv_over_insert_values_loading_alone", 1.0)
+        out["postgres_full_within_1.3x_floor"] = at_most("postgres_full_over_floor_wall", 1.3)
+    if "baseline" in results:
+        # models built or not: compared without their build time (see without_models_s)
+        out["duckdb_full_no_slower_than_baseline"] = at_most("duckdb_full_over_baseline_without_models", 1.0)
+    return out
 
 
 if __name__ == "__main__":

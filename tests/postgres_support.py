@@ -2,7 +2,8 @@
 
 The machine image (and `.ci/run`) provide PostgreSQL 15's server binaries. `initdb` refuses to run as root, so as root
 the cluster runs as the `postgres` system user, in a directory that user owns. `fsync=off`: the tests need no
-durability across a crash of the machine, only across a killed client.
+durability across a crash of the machine, only across a killed client. The benchmark (`bench/postgres.py`) starts
+the same cluster with the server's default settings instead (`settings={}`).
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 SERVER_BINARIES = (Path("/usr/lib/postgresql/15/bin"), Path("/usr/lib/postgresql/16/bin"), Path("/usr/local/bin"))
 SUPERUSER = "illuminate_test"
 PASSWORD = "test-password-not-a-secret"
+TEST_SETTINGS: dict[str, str] = {"fsync": "off"}
+"""Server settings of the tests' clusters, beside what any throwaway cluster needs (address, port, socket dir)."""
 
 
 def server_binary(name: str) -> str | None:
@@ -44,6 +47,11 @@ def _free_port() -> int:
 class PostgresCluster:
     port: int
     directory: Path
+
+    @property
+    def postmaster_pid(self) -> int:
+        """The server's main process (first line of `postmaster.pid` in the data directory)."""
+        return int((self.directory / "data" / "postmaster.pid").read_text().splitlines()[0])
 
     def url(self, database: str = "postgres", password: str = PASSWORD) -> str:
         return f"postgresql://{SUPERUSER}:{password}@127.0.0.1:{self.port}/{database}"
@@ -72,8 +80,9 @@ def _as_server_user(command: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def postgres_cluster() -> Iterator[PostgresCluster]:
-    """A running cluster with a password-authenticated superuser; stopped and deleted afterwards."""
+def postgres_cluster(settings: Mapping[str, str] | None = None) -> Iterator[PostgresCluster]:
+    """A running cluster with a password-authenticated superuser; stopped and deleted afterwards. `settings`: server
+    settings (`-c name=value`) beside address, port and socket directory; `TEST_SETTINGS` unless given."""
     directory = Path(tempfile.mkdtemp(prefix="illuminate-pg-"))
     data = directory / "data"
     password_file = directory / "password"
@@ -102,7 +111,13 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         check=True,
         capture_output=True,
     )
-    options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={directory} -c fsync=off"
+    chosen = TEST_SETTINGS if settings is None else settings
+    options = " ".join(
+        [
+            f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={directory}",
+            *(f"-c {name}={value}" for name, value in chosen.items()),
+        ]
+    )
     start = [pg_ctl, "-D", str(data), "-o", options, "-l", str(directory / "server.log"), "-w", "start"]
     subprocess.run(_as_server_user(start), check=True, capture_output=True)
     try:
