@@ -248,15 +248,19 @@ class Warehouse(ABC):
         )
         return [row[0] for row in self.fetch(query)]
 
-    def remove_rows_copied_twice(self, loaded_since: str) -> None:
-        """Keep one row per `_dlt_id` among the rows of every raw table loaded since `loaded_since` (ISO, UTC)."""
+    def find_copies(self, loaded_since: str) -> tuple[list[str], dict[str, list[Any]]]:
+        """The loads since `loaded_since` (ISO, UTC), and per raw table the `_dlt_id`s they hold more than once."""
         load_ids = self.loads_since(loaded_since)
         if not load_ids:
-            return
-        for table in self.tables_with_row_ids():
-            copied = self.copied_row_ids(table, load_ids)
-            if copied:
-                self.keep_one_copy(table, copied, load_ids)
+            return [], {}
+        copies = {table: self.copied_row_ids(table, load_ids) for table in self.tables_with_row_ids()}
+        return load_ids, {table: ids for table, ids in copies.items() if ids}
+
+    def remove_rows_copied_twice(self, loaded_since: str) -> None:
+        """Keep one row per `_dlt_id` among the rows of every raw table loaded since `loaded_since` (ISO, UTC)."""
+        load_ids, copies = self.find_copies(loaded_since)
+        for table, row_ids in copies.items():
+            self.keep_one_copy(table, row_ids, load_ids)
 
     @abstractmethod
     def keep_one_copy(self, table: str, row_ids: Sequence[Any], load_ids: Sequence[str]) -> None:
