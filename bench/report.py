@@ -120,6 +120,12 @@ def render_result(result: dict[str, Any]) -> str:
             f" {_fmt(s['full'].get('other_processes_cpu_s'))} during this one; full / floor"
             f" {_fmt(baseline.get('full_over_floor_wall'), 2)} then, {_fmt(r['full_over_floor_wall'], 2)} now.",
         ]
+        if r.get("duckdb_nightly_over_baseline_wall") is not None:
+            lines[-1] += (
+                f" DuckDB nightly: {s['nightly']['wall_s']:,.1f} s against {baseline['nightly_wall_s']:,.1f} s"
+                f" (**{_fmt(r['duckdb_nightly_over_baseline_wall'], 2)}**), without the models' build"
+                f" **{_fmt(r.get('duckdb_nightly_over_baseline_without_models'), 2)}** (target <= 1)."
+            )
     t = result["targets"]
     lines += ["", "Targets: " + "; ".join(f"{name} {_fmt(value)}" for name, value in t.items()) + "."]
     profile = result.get("profile")

@@ -527,6 +527,7 @@ def baseline_summary(path: Path) -> dict[str, Any]:
     """What the DuckDB full sync of an earlier run (same machine) took, to compare this run's with."""
     earlier = json.loads(path.read_text())
     full, floor = earlier["scenarios"]["full"], earlier["scenarios"].get("floor", {})
+    nightly = earlier["scenarios"].get("nightly", {})
     return {
         "file": path.name,
         "started": earlier.get("started"),
@@ -539,6 +540,9 @@ def baseline_summary(path: Path) -> dict[str, Any]:
         "full_other_processes_cpu_s": full.get("other_processes_cpu_s"),
         "floor_wall_s": floor.get("wall_s"),
         "full_over_floor_wall": earlier.get("ratios", {}).get("full_over_floor_wall"),
+        "nightly_wall_s": nightly.get("wall_s"),
+        "nightly_models_s": nightly.get("models_s"),
+        "nightly_requests": nightly.get("requests"),
     }
 
 
@@ -657,6 +661,13 @@ def postgres_ratios(results: dict[str, Any]) -> dict[str, float | None]:
         out["duckdb_full_over_baseline_wall"] = _div(full["wall_s"], baseline["full_wall_s"])
         earlier = {"wall_s": baseline["full_wall_s"], "models_s": baseline.get("full_models_s")}
         out["duckdb_full_over_baseline_without_models"] = _div(without_models_s(full), without_models_s(earlier))
+        nightly = s.get("nightly")
+        if nightly and baseline.get("nightly_wall_s"):
+            out["duckdb_nightly_over_baseline_wall"] = _div(nightly["wall_s"], baseline["nightly_wall_s"])
+            earlier = {"wall_s": baseline["nightly_wall_s"], "models_s": baseline.get("nightly_models_s")}
+            out["duckdb_nightly_over_baseline_without_models"] = _div(
+                without_models_s(nightly), without_models_s(earlier)
+            )
     return out
 
 
@@ -687,6 +698,7 @@ def targets(results: dict[str, Any], concurrency: int) -> dict[str, Any]:
     if "baseline" in results:
         # models built or not: compared without their build time (see without_models_s)
         out["duckdb_full_no_slower_than_baseline"] = at_most("duckdb_full_over_baseline_without_models", 1.0)
+        out["duckdb_nightly_no_slower_than_baseline"] = at_most("duckdb_nightly_over_baseline_without_models", 1.0)
     return out
 
 
