@@ -112,7 +112,11 @@ class DestinationWarehouse(Warehouse):
             # dlt gzips the csv files it hands to COPY: 13.9 of the 19.2 s dlt spent loading the benchmark's
             # 600,000-row sample into PostgreSQL went to zlib; uncompressed, 24,500 -> 46,600 rows/s
             # (bench/README.md, seventh pass). The files stay in the owner-only working directory until loaded.
-            os.environ.setdefault("DATA_WRITER__DISABLE_COMPRESSION", "true")
+            # Scoped to this pipeline's normalize step (dlt reads `<PIPELINE>__NORMALIZE__DATA_WRITER__...` first), so
+            # other dlt pipelines of the process (an orchestrator's) keep their own setting; the user's wins.
+            from pipelines.sync import PIPELINE_NAME
+
+            os.environ.setdefault(f"{PIPELINE_NAME.upper()}__NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION", "true")
         return super().pipeline()
 
     def destination(self) -> Destination[Any, Any]:
@@ -243,8 +247,11 @@ class DestinationWarehouse(Warehouse):
         return [table["name"] for table in schema.data_tables()]
 
     def raw_tables(self) -> list[str]:
-        names = [*self.stored_tables(), *sorted(BOOKKEEPING_TABLES)]
-        return [table for table in dict.fromkeys(names) if self.columns(table)]
+        """The tables that exist in the dataset, with columns: one information-schema query for all of them."""
+        names = list(dict.fromkeys([*self.stored_tables(), *sorted(BOOKKEEPING_TABLES)]))
+        with self._client_lock:
+            stored = dict(self._shared_job_client().get_storage_tables(names))
+        return [table for table in names if stored.get(table)]
 
     def columns(self, table: str) -> set[str]:
         with self._client_lock:

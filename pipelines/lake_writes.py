@@ -44,6 +44,8 @@ from dlt.destinations.impl.filesystem.factory import filesystem
 from dlt.destinations.impl.filesystem.filesystem import DeltaLoadFilesystemJob, FilesystemClient
 from dlt.destinations.job_impl import FinalizedLoadJob, FinalizedLoadJobWithFollowupJobs, ReferenceFollowupJobRequest
 
+from pipelines.warehouse import sql_literal
+
 COMMIT_APP_ID = "illuminate-sync"
 """The application id of the Delta transaction marker each load commit carries (`txn` action of the Delta protocol)."""
 ROOT_ID = "_dlt_root_id"
@@ -62,16 +64,13 @@ def delta_identifier(name: str) -> str:
 
 
 def delta_literal(value: Any) -> str:
-    """A value as a literal of delta-rs' (DataFusion's) SQL."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float, Decimal)):
-        return str(value)
+    """A value as a literal of delta-rs' (DataFusion's) SQL: `sql_literal`'s, but DataFusion spells a typed
+    timestamp or date literal as a CAST."""
     if isinstance(value, datetime):
         return f"CAST('{value.isoformat(sep=' ')}' AS TIMESTAMP)"
     if isinstance(value, date):
         return f"CAST('{value.isoformat()}' AS DATE)"
-    return "'" + str(value).replace("'", "''") + "'"
+    return sql_literal(value)
 
 
 def values_predicate(columns: Sequence[str], values: Iterable[tuple[Any, ...]]) -> str | None:

@@ -23,6 +23,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -64,7 +65,7 @@ def sql_literal(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
+    if isinstance(value, (int, Decimal)):
         return str(value)
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -96,22 +97,28 @@ def owner_only_umask() -> Iterator[None]:
         os.umask(previous)
 
 
-def check_data_dir(data_dir: Path) -> None:
-    """`--data-dir`: an existing writable directory, or a new one in an existing, writable directory."""
-    if data_dir.exists():
-        if not data_dir.is_dir():
-            raise ConfigurationError(f"--data-dir {data_dir}: is not a directory (expected dlt's working directory)")
-        if not os.access(data_dir, os.W_OK | os.X_OK):
-            raise ConfigurationError(f"--data-dir {data_dir}: is not writable (expected a writable directory)")
+def check_dir_to_write(path: Path, option: str, expected: str) -> None:
+    """`option path`: an existing writable directory, or a new one in an existing, writable directory (the parent is
+    not created: a typo would put files somewhere unexpected). `expected` says what the directory is for."""
+    if path.exists():
+        if not path.is_dir():
+            raise ConfigurationError(f"{option} {path}: is not a directory (expected {expected})")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ConfigurationError(f"{option} {path}: is not writable (expected {expected})")
         return
-    parent = data_dir.parent
+    parent = path.parent
     if not parent.is_dir():
         raise ConfigurationError(
-            f"--data-dir {data_dir}: the directory {parent} does not exist (expected a directory in an existing"
-            " one: create it first)"
+            f"{option} {path}: the directory {parent} does not exist (expected {expected} in an existing"
+            " directory: create it first)"
         )
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigurationError(f"--data-dir {data_dir}: the directory {parent} is not writable")
+        raise ConfigurationError(f"{option} {path}: the directory {parent} is not writable")
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """`--data-dir`: dlt's working directory, existing or new."""
+    check_dir_to_write(data_dir, "--data-dir", "dlt's working directory")
 
 
 class Warehouse(ABC):

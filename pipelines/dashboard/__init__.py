@@ -33,7 +33,7 @@ from pipelines.dashboard.queries import Marts, Reader
 from pipelines.dashboard.render import ASSETS, Page, Renderer, asset
 from pipelines.dashboard.suppression import DEFAULT_MIN_CELL_SIZE
 from pipelines.duckdb_warehouse import is_duckdb_file
-from pipelines.warehouse import Warehouse, owner_only_umask
+from pipelines.warehouse import Warehouse, check_dir_to_write, owner_only_umask
 from sources.illuminate.errors import ConfigurationError
 
 __all__ = ["DashboardSettings", "build_dashboard", "check_out_dir", "check_warehouse", "parse_min_cell_size"]
@@ -83,28 +83,18 @@ def parse_min_cell_size(raw: Any) -> int:
 def check_out_dir(out_dir: Path) -> None:
     """`--out DIR`: a new directory in an existing one, or a directory this command wrote before (or an empty one).
 
-    The parent is not created (a typo would put the site somewhere unexpected), and a directory holding other files
-    is refused rather than mixed with the site's."""
-    if out_dir.exists():
-        if not out_dir.is_dir():
-            raise ConfigurationError(f"--out {out_dir}: is a file (expected a directory for the site)")
-        index = out_dir / "index.html"
-        if any(out_dir.iterdir()) and not (index.is_file() and GENERATOR in index.read_text(errors="replace")):
-            raise ConfigurationError(
-                f"--out {out_dir}: the directory holds other files (expected a new or empty directory, or one a"
-                " previous dashboard was written to)"
-            )
-        if not os.access(out_dir, os.W_OK | os.X_OK):
-            raise ConfigurationError(f"--out {out_dir}: is not writable")
-        return
-    parent = out_dir.parent
-    if not parent.is_dir():
+    A directory holding other files is refused rather than mixed with the site's."""
+    check_dir_to_write(out_dir, "--out", "a directory for the site")
+    index = out_dir / "index.html"
+    if (
+        out_dir.is_dir()
+        and any(out_dir.iterdir())
+        and not (index.is_file() and GENERATOR in index.read_text(errors="replace"))
+    ):
         raise ConfigurationError(
-            f"--out {out_dir}: the directory {parent} does not exist (expected a directory in an existing one:"
-            " create it first)"
+            f"--out {out_dir}: the directory holds other files (expected a new or empty directory, or one a"
+            " previous dashboard was written to)"
         )
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigurationError(f"--out {out_dir}: the directory {parent} is not writable")
 
 
 def check_warehouse(warehouse: Warehouse, duckdb_path: Path | None) -> None:
