@@ -67,7 +67,7 @@ def api_root(env: Mapping[str, str]) -> str:
 
 def oauth1_signer(env: Mapping[str, str]) -> Any:
     """The project's OAuth1 signer (a fresh nonce and timestamp per request), built from the simulator's env lines."""
-    from sources.illuminate.auth import OAuth1Signer
+    from illuminate_sync.sources.illuminate.auth import OAuth1Signer
 
     c = f"{PREFIX}CREDENTIALS__"
     return OAuth1Signer(env[f"{c}CONSUMER_KEY"], env[f"{c}CONSUMER_SECRET"], env[f"{c}TOKEN"], env[f"{c}TOKEN_SECRET"])

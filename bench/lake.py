@@ -20,8 +20,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pipelines.sync import run_sync
-from simulator import Simulator, SimulatorConfig
+from illuminate_sync.pipelines.sync import run_sync
+from illuminate_sync.simulator import Simulator, SimulatorConfig
 
 TODAY = date(2026, 11, 27)
 

@@ -44,14 +44,14 @@ from bench.common import (
     read_request_log,
     self_peak_rss_mb,
 )
-from pipelines.memory import hold_less_memory
-from pipelines.sync import make_pipeline
-from pipelines.warehouse import Warehouse, open_warehouse
-from sources.illuminate.catalog import Endpoint, load_catalog
-from sources.illuminate.convert import RowConverter
-from sources.illuminate.resources import KeyFilter, appending, column_hints, deleted_hint, rebatch
-from sources.illuminate.settings import DELETED_COLUMN, SLICE_YEAR_COLUMN
-from sources.illuminate.wire import PageDecoder, WirePage
+from illuminate_sync.pipelines.memory import hold_less_memory
+from illuminate_sync.pipelines.sync import make_pipeline
+from illuminate_sync.pipelines.warehouse import Warehouse, open_warehouse
+from illuminate_sync.sources.illuminate.catalog import Endpoint, load_catalog
+from illuminate_sync.sources.illuminate.convert import RowConverter
+from illuminate_sync.sources.illuminate.resources import KeyFilter, appending, column_hints, deleted_hint, rebatch
+from illuminate_sync.sources.illuminate.settings import DELETED_COLUMN, SLICE_YEAR_COLUMN
+from illuminate_sync.sources.illuminate.wire import PageDecoder, WirePage
 
 TABLES = ("attendance_section", "attendance_daily", "gradebook_scores")
 

@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     models_note = None
     if args.skip_models:
         models_note = "skipped (--skip-models)"
-    elif postgres and importlib.util.find_spec("pipelines.models_postgres") is None:
+    elif postgres and importlib.util.find_spec("illuminate_sync.pipelines.models_postgres") is None:
         # DuckDB's and PostgreSQL's full syncs compare only if both build the models or neither does
         models_note = "skipped in every sync of this run: pipelines/models_postgres.py is not in this code"
     skip_models = models_note is not None

@@ -53,7 +53,7 @@ def main() -> int:
         logger.propagate = False
         handler = RequestLogHandler(handle)
         logger.addHandler(handler)
-        from pipelines.cli import main as cli_main
+        from illuminate_sync.pipelines.cli import main as cli_main
 
         try:
             return cli_main(argv)

@@ -13,11 +13,11 @@ from pathlib import Path
 import duckdb
 from dlt.common.configuration.exceptions import ConfigurationException
 
-from pipelines.duckdb_settings import out_of_memory_message
-from pipelines.writeback import add_writeback_commands, run_writeback_command
-from sources.illuminate.catalog import STRATEGY_DESCRIPTIONS, load_catalog
-from sources.illuminate.errors import ConfigurationError, IlluminateError
-from sources.illuminate.privacy import PII_MODES
+from illuminate_sync.pipelines.duckdb_settings import out_of_memory_message
+from illuminate_sync.pipelines.writeback import add_writeback_commands, run_writeback_command
+from illuminate_sync.sources.illuminate.catalog import STRATEGY_DESCRIPTIONS, load_catalog
+from illuminate_sync.sources.illuminate.errors import ConfigurationError, IlluminateError
+from illuminate_sync.sources.illuminate.privacy import PII_MODES
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -52,7 +52,7 @@ def iso_date(text: str) -> date:
 
 
 def min_cell_size(text: str) -> int:
-    from pipelines.dashboard import MIN_CELL_SIZE_EXPECTED, parse_min_cell_size
+    from illuminate_sync.pipelines.dashboard import MIN_CELL_SIZE_EXPECTED, parse_min_cell_size
 
     try:
         return parse_min_cell_size(text)
@@ -218,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"illuminate-sync: error: {error}", file=sys.stderr)
         return EXIT_FAILED
     except ConfigurationException as error:  # a settings file or value dlt could not read, whichever command read it
-        from pipelines.sync import configuration_error
+        from illuminate_sync.pipelines.sync import configuration_error
 
         print(f"illuminate-sync: error: {configuration_error(error)}", file=sys.stderr)
         return EXIT_FAILED
@@ -232,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def command_run(args: argparse.Namespace, **source_options: object) -> int:
-    from pipelines.sync import run_sync
+    from illuminate_sync.pipelines.sync import run_sync
 
     if args.pii is not None:
         source_options["pii"] = args.pii
@@ -259,8 +259,8 @@ def command_run(args: argparse.Namespace, **source_options: object) -> int:
 
 
 def command_models(args: argparse.Namespace) -> int:
-    from pipelines.models import ModelSettings
-    from pipelines.warehouse import open_warehouse
+    from illuminate_sync.pipelines.models import ModelSettings
+    from illuminate_sync.pipelines.warehouse import open_warehouse
 
     if args.duckdb is not None and not args.duckdb.is_file():
         raise ConfigurationError(f"--duckdb {args.duckdb}: no such file (expected the DuckDB file a sync loaded)")
@@ -289,8 +289,8 @@ def build_dashboard_of(
     duckdb_path: Path | None, destination: str | None, dataset: str | None, out: Path, cell_size: int | None = None
 ) -> Path:
     """The dashboard of a warehouse, after checking the warehouse, the settings and the output directory."""
-    from pipelines.dashboard import DashboardSettings, build_dashboard, check_out_dir, check_warehouse
-    from pipelines.warehouse import open_warehouse
+    from illuminate_sync.pipelines.dashboard import DashboardSettings, build_dashboard, check_out_dir, check_warehouse
+    from illuminate_sync.pipelines.warehouse import open_warehouse
 
     settings = DashboardSettings.resolve(cell_size)
     check_out_dir(out)
@@ -303,7 +303,7 @@ def build_dashboard_of(
 
 
 def command_demo(args: argparse.Namespace) -> int:
-    from simulator import Simulator, SimulatorConfig
+    from illuminate_sync.simulator import Simulator, SimulatorConfig
 
     config = SimulatorConfig(students=args.students, seed=args.seed)
     simulator = Simulator(config)
@@ -331,8 +331,8 @@ def demo_dashboard_dir(duckdb_path: Path | None, destination: str | None) -> Pat
 
 
 def command_simulator(args: argparse.Namespace) -> int:
-    from simulator import SimulatorConfig
-    from simulator.server import serve_forever
+    from illuminate_sync.simulator import SimulatorConfig
+    from illuminate_sync.simulator.server import serve_forever
 
     options = {
         "students": args.students,

@@ -46,11 +46,11 @@ from dlt.dataset.utils import get_destination_clients
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.destinations.sql_client import SqlClientBase
 
-from pipelines.duckdb_warehouse import file_lock
-from pipelines.models import ModelSettings
-from pipelines.run_history import BOOKKEEPING_TABLES
-from pipelines.warehouse import Warehouse, check_data_dir, sql_literal
-from sources.illuminate.errors import ConfigurationError, IlluminateError
+from illuminate_sync.pipelines.duckdb_warehouse import file_lock
+from illuminate_sync.pipelines.models import ModelSettings
+from illuminate_sync.pipelines.run_history import BOOKKEEPING_TABLES
+from illuminate_sync.pipelines.warehouse import Warehouse, check_data_dir, sql_literal
+from illuminate_sync.sources.illuminate.errors import ConfigurationError, IlluminateError
 
 SQL_DESTINATIONS: dict[str, str] = {
     "postgres": "verified: a PostgreSQL 15 server in the tests",
@@ -114,7 +114,7 @@ class DestinationWarehouse(Warehouse):
             # (bench/README.md, seventh pass). The files stay in the owner-only working directory until loaded.
             # Scoped to this pipeline's normalize step (dlt reads `<PIPELINE>__NORMALIZE__DATA_WRITER__...` first), so
             # other dlt pipelines of the process (an orchestrator's) keep their own setting; the user's wins.
-            from pipelines.sync import PIPELINE_NAME
+            from illuminate_sync.pipelines.sync import PIPELINE_NAME
 
             os.environ.setdefault(f"{PIPELINE_NAME.upper()}__NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION", "true")
         return super().pipeline()
@@ -302,7 +302,7 @@ class DestinationWarehouse(Warehouse):
                 f"models not built: they are built on DuckDB and PostgreSQL only; on {self.name}, build them from"
                 " sql/ with your own tool (see the README's Destinations section)"
             )
-        from pipelines.models_postgres import build_models_postgres
+        from illuminate_sync.pipelines.models_postgres import build_models_postgres
 
         log = io.StringIO()
         client = self.open_client()
@@ -317,7 +317,7 @@ class DestinationWarehouse(Warehouse):
     def test_models(self) -> list[str]:
         if self.name not in MODEL_DESTINATIONS:
             return []
-        from pipelines.models_postgres import test_models_postgres
+        from illuminate_sync.pipelines.models_postgres import test_models_postgres
 
         client = self.open_client()
         try:

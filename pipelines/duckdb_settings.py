@@ -10,7 +10,7 @@ from typing import Any
 
 import duckdb
 
-from sources.illuminate.errors import ConfigurationError
+from illuminate_sync.sources.illuminate.errors import ConfigurationError
 
 MEMORY_LIMIT_VARIABLE = "ILLUMINATE_SYNC_DUCKDB_MEMORY_LIMIT"
 DUCKDB_MEMORY_LIMIT = os.environ.get(MEMORY_LIMIT_VARIABLE, "")

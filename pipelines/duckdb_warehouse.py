@@ -25,23 +25,23 @@ from dlt.common.destination import Destination
 from dlt.common.pipeline import LoadInfo
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
-from pipelines.duckdb_settings import (
+from illuminate_sync.pipelines.duckdb_settings import (
     BACKGROUND_LOAD_CONFIG,
     DUCKDB_LOAD_CONFIG,
     DUCKDB_WRITE_CONFIG,
     READ_CONFIG,
     check_memory_limit,
 )
-from pipelines.models import ModelSettings, build_models, test_models
-from pipelines.warehouse import (
+from illuminate_sync.pipelines.models import ModelSettings, build_models, test_models
+from illuminate_sync.pipelines.warehouse import (
     Warehouse,
     check_data_dir,
     literal_list,
     owner_only_umask,
     quoted,
 )
-from sources.illuminate.errors import ConfigurationError, IlluminateError
-from sources.illuminate.settings import DATASET_NAME
+from illuminate_sync.sources.illuminate.errors import ConfigurationError, IlluminateError
+from illuminate_sync.sources.illuminate.settings import DATASET_NAME
 
 
 def default_data_dir(duckdb_path: Path) -> Path:

@@ -96,11 +96,11 @@ from dlt.common.pipeline import LoadInfo
 from dlt.common.schema import Schema
 from dlt.common.storages.configuration import FilesystemConfiguration
 
-from pipelines.duckdb_settings import DUCKDB_WRITE_CONFIG
-from pipelines.duckdb_warehouse import file_lock
-from pipelines.models import MODEL_SCHEMA, SOURCE_SCHEMA, ModelSettings, build_models, test_models
-from pipelines.warehouse import LOAD_ID, ROW_ID, Warehouse, check_data_dir, quoted
-from sources.illuminate.errors import ConfigurationError, IlluminateError
+from illuminate_sync.pipelines.duckdb_settings import DUCKDB_WRITE_CONFIG
+from illuminate_sync.pipelines.duckdb_warehouse import file_lock
+from illuminate_sync.pipelines.models import MODEL_SCHEMA, SOURCE_SCHEMA, ModelSettings, build_models, test_models
+from illuminate_sync.pipelines.warehouse import LOAD_ID, ROW_ID, Warehouse, check_data_dir, quoted
+from illuminate_sync.sources.illuminate.errors import ConfigurationError, IlluminateError
 
 LAKE_DESTINATION = "delta"
 """`--destination delta`."""
@@ -223,7 +223,7 @@ class DeltaLakeWarehouse(Warehouse):
         models_to_lake()  # a wrong MODELS__WRITE_TO_LAKE fails now, not after the sync
 
     def destination(self) -> Destination[Any, Any]:
-        from pipelines.lake_writes import lake
+        from illuminate_sync.pipelines.lake_writes import lake
 
         return lake(bucket_url=self.url, destination_name="filesystem")
 
@@ -237,7 +237,7 @@ class DeltaLakeWarehouse(Warehouse):
                     Schema(SCHEMA_NAME), destination=self.destination(), destination_dataset_name=self.dataset
                 )
             except ConfigurationException as error:
-                from pipelines.sync import configuration_error
+                from illuminate_sync.pipelines.sync import configuration_error
 
                 raise ConfigurationError(
                     f"--destination {LAKE_DESTINATION}: {configuration_error(error)} (object store credentials:"
@@ -362,7 +362,7 @@ class DeltaLakeWarehouse(Warehouse):
         """One commit: the rows of `row_ids` among `load_ids` replaced by one copy of each (copies are identical)."""
         from deltalake import write_deltalake
 
-        from pipelines.lake_writes import conformed, delta_identifier, delta_literal, table_arrow_schema
+        from illuminate_sync.pipelines.lake_writes import conformed, delta_identifier, delta_literal, table_arrow_schema
 
         where = (
             f"{delta_identifier(ROW_ID)} IN ({', '.join(delta_literal(value) for value in row_ids)}) AND"

@@ -44,7 +44,7 @@ from dlt.destinations.impl.filesystem.factory import filesystem
 from dlt.destinations.impl.filesystem.filesystem import DeltaLoadFilesystemJob, FilesystemClient
 from dlt.destinations.job_impl import FinalizedLoadJob, FinalizedLoadJobWithFollowupJobs, ReferenceFollowupJobRequest
 
-from pipelines.warehouse import sql_literal
+from illuminate_sync.pipelines.warehouse import sql_literal
 
 COMMIT_APP_ID = "illuminate-sync"
 """The application id of the Delta transaction marker each load commit carries (`txn` action of the Delta protocol)."""

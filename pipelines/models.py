@@ -40,10 +40,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 import dlt
 import duckdb
 
-from pipelines.duckdb_settings import DUCKDB_WRITE_CONFIG, check_memory_limit
-from sources.illuminate.catalog import load_catalog
-from sources.illuminate.errors import ConfigurationError, IlluminateError
-from sources.illuminate.settings import DATASET_NAME, SLICE_YEAR_COLUMN
+from illuminate_sync.pipelines.duckdb_settings import DUCKDB_WRITE_CONFIG, check_memory_limit
+from illuminate_sync.sources.illuminate.catalog import load_catalog
+from illuminate_sync.sources.illuminate.errors import ConfigurationError, IlluminateError
+from illuminate_sync.sources.illuminate.settings import DATASET_NAME, SLICE_YEAR_COLUMN
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -200,7 +200,7 @@ class Model:
 
 
 def _sql_root() -> Traversable:
-    return resources.files("sql")
+    return resources.files("illuminate_sync.sql")
 
 
 def _split_sql(text: str) -> tuple[str, str, str]:

@@ -24,7 +24,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from pipelines.models import (
+from illuminate_sync.pipelines.models import (
     MODEL_SCHEMA,
     SOURCE_SCHEMA,
     ModelDatabase,

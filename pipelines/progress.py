@@ -20,7 +20,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from sources.illuminate.context import ResourceProgress, RunReport
+from illuminate_sync.sources.illuminate.context import ResourceProgress, RunReport
 
 REFRESHES_PER_SECOND = 4
 

@@ -21,8 +21,8 @@ from datetime import datetime, timezone
 
 import pyarrow as pa
 
-from sources.illuminate.catalog import load_catalog
-from sources.illuminate.convert import QuarantinedRecord
+from illuminate_sync.sources.illuminate.catalog import load_catalog
+from illuminate_sync.sources.illuminate.convert import QuarantinedRecord
 
 QUARANTINE_TABLE = "quarantine"
 RUNS_TABLE = "sync_runs"

@@ -31,22 +31,22 @@ from dlt.extract import DltSource
 from dlt.load.exceptions import LoadClientJobFailed, LoadClientJobTerminalRetry
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from pipelines.duckdb_settings import (
+from illuminate_sync.pipelines.duckdb_settings import (
     BACKGROUND_LOAD_CONFIG,
     DUCKDB_LOAD_CONFIG,
     DUCKDB_WRITE_CONFIG,
     out_of_memory_message,
 )
-from pipelines.load_stages import BackgroundLoad, load_stages
-from pipelines.memory import hold_less_memory, release_free_memory, releasing_free_memory
-from pipelines.models import ModelSettings
-from pipelines.progress import reporting_progress
-from pipelines.run_history import BOOKKEEPING_TABLES, QUARANTINE_TABLE, RunRecord, TableRun
-from pipelines.warehouse import Warehouse, open_warehouse
-from sources.illuminate import RunReport, illuminate_source, resource_names
-from sources.illuminate.errors import ConfigurationError, IlluminateError, ShrinkGuardError
-from sources.illuminate.setting_rules import invalid_setting_message, setting_variable
-from sources.illuminate.settings import DATASET_NAME
+from illuminate_sync.pipelines.load_stages import BackgroundLoad, load_stages
+from illuminate_sync.pipelines.memory import hold_less_memory, release_free_memory, releasing_free_memory
+from illuminate_sync.pipelines.models import ModelSettings
+from illuminate_sync.pipelines.progress import reporting_progress
+from illuminate_sync.pipelines.run_history import BOOKKEEPING_TABLES, QUARANTINE_TABLE, RunRecord, TableRun
+from illuminate_sync.pipelines.warehouse import Warehouse, open_warehouse
+from illuminate_sync.sources.illuminate import RunReport, illuminate_source, resource_names
+from illuminate_sync.sources.illuminate.errors import ConfigurationError, IlluminateError, ShrinkGuardError
+from illuminate_sync.sources.illuminate.setting_rules import invalid_setting_message, setting_variable
+from illuminate_sync.sources.illuminate.settings import DATASET_NAME
 
 if sys.version_info >= (3, 11):
     import tomllib

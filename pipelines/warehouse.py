@@ -32,17 +32,17 @@ import pyarrow as pa
 from dlt.common.destination import Destination
 from dlt.common.pipeline import LoadInfo
 
-from pipelines.models import ModelSettings
-from pipelines.run_history import (
+from illuminate_sync.pipelines.models import ModelSettings
+from illuminate_sync.pipelines.run_history import (
     QUARANTINE_TABLE,
     RUN_TABLES_TABLE,
     RUNS_TABLE,
     RunRecord,
     quarantine_table,
 )
-from sources.illuminate.convert import QuarantinedRecord
-from sources.illuminate.errors import ConfigurationError
-from sources.illuminate.settings import DATASET_NAME
+from illuminate_sync.sources.illuminate.convert import QuarantinedRecord
+from illuminate_sync.sources.illuminate.errors import ConfigurationError
+from illuminate_sync.sources.illuminate.settings import DATASET_NAME
 
 MODEL_DATASET = "analytics"
 ROW_ID = "_dlt_id"
@@ -161,7 +161,7 @@ class Warehouse(ABC):
 
     def pipeline(self) -> dlt.Pipeline:
         """The dlt pipeline that loads this warehouse (see `pipelines.sync.make_pipeline` for its settings)."""
-        from pipelines.sync import PIPELINE_NAME, prepare_pipeline_settings
+        from illuminate_sync.pipelines.sync import PIPELINE_NAME, prepare_pipeline_settings
 
         prepare_pipeline_settings()
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -339,14 +339,14 @@ def open_warehouse(
                 f"--dataset {dataset}: a DuckDB file keeps its raw tables in schema {DATASET_NAME} (drop --dataset,"
                 " or use --destination duckdb with DESTINATION__DUCKDB__CREDENTIALS)"
             )
-        from pipelines.duckdb_warehouse import DuckDBFileWarehouse
+        from illuminate_sync.pipelines.duckdb_warehouse import DuckDBFileWarehouse
 
         return DuckDBFileWarehouse(duckdb_path, data_dir)
     assert destination is not None
     if destination == "delta":
-        from pipelines.lake_warehouse import DeltaLakeWarehouse
+        from illuminate_sync.pipelines.lake_warehouse import DeltaLakeWarehouse
 
         return DeltaLakeWarehouse(dataset or DATASET_NAME, data_dir)
-    from pipelines.destination_warehouse import DestinationWarehouse
+    from illuminate_sync.pipelines.destination_warehouse import DestinationWarehouse
 
     return DestinationWarehouse(destination, dataset or DATASET_NAME, data_dir)

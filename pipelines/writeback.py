@@ -43,9 +43,9 @@ import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.configuration.inject import with_config
 
-from sources.illuminate.auth import IlluminateCredentials
-from sources.illuminate.client import BASE_URL_ENV, IlluminateClient
-from sources.illuminate.errors import ConfigurationError, IlluminateError
+from illuminate_sync.sources.illuminate.auth import IlluminateCredentials
+from illuminate_sync.sources.illuminate.client import BASE_URL_ENV, IlluminateClient
+from illuminate_sync.sources.illuminate.errors import ConfigurationError, IlluminateError
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -936,7 +936,7 @@ def command_push(
     client_factory: Callable[[], Any] | None = None,
 ) -> int:
     """`push-scores` / `push-repository`: query, validate, refuse a repeat, send in batches, log, report."""
-    from pipelines.duckdb_warehouse import check_duckdb_database, warehouse_lock
+    from illuminate_sync.pipelines.duckdb_warehouse import check_duckdb_database, warehouse_lock
 
     out = out or sys.stdout
     target = _target(args)

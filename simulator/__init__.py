@@ -1,6 +1,6 @@
 """A faithful simulator of the Illuminate Education API over a deterministic synthetic district.
 
-    from simulator import Simulator, SimulatorConfig
+    from illuminate_sync.simulator import Simulator, SimulatorConfig
     with Simulator(SimulatorConfig(students=300, seed=1, today=datetime.date(2026, 11, 27))) as sim:
         sim.base_url, sim.env(), sim.query("Students", {}), sim.inject_fault("Students", "503", count=2)
         sim.mutate("add_students", count=3); sim.advance_today(1)
@@ -20,7 +20,7 @@ endpoints documented as "defaults to today (or nearest in session date)" answer 
 `start_date` and `end_date` select the students by enrollment and `date_taken_start`/`date_taken_end` the results.
 """
 
-from simulator.district import District
-from simulator.server import Simulator, SimulatorConfig, serve_forever
+from illuminate_sync.simulator.district import District
+from illuminate_sync.simulator.server import Simulator, SimulatorConfig, serve_forever
 
 __all__ = ["District", "Simulator", "SimulatorConfig", "serve_forever"]

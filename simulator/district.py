@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulator import calendar as cal
+from illuminate_sync.simulator import calendar as cal
 
 MASK64 = (1 << 64) - 1
 FLAG_ABSENT_CODES = ("A", "E", "I")

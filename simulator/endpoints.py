@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from simulator import calendar as cal
-from simulator.district import (
+from illuminate_sync.simulator import calendar as cal
+from illuminate_sync.simulator.district import (
     GRADUATION_CATEGORIES,
     UC_CATEGORIES,
     Assessment,
@@ -36,7 +36,7 @@ from simulator.district import (
     unit,
     unit_from,
 )
-from simulator.routes import Route, route_for
+from illuminate_sync.simulator.routes import Route, route_for
 
 DEFAULT_LIMIT = 1000
 PAGING_PARAMS = ("page", "limit")

@@ -11,9 +11,9 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from simulator import calendar as cal
-from simulator.district import Assessment, District, Result, Student, without_counselor_year
-from simulator.endpoints import FLAG_TITLES, GRADEBOOK_PATHS
+from illuminate_sync.simulator import calendar as cal
+from illuminate_sync.simulator.district import Assessment, District, Result, Student, without_counselor_year
+from illuminate_sync.simulator.endpoints import FLAG_TITLES, GRADEBOOK_PATHS
 
 
 def utcnow() -> dt.datetime:

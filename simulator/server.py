@@ -38,14 +38,14 @@ from typing import Any
 
 import orjson
 
-from simulator import calendar as cal
-from simulator.capacity import Capacity
-from simulator.district import District
-from simulator.endpoints import DEFAULT_LIMIT, Api, ApiError, page_body
-from simulator.faults import Fault, FaultInjector
-from simulator.mutations import Mutator, user_api_keys
-from simulator.oauth import OAuth1Verifier, TokenStore, make_credentials, normalize_url
-from simulator.routes import route_for
+from illuminate_sync.simulator import calendar as cal
+from illuminate_sync.simulator.capacity import Capacity
+from illuminate_sync.simulator.district import District
+from illuminate_sync.simulator.endpoints import DEFAULT_LIMIT, Api, ApiError, page_body
+from illuminate_sync.simulator.faults import Fault, FaultInjector
+from illuminate_sync.simulator.mutations import Mutator, user_api_keys
+from illuminate_sync.simulator.oauth import OAuth1Verifier, TokenStore, make_credentials, normalize_url
+from illuminate_sync.simulator.routes import route_for
 
 LOGIN_PAGE = b"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Illuminate Education | Sign In</title></head>

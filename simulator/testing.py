@@ -7,7 +7,7 @@ from typing import Any
 import requests
 from requests_oauthlib import OAuth1
 
-from simulator.server import Simulator
+from illuminate_sync.simulator.server import Simulator
 
 
 def oauth1(sim: Simulator, **kwargs: Any) -> OAuth1:

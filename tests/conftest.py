@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from sources.illuminate.auth import IlluminateCredentials
-from sources.illuminate.client import IlluminateClient, RetryPolicy
+from illuminate_sync.sources.illuminate.auth import IlluminateCredentials
+from illuminate_sync.sources.illuminate.client import IlluminateClient, RetryPolicy
 
 CLIENT_WINDOW = {"start_date": "2026-08-01", "end_date": "2026-11-27"}
 """A Students window of the simulated district (the current school year up to `today`)."""
 if TYPE_CHECKING:
-    from simulator import Simulator
+    from illuminate_sync.simulator import Simulator
 
 FAST_RETRY = RetryPolicy(max_attempts=4, backoff_base=0.01, backoff_max=0.05, timeout=5.0)
 """Retries that keep the client tests fast."""
@@ -28,7 +28,7 @@ FAST_RETRY = RetryPolicy(max_attempts=4, backoff_base=0.01, backoff_max=0.05, ti
 @pytest.fixture(scope="module")
 def http_sim_server() -> Iterator[Simulator]:
     """A small simulated district served over HTTP on a free loopback port, for one test module."""
-    from simulator import Simulator, SimulatorConfig  # imported here so that other tests run without it
+    from illuminate_sync.simulator import Simulator, SimulatorConfig  # imported here so that other tests run without it
 
     sim = Simulator(
         SimulatorConfig(
@@ -112,8 +112,8 @@ def _model_warehouse(tmp_path_factory: pytest.TempPathFactory, attendance_mode: 
 
     from sync_support import sync
 
-    from pipelines.models import ModelSettings, build_models
-    from simulator import Simulator, SimulatorConfig
+    from illuminate_sync.pipelines.models import ModelSettings, build_models
+    from illuminate_sync.simulator import Simulator, SimulatorConfig
 
     sim = Simulator(SimulatorConfig(students=300, seed=1, today=MODELS_TODAY, attendance_mode=attendance_mode))
     path = tmp_path_factory.mktemp(f"models_{attendance_mode}") / "warehouse.duckdb"

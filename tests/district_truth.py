@@ -17,12 +17,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from simulator import Simulator
-from simulator import calendar as cal
-from simulator.district import GRADUATION_CATEGORIES, UC_CATEGORIES, District, Enrollment, Roster, Section
-from simulator.endpoints import FLAGS, GRADEBOOK_CATEGORIES
-from sources.illuminate.catalog import Endpoint, load_catalog
-from sources.illuminate.settings import SLICE_YEAR_COLUMN
+from illuminate_sync.simulator import Simulator
+from illuminate_sync.simulator import calendar as cal
+from illuminate_sync.simulator.district import (
+    GRADUATION_CATEGORIES,
+    UC_CATEGORIES,
+    District,
+    Enrollment,
+    Roster,
+    Section,
+)
+from illuminate_sync.simulator.endpoints import FLAGS, GRADEBOOK_CATEGORIES
+from illuminate_sync.sources.illuminate.catalog import Endpoint, load_catalog
+from illuminate_sync.sources.illuminate.settings import SLICE_YEAR_COLUMN
 
 Key = tuple[Any, ...]
 GRADUATION_REQUIREMENTS = ("District Graduation", "UC/CSU")

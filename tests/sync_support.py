@@ -13,12 +13,12 @@ from typing import Any
 
 import duckdb
 
-from pipelines.duckdb_warehouse import default_data_dir
-from pipelines.run_history import RUN_TABLES_TABLE, RUNS_TABLE
-from pipelines.sync import SyncSummary, run_sync
-from simulator import Simulator
-from sources.illuminate.catalog import Endpoint, load_catalog
-from sources.illuminate.settings import SLICE_YEAR_COLUMN
+from illuminate_sync.pipelines.duckdb_warehouse import default_data_dir
+from illuminate_sync.pipelines.run_history import RUN_TABLES_TABLE, RUNS_TABLE
+from illuminate_sync.pipelines.sync import SyncSummary, run_sync
+from illuminate_sync.simulator import Simulator
+from illuminate_sync.sources.illuminate.catalog import Endpoint, load_catalog
+from illuminate_sync.sources.illuminate.settings import SLICE_YEAR_COLUMN
 
 TODAY = date(2026, 11, 27)
 RUN_HISTORY = frozenset(
@@ -250,7 +250,7 @@ def fast_retries(**policy: float) -> Iterator[None]:
     """Every IlluminateClient created inside uses a fast RetryPolicy (the sync has no setting for it)."""
     import functools
 
-    from sources.illuminate import client as client_module
+    from illuminate_sync.sources.illuminate import client as client_module
 
     settings: dict[str, float] = {"max_attempts": 6, "backoff_base": 0.02, "backoff_max": 0.2, "timeout": 5.0}
     settings.update(policy)
@@ -280,7 +280,7 @@ def illuminate_sync_command() -> list[str]:
     if script.exists():
         return [str(script)]
     found = shutil.which("illuminate-sync")
-    return [found] if found else [sys.executable, "-m", "pipelines.cli"]
+    return [found] if found else [sys.executable, "-m", "illuminate_sync.pipelines.cli"]
 
 
 def copy_warehouse(db: Path, target: Path) -> None:
@@ -307,7 +307,7 @@ def run_then_crash(self):
         os.kill(os.getpid(), signal.SIGKILL)  # the power goes out with part of the package in DuckDB
 
 duck.DuckDbCopyJob.run = run_then_crash
-from pipelines.cli import main
+from illuminate_sync.pipelines.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 """`illuminate-sync` that dies by SIGKILL once it has copied N load jobs into DuckDB (others not yet)."""

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from sync_support import TODAY, cli_env, illuminate_sync_command
 
-from simulator import Simulator, SimulatorConfig
-from sources.illuminate import illuminate_source
-from sources.illuminate.setting_rules import SETTING_RULES, setting_variable
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.sources.illuminate import illuminate_source
+from illuminate_sync.sources.illuminate.setting_rules import SETTING_RULES, setting_variable
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 SOURCE = "SOURCES__ILLUMINATE__"

@@ -10,9 +10,9 @@ import pytest
 import requests
 from conftest import CLIENT_WINDOW, FAST_RETRY, canonical_rows, oauth1_credentials, oauth2_credentials
 
-from sources.illuminate.auth import IlluminateCredentials, OAuth1Signer
-from sources.illuminate.client import IlluminateClient, RetryPolicy
-from sources.illuminate.errors import AuthenticationError, RequestFailedError
+from illuminate_sync.sources.illuminate.auth import IlluminateCredentials, OAuth1Signer
+from illuminate_sync.sources.illuminate.client import IlluminateClient, RetryPolicy
+from illuminate_sync.sources.illuminate.errors import AuthenticationError, RequestFailedError
 
 TOKEN_PATH = "OAuth2"
 """How the simulator names the token endpoint in its request counts and faults."""
@@ -64,7 +64,7 @@ def test_html_login_page_is_an_authentication_error(http_sim, make_client) -> No
 def test_html_for_failed_login_is_an_authentication_error() -> None:
     """A server that answers a failed login with an HTML page and HTTP 200 (as some instances do): wrong OAuth1
     credentials fail clearly; a refused OAuth2 token is renewed once, as for a 401."""
-    from simulator import Simulator, SimulatorConfig
+    from illuminate_sync.simulator import Simulator, SimulatorConfig
 
     sim = Simulator(SimulatorConfig(students=20, seed=2, today=datetime.date(2026, 11, 27), html_auth_failures=True))
     sim.start(port=0)
@@ -86,7 +86,7 @@ def test_html_for_failed_login_is_an_authentication_error() -> None:
 
 def test_oauth2_second_401_is_an_authentication_error() -> None:
     """Tokens the server refuses at once (lifetime 0): one renewal, then a clear error instead of a loop."""
-    from simulator import Simulator, SimulatorConfig
+    from illuminate_sync.simulator import Simulator, SimulatorConfig
 
     sim = Simulator(SimulatorConfig(students=20, seed=4, today=datetime.date(2026, 11, 27), token_lifetime=0))
     sim.start(port=0)
@@ -143,7 +143,7 @@ def test_oauth2_token_fetched_once_and_shared_by_threads(http_sim, make_client) 
 @pytest.fixture(scope="module")
 def short_token_sim() -> Iterator[object]:
     """A simulator whose OAuth2 tokens live 5 seconds (renewed 0.5 s before they expire)."""
-    from simulator import Simulator, SimulatorConfig
+    from illuminate_sync.simulator import Simulator, SimulatorConfig
 
     sim = Simulator(SimulatorConfig(students=120, seed=3, today=datetime.date(2026, 11, 27), token_lifetime=5))
     sim.start(port=0)

@@ -8,9 +8,9 @@ import dlt
 import pytest
 from dlt.sources import DltResource
 
-from sources.illuminate.auth import IlluminateCredentials, OAuth1Signer
-from sources.illuminate.client import IlluminateClient, RetryPolicy, normalize_base_url
-from sources.illuminate.errors import ConfigurationError, IlluminateError
+from illuminate_sync.sources.illuminate.auth import IlluminateCredentials, OAuth1Signer
+from illuminate_sync.sources.illuminate.client import IlluminateClient, RetryPolicy, normalize_base_url
+from illuminate_sync.sources.illuminate.errors import ConfigurationError, IlluminateError
 
 PREFIX = "SOURCES__ILLUMINATE__CREDENTIALS__"
 OAUTH1 = {

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 from conftest import CLIENT_WINDOW, canonical_rows
 
-from sources.illuminate.client import IlluminateClient, Page, _parse_page, _window_problem
-from sources.illuminate.errors import IncompleteResultError, RequestFailedError
+from illuminate_sync.sources.illuminate.client import IlluminateClient, Page, _parse_page, _window_problem
+from illuminate_sync.sources.illuminate.errors import IncompleteResultError, RequestFailedError
 
 EMPTY_WINDOW = {"start_date": "1990-08-01", "end_date": "1990-08-31"}
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 from conftest import CLIENT_WINDOW, canonical_rows
 
-from sources.illuminate.client import IlluminateClient, RetryPolicy
-from sources.illuminate.errors import RequestFailedError
+from illuminate_sync.sources.illuminate.client import IlluminateClient, RetryPolicy
+from illuminate_sync.sources.illuminate.errors import RequestFailedError
 
 
 def _all_rows(client: IlluminateClient, limit: int = 25) -> list[dict[str, object]]:
@@ -110,7 +110,7 @@ def test_post_is_not_retried_after_a_server_error(http_sim, make_client) -> None
 
 
 def test_unreachable_server_fails_with_a_translated_error(make_client) -> None:
-    from sources.illuminate.auth import IlluminateCredentials
+    from illuminate_sync.sources.illuminate.auth import IlluminateCredentials
 
     credentials = IlluminateCredentials(consumer_key="k", consumer_secret="s", token="t", token_secret="u")
     with (
@@ -135,7 +135,7 @@ def test_post_is_retried_when_the_server_did_not_act(http_sim, make_client) -> N
 
 
 def test_post_is_retried_when_no_connection_was_made() -> None:
-    from sources.illuminate.auth import IlluminateCredentials
+    from illuminate_sync.sources.illuminate.auth import IlluminateCredentials
 
     credentials = IlluminateCredentials(consumer_key="k", consumer_secret="s", token="t", token_secret="u")
     with (

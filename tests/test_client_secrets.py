@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pytest
 from conftest import CLIENT_WINDOW, oauth1_credentials, oauth2_credentials
 
-from sources.illuminate.auth import IlluminateCredentials
-from sources.illuminate.client import IlluminateClient
-from sources.illuminate.errors import IlluminateError
+from illuminate_sync.sources.illuminate.auth import IlluminateCredentials
+from illuminate_sync.sources.illuminate.client import IlluminateClient
+from illuminate_sync.sources.illuminate.errors import IlluminateError
 
 FORBIDDEN_WORDS = ("oauth_signature", "Authorization", "Bearer ", "oauth_nonce")
 

@@ -10,10 +10,10 @@ import pyarrow as pa
 import pytest
 from conftest import CLIENT_WINDOW
 
-from sources.illuminate.catalog import load_catalog
-from sources.illuminate.client import IlluminateClient
-from sources.illuminate.convert import RowConverter
-from sources.illuminate.wire import PageDecoder, WirePage
+from illuminate_sync.sources.illuminate.catalog import load_catalog
+from illuminate_sync.sources.illuminate.client import IlluminateClient
+from illuminate_sync.sources.illuminate.convert import RowConverter
+from illuminate_sync.sources.illuminate.wire import PageDecoder, WirePage
 
 ENDPOINT_WINDOWS = {
     "students": CLIENT_WINDOW,

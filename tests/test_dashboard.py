@@ -17,8 +17,8 @@ import pytest
 from browser_support import OpenedPage, browser, clear_artifacts, open_page
 from conftest import ModelWarehouse
 
-from pipelines.cli import demo_dashboard_dir, main
-from pipelines.dashboard.render import NO_DATA, SUPPRESSED
+from illuminate_sync.pipelines.cli import demo_dashboard_dir, main
+from illuminate_sync.pipelines.dashboard.render import NO_DATA, SUPPRESSED
 
 PAGES = ["index", "attendance", "assessments", "enrollment", "sync"]
 ASSETS = ["plotly.min.js", "dashboard.css", "dashboard.js"]

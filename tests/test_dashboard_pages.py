@@ -14,14 +14,14 @@ import pytest
 from conftest import MODELS_TODAY, ModelWarehouse
 from sync_support import simulator_env
 
-from pipelines.dashboard import DashboardSettings, build_dashboard
-from pipelines.dashboard.pages import README_QUOTES, Context, chronic_section, enrollment_section
-from pipelines.dashboard.queries import ChronicCell, EnrollmentCell, Marts
-from pipelines.dashboard.render import SUPPRESSED, Section
-from pipelines.models import ModelSettings, build_models
-from pipelines.sync import run_sync
-from pipelines.warehouse import open_warehouse
-from simulator import Simulator, SimulatorConfig
+from illuminate_sync.pipelines.dashboard import DashboardSettings, build_dashboard
+from illuminate_sync.pipelines.dashboard.pages import README_QUOTES, Context, chronic_section, enrollment_section
+from illuminate_sync.pipelines.dashboard.queries import ChronicCell, EnrollmentCell, Marts
+from illuminate_sync.pipelines.dashboard.render import SUPPRESSED, Section
+from illuminate_sync.pipelines.models import ModelSettings, build_models
+from illuminate_sync.pipelines.sync import run_sync
+from illuminate_sync.pipelines.warehouse import open_warehouse
+from illuminate_sync.simulator import Simulator, SimulatorConfig
 
 SQL_README = Path(__file__).resolve().parents[1] / "sql" / "README.md"
 

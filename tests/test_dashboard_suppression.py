@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from pipelines.dashboard.suppression import Group, grid_groups, primary_suppressed, suppress
+from illuminate_sync.pipelines.dashboard.suppression import Group, grid_groups, primary_suppressed, suppress
 
 
 def test_small_cells_are_suppressed_and_empty_cells_shown() -> None:

@@ -27,12 +27,12 @@ import pytest
 from destination_support import Rows, delta_tables, differences, duckdb_tables
 from sync_support import RUN_HISTORY, TODAY, cli_env, fast_retries, illuminate_sync_command, simulator_env, sync
 
-from pipelines.models import ModelSettings, build_models
-from pipelines.sync import SyncSummary, run_sync
-from simulator import Simulator, SimulatorConfig
-from sources.illuminate.catalog import load_catalog
-from sources.illuminate.errors import IlluminateError, ShrinkGuardError
-from sources.illuminate.settings import SLICE_YEAR_COLUMN
+from illuminate_sync.pipelines.models import ModelSettings, build_models
+from illuminate_sync.pipelines.sync import SyncSummary, run_sync
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.sources.illuminate.catalog import load_catalog
+from illuminate_sync.sources.illuminate.errors import IlluminateError, ShrinkGuardError
+from illuminate_sync.sources.illuminate.settings import SLICE_YEAR_COLUMN
 
 deltalake = pytest.importorskip("deltalake", reason="deltalake is not installed (pip install 'illuminate-sync[lake]')")
 
@@ -224,7 +224,7 @@ def json_sorted(tables: dict[str, Rows]) -> dict[str, Rows]:
 
 
 def test_the_models_built_from_the_lake_equal_the_duckdb_marts(night_by_night: Nights) -> None:
-    from pipelines.cli import main
+    from illuminate_sync.pipelines.cli import main
 
     settings = ModelSettings(today=TODAY)
     build_models(night_by_night.db, out=io.StringIO(), settings=settings)
@@ -252,8 +252,8 @@ def test_the_models_built_from_the_lake_equal_the_duckdb_marts(night_by_night: N
 KILL_AFTER_DELTA_COMMIT = """
 import os, signal, sys
 import pyarrow.parquet as pq
-from pipelines import lake_writes
-from sources.illuminate.catalog import load_catalog
+from illuminate_sync.pipelines import lake_writes
+from illuminate_sync.sources.illuminate.catalog import load_catalog
 
 run = lake_writes.LakeDeltaLoadJob.run
 
@@ -265,7 +265,7 @@ def run_then_kill(self):
         os.kill(os.getpid(), signal.SIGKILL)  # appended to Delta, not yet recorded by dlt
 
 lake_writes.LakeDeltaLoadJob.run = run_then_kill
-from pipelines.cli import main
+from illuminate_sync.pipelines.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 """`illuminate-sync` that dies by SIGKILL right after its first append to a Delta table merged on a key (on a
@@ -313,7 +313,7 @@ def test_a_run_killed_after_a_delta_commit_is_completed_once_by_the_next_run(
 def test_the_copied_twice_repair_keeps_one_copy_of_each_row_in_one_commit(tmp_path: Path) -> None:
     import pyarrow as pa
 
-    from pipelines.lake_warehouse import DeltaLakeWarehouse
+    from illuminate_sync.pipelines.lake_warehouse import DeltaLakeWarehouse
 
     rows = pa.table({"student_id": [1, 2, 3], "_dlt_id": ["a", "b", "c"], "_dlt_load_id": ["1.5", "1.5", "0.5"]})
     table = tmp_path / "lake" / "illuminate" / "students"
@@ -336,7 +336,7 @@ def test_the_copied_twice_repair_keeps_one_copy_of_each_row_in_one_commit(tmp_pa
 WITHOUT_DELTALAKE = """
 import sys
 sys.modules["deltalake"] = None  # as if not installed: importing it raises ImportError
-from pipelines.cli import main
+from illuminate_sync.pipelines.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -369,7 +369,7 @@ def test_a_bad_setting_gives_one_line_naming_it_and_writes_nothing(case: str, tm
 
 
 def test_two_runs_into_one_local_lake_never_both_load(tmp_path: Path) -> None:
-    from pipelines.lake_warehouse import DeltaLakeWarehouse
+    from illuminate_sync.pipelines.lake_warehouse import DeltaLakeWarehouse
 
     lake = tmp_path / "lake"
     os.environ[VARIABLE] = str(lake)

@@ -25,10 +25,10 @@ from destination_support import differences, duckdb_tables, postgres_tables
 from postgres_support import PASSWORD, PostgresCluster, postgres_available, postgres_cluster
 from sync_support import RUN_HISTORY, TODAY, cli_env, fast_retries, illuminate_sync_command, simulator_env, sync
 
-from pipelines.models import discover_models
-from pipelines.sync import SyncSummary, run_sync
-from simulator import Simulator, SimulatorConfig
-from sources.illuminate.errors import IlluminateError
+from illuminate_sync.pipelines.models import discover_models
+from illuminate_sync.pipelines.sync import SyncSummary, run_sync
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.sources.illuminate.errors import IlluminateError
 
 pytestmark = pytest.mark.skipif(not postgres_available(), reason="PostgreSQL's server binaries are not installed")
 
@@ -148,7 +148,7 @@ def run_then_kill(self):
         os.kill(os.getpid(), signal.SIGKILL)  # the machine dies with part of the package copied
 
 postgres.PostgresCsvCopyJob.run = run_then_kill
-from pipelines.cli import main
+from illuminate_sync.pipelines.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from conftest import MODELS_TODAY, ModelWarehouse
 
-from pipelines import models
-from pipelines.models import ModelSettings
-from simulator import calendar as cal
-from simulator.district import District, Enrollment, Result, band_for
-from simulator.endpoints import FLAGS
+from illuminate_sync.pipelines import models
+from illuminate_sync.pipelines.models import ModelSettings
+from illuminate_sync.simulator import calendar as cal
+from illuminate_sync.simulator.district import District, Enrollment, Result, band_for
+from illuminate_sync.simulator.endpoints import FLAGS
 
 FLAG = {flag["flag_code"]: flag for flag in FLAGS}
 Key = tuple[Any, ...]

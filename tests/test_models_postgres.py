@@ -21,16 +21,16 @@ import pytest
 from conftest import MODELS_TODAY, ModelWarehouse
 from postgres_support import PostgresCluster, postgres_available, postgres_cluster
 
-from pipelines import models
-from pipelines.models import MODEL_SCHEMA, SOURCE_SCHEMA, ModelError, ModelSettings
-from pipelines.models_postgres import (
+from illuminate_sync.pipelines import models
+from illuminate_sync.pipelines.models import MODEL_SCHEMA, SOURCE_SCHEMA, ModelError, ModelSettings
+from illuminate_sync.pipelines.models_postgres import (
     PG_TYPE_NAMES,
     TranspileError,
     build_models_postgres,
     postgres_sql,
     test_models_postgres,
 )
-from sources.illuminate.catalog import load_catalog
+from illuminate_sync.sources.illuminate.catalog import load_catalog
 
 psycopg2 = pytest.importorskip("psycopg2")
 pytestmark = pytest.mark.skipif(not postgres_available(), reason="PostgreSQL's server binaries are not installed")
@@ -417,8 +417,8 @@ def test_the_dashboard_reads_the_postgresql_marts_as_the_duckdb_ones(
 ) -> None:
     """`illuminate-sync dashboard --destination postgres`: its SQL runs on PostgreSQL through dlt's sql_client, and
     every page equals the page built from the DuckDB file (but the footer's build time and the warehouse's label)."""
-    from pipelines.dashboard import DashboardSettings, build_dashboard
-    from pipelines.warehouse import open_warehouse
+    from illuminate_sync.pipelines.dashboard import DashboardSettings, build_dashboard
+    from illuminate_sync.pipelines.warehouse import open_warehouse
 
     monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", pg_warehouse.url)
     pages = {}

@@ -10,10 +10,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines import models
-from pipelines.models import DUCKDB_TYPES, ModelError, ModelSettings
-from sources.illuminate.catalog import load_catalog
-from sources.illuminate.errors import ConfigurationError, IlluminateError
+from illuminate_sync.pipelines import models
+from illuminate_sync.pipelines.models import DUCKDB_TYPES, ModelError, ModelSettings
+from illuminate_sync.sources.illuminate.catalog import load_catalog
+from illuminate_sync.sources.illuminate.errors import ConfigurationError, IlluminateError
 
 SETTINGS = ModelSettings(today=date(2026, 11, 27))
 

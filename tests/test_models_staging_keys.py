@@ -12,8 +12,8 @@ import re
 import pytest
 from conftest import ModelWarehouse
 
-from pipelines.models import discover_models
-from sources.illuminate.catalog import load_catalog
+from illuminate_sync.pipelines.models import discover_models
+from illuminate_sync.sources.illuminate.catalog import load_catalog
 
 STAGING = {name: model for name, model in discover_models().items() if model.layer == "staging"}
 CATALOG_STAGING = sorted(name for name in STAGING if name.removeprefix("stg_") in load_catalog())

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pipelines.cli import endpoint_table
+from illuminate_sync.pipelines.cli import endpoint_table
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

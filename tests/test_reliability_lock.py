@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sync_support import TODAY, cli_env, expected_keys, illuminate_sync_command, loaded_keys, sync
 
-from simulator import Simulator, SimulatorConfig
-from sources.illuminate.errors import IlluminateError
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.sources.illuminate.errors import IlluminateError
 
 TABLES = ["sites", "students", "enrollment", "attendance_daily"]
 SETTINGS = {"SOURCES__ILLUMINATE__ACADEMIC_YEARS_BACK": "0", "SOURCES__ILLUMINATE__MAX_CONCURRENCY": "2"}

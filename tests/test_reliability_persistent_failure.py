@@ -27,10 +27,10 @@ from sync_support import (
     table_snapshot,
 )
 
-from pipelines.cli import main
-from pipelines.duckdb_warehouse import default_data_dir
-from simulator import Simulator, SimulatorConfig
-from sources.illuminate.catalog import load_catalog
+from illuminate_sync.pipelines.cli import main
+from illuminate_sync.pipelines.duckdb_warehouse import default_data_dir
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.sources.illuminate.catalog import load_catalog
 
 OPTIONS = {"academic_years_back": 0, "max_concurrency": 4, "gradebook_refresh_days": 1}
 SMALL_RUN = {

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 from sync_support import TODAY, expected_keys, loaded_keys, sync
 
-from simulator import Simulator, SimulatorConfig
+from illuminate_sync.simulator import Simulator, SimulatorConfig
 
 TABLES = ["sites", "students", "enrollment"]
 

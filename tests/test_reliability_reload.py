@@ -13,9 +13,9 @@ import pytest
 from dlt.destinations.impl.duckdb import duck
 from sync_support import TODAY, loaded_keys, sync
 
-from pipelines.sync import LoadRepairCheck
-from simulator import Simulator, SimulatorConfig
-from sources.illuminate.catalog import load_catalog
+from illuminate_sync.pipelines.sync import LoadRepairCheck
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.sources.illuminate.catalog import load_catalog
 
 LOADED_TABLES = [table for table, endpoint in load_catalog().items() if endpoint.strategy != "per_user"]
 

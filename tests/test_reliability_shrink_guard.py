@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sync_support import TODAY, loaded_keys, simulator_env, sync, table_snapshot
 
-from pipelines.cli import main
-from simulator import Simulator, SimulatorConfig
-from sources.illuminate.errors import ShrinkGuardError
+from illuminate_sync.pipelines.cli import main
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.sources.illuminate.errors import ShrinkGuardError
 
 TABLES = ["sites", "users", "enrollment", "attendance_daily"]
 SMALL_RUN = {"SOURCES__ILLUMINATE__ACADEMIC_YEARS_BACK": "0", "SOURCES__ILLUMINATE__MAX_CONCURRENCY": "4"}

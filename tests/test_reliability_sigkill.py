@@ -25,8 +25,8 @@ from sync_support import (
     sync,
 )
 
-from pipelines.duckdb_warehouse import default_data_dir
-from simulator import Simulator, SimulatorConfig
+from illuminate_sync.pipelines.duckdb_warehouse import default_data_dir
+from illuminate_sync.simulator import Simulator, SimulatorConfig
 
 OPTIONS = {"academic_years_back": 0, "max_concurrency": 4}
 SETTINGS = {"SOURCES__ILLUMINATE__ACADEMIC_YEARS_BACK": "0", "SOURCES__ILLUMINATE__MAX_CONCURRENCY": "4"}

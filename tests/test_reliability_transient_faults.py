@@ -25,9 +25,9 @@ from sync_support import (
     table_snapshot,
 )
 
-from pipelines.sync import run_sync
-from simulator import Simulator, SimulatorConfig
-from simulator.oauth import parse_authorization
+from illuminate_sync.pipelines.sync import run_sync
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.simulator.oauth import parse_authorization
 
 OPTIONS = {"academic_years_back": 0, "max_concurrency": 4}
 

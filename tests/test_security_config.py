@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sync_support import TODAY, simulator_env
 
-from pipelines.cli import main
-from simulator import Simulator, SimulatorConfig
+from illuminate_sync.pipelines.cli import main
+from illuminate_sync.simulator import Simulator, SimulatorConfig
 
 CREDENTIALS = "SOURCES__ILLUMINATE__CREDENTIALS__"
 

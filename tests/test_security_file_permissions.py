@@ -16,9 +16,9 @@ import duckdb
 import pytest
 from sync_support import CRASH_DURING_LOAD, TODAY, cli_env, sync
 
-from pipelines.duckdb_warehouse import default_data_dir
-from simulator import Simulator, SimulatorConfig
-from sources.illuminate.settings import DATASET_NAME
+from illuminate_sync.pipelines.duckdb_warehouse import default_data_dir
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.sources.illuminate.settings import DATASET_NAME
 
 TABLES = ["sites", "students", "enrollment"]
 

@@ -14,10 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 from sync_support import TODAY, column_types, simulator_env
 
-from pipelines.duckdb_warehouse import default_data_dir
-from pipelines.sync import run_sync
-from simulator import Simulator, SimulatorConfig
-from sources.illuminate.catalog import load_catalog
+from illuminate_sync.pipelines.duckdb_warehouse import default_data_dir
+from illuminate_sync.pipelines.sync import run_sync
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.sources.illuminate.catalog import load_catalog
 
 TABLES = ["sites", "users", "students", "student_contacts", "enrollment", "roster", "attendance_daily"]
 HASH_KEY = "pii-hash-key-6d2f81c0a9"

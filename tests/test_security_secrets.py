@@ -30,12 +30,12 @@ import pyarrow.parquet as pq
 import pytest
 from sync_support import CRASH_DURING_LOAD, TODAY, cli_env, fast_retries, simulator_env
 
-from pipelines.cli import main
-from pipelines.duckdb_warehouse import default_data_dir
-from pipelines.sync import run_sync
-from simulator import Simulator, SimulatorConfig
-from simulator.oauth import parse_authorization
-from sources.illuminate.errors import IlluminateError
+from illuminate_sync.pipelines.cli import main
+from illuminate_sync.pipelines.duckdb_warehouse import default_data_dir
+from illuminate_sync.pipelines.sync import run_sync
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.simulator.oauth import parse_authorization
+from illuminate_sync.sources.illuminate.errors import IlluminateError
 
 CREDENTIALS = {
     "consumer_key": "ck-4d1f0c2b9e8a7d6c5b4a3f2e1d0c9b8a",

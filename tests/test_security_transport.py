@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from sync_support import TODAY, loaded_keys
 
-from pipelines.cli import main
-from simulator import Simulator, SimulatorConfig
-from simulator.server import Handler
+from illuminate_sync.pipelines.cli import main
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.simulator.server import Handler
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sources.illuminate.windows import (
+from illuminate_sync.sources.illuminate.windows import (
     SessionWindow,
     academic_year_of,
     attendance_dates,

@@ -10,9 +10,9 @@ import pytest
 import requests
 from requests_oauthlib import OAuth1
 
-from simulator import Simulator, SimulatorConfig
-from simulator.oauth import base_string, sign
-from simulator.testing import api_url, get, oauth1, oauth2_token
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.simulator.oauth import base_string, sign
+from illuminate_sync.simulator.testing import api_url, get, oauth1, oauth2_token
 
 TODAY = dt.date(2026, 11, 27)
 

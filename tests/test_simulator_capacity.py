@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from pipelines.cli import main
-from simulator import Simulator, SimulatorConfig
-from simulator.testing import get, oauth2_token
+from illuminate_sync.pipelines.cli import main
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.simulator.testing import get, oauth2_token
 
 TODAY = dt.date(2026, 11, 27)
 LATENCY = 0.2

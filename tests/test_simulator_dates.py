@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from simulator import Simulator, SimulatorConfig
-from simulator import calendar as cal
-from simulator.endpoints import ApiError
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.simulator import calendar as cal
+from illuminate_sync.simulator.endpoints import ApiError
 
 TODAY = dt.date(2026, 11, 27)
 

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from simulator import District, Simulator, SimulatorConfig
-from simulator import calendar as cal
-from simulator.district import mix, mix_from, unit, unit_from
+from illuminate_sync.simulator import District, Simulator, SimulatorConfig
+from illuminate_sync.simulator import calendar as cal
+from illuminate_sync.simulator.district import mix, mix_from, unit, unit_from
 
 TODAY = dt.date(2026, 11, 27)
 BOTH = {"start_date": "2025-08-01", "end_date": "2027-07-31"}

@@ -26,9 +26,9 @@ import pytest
 import requests
 from requests_oauthlib import OAuth1
 
-from simulator import Simulator, SimulatorConfig
-from simulator import calendar as cal
-from simulator.routes import ROUTES, Route
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.simulator import calendar as cal
+from illuminate_sync.simulator.routes import ROUTES, Route
 
 TODAY = dt.date(2026, 11, 27)
 EXAMPLES: list[dict[str, Any]] = json.loads((Path(__file__).parent / "data" / "api_examples.json").read_text("utf-8"))[

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from simulator import Simulator, SimulatorConfig
-from simulator.testing import all_pages, get
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.simulator.testing import all_pages, get
 
 TODAY = dt.date(2026, 11, 27)
 

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from simulator import Simulator, SimulatorConfig
-from simulator import calendar as cal
-from simulator.server import is_loopback
-from simulator.testing import api_url, get, oauth1
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.simulator import calendar as cal
+from illuminate_sync.simulator.server import is_loopback
+from illuminate_sync.simulator.testing import api_url, get, oauth1
 
 TODAY = dt.date(2026, 11, 27)
 YEAR = {"start_date": "2026-08-01", "end_date": "2027-07-31"}

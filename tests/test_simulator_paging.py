@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from simulator import Simulator, SimulatorConfig
-from simulator.routes import ROUTES, Route, route_for
-from simulator.testing import all_pages, api_url, get, oauth1
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.simulator.routes import ROUTES, Route, route_for
+from illuminate_sync.simulator.testing import all_pages, api_url, get, oauth1
 
 TODAY = dt.date(2026, 11, 27)
 YEAR = {"start_date": "2026-08-01", "end_date": "2027-07-31"}

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from simulator import Simulator, SimulatorConfig
-from simulator.testing import get
-from sources.illuminate.catalog import Endpoint, load_catalog
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.simulator.testing import get
+from illuminate_sync.sources.illuminate.catalog import Endpoint, load_catalog
 
 TODAY = dt.date(2026, 11, 27)
 YEAR = {"start_date": "2026-08-01", "end_date": "2027-07-31"}

@@ -25,9 +25,9 @@ import pytest
 from district_truth import DistrictTruth, Key, catalog_tables_without_truth, compared_columns
 from sync_support import TODAY, YEARS, sync
 
-from simulator import Simulator, SimulatorConfig
-from simulator import calendar as cal
-from sources.illuminate.catalog import load_catalog
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.simulator import calendar as cal
+from illuminate_sync.sources.illuminate.catalog import load_catalog
 
 EVERY_TABLE = list(load_catalog())
 """The per-user tables included: they are synced here by naming every table in `resources`."""

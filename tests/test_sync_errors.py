@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from sync_support import TODAY, simulator_env
 
-from pipelines.cli import main
-from pipelines.duckdb_settings import DUCKDB_LOAD_CONFIG
-from simulator import Simulator, SimulatorConfig
+from illuminate_sync.pipelines.cli import main
+from illuminate_sync.pipelines.duckdb_settings import DUCKDB_LOAD_CONFIG
+from illuminate_sync.simulator import Simulator, SimulatorConfig
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from conftest import ModelWarehouse
 
-from simulator.routes import ROUTES, Route
+from illuminate_sync.simulator.routes import ROUTES, Route
 
 ALTERNATIVES: dict[str, tuple[frozenset[str], ...]] = {
     "date": (frozenset({"date"}), frozenset({"start_date", "end_date"})),

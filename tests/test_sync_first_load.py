@@ -8,10 +8,10 @@ import duckdb
 import pytest
 from sync_support import TODAY, expected_keys, loaded_keys, sync
 
-from simulator import Simulator, SimulatorConfig
-from sources.illuminate.catalog import load_catalog
-from sources.illuminate.resources import APPENDS_INTO_AN_EMPTY_TABLE
-from sources.illuminate.settings import DATASET_NAME, DELETED_COLUMN
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.sources.illuminate.catalog import load_catalog
+from illuminate_sync.sources.illuminate.resources import APPENDS_INTO_AN_EMPTY_TABLE
+from illuminate_sync.sources.illuminate.settings import DATASET_NAME, DELETED_COLUMN
 
 MERGED_TABLES = [
     table

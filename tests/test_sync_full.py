@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sync_support import TODAY, column_types, expected_keys, loaded_keys, sync
 
-from simulator import Simulator, SimulatorConfig
-from sources.illuminate.catalog import load_catalog
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.sources.illuminate.catalog import load_catalog
 
 DUCKDB_TYPES = {
     "bigint": "BIGINT",

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sync_support import TODAY, expected_keys, loaded_keys, sync
 
-from simulator import Simulator, SimulatorConfig
-from sources.illuminate import illuminate_source
-from sources.illuminate.catalog import load_catalog
-from sources.illuminate.context import SyncContext
-from sources.illuminate.errors import ConfigurationError
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.sources.illuminate import illuminate_source
+from illuminate_sync.sources.illuminate.catalog import load_catalog
+from illuminate_sync.sources.illuminate.context import SyncContext
+from illuminate_sync.sources.illuminate.errors import ConfigurationError
 
 GRADEBOOK = {table: endpoint.path for table, endpoint in load_catalog().items() if endpoint.refresh_setting}
 ONE_YEAR = {"academic_years_back": 0, "resources": [*GRADEBOOK, "terms"]}

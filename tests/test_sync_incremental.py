@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sync_support import TODAY, expected_keys, loaded_keys, sync
 
-from pipelines.duckdb_warehouse import default_data_dir
-from simulator import Simulator, SimulatorConfig
-from sources.illuminate.catalog import load_catalog
-from sources.illuminate.errors import ShrinkGuardError
+from illuminate_sync.pipelines.duckdb_warehouse import default_data_dir
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.sources.illuminate.catalog import load_catalog
+from illuminate_sync.sources.illuminate.errors import ShrinkGuardError
 
 ENABLED_TABLES = [table for table, endpoint in load_catalog().items() if endpoint.enabled]
 EVERY_NIGHT = {"gradebook_refresh_days": 1}

@@ -8,10 +8,10 @@ from pathlib import Path
 import pyarrow as pa
 from sync_support import TODAY, sync
 
-from pipelines.sync import make_pipeline
-from simulator import Simulator, SimulatorConfig
-from sources.illuminate.catalog import load_catalog
-from sources.illuminate.resources import KeyFilter
+from illuminate_sync.pipelines.sync import make_pipeline
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.sources.illuminate.catalog import load_catalog
+from illuminate_sync.sources.illuminate.resources import KeyFilter
 
 KEY_FILTERED_MERGES = ("modified_after", "date_taken_window")
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sync_support import TODAY, cli_env, illuminate_sync_command
 
-from pipelines.progress import seconds_left
-from simulator import Simulator, SimulatorConfig
-from sources.illuminate.context import ResourceProgress
+from illuminate_sync.pipelines.progress import seconds_left
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.sources.illuminate.context import ResourceProgress
 
 PLAIN_LINE = re.compile(r"^  [a-z_0-9]+: [\d,]+ windows, [\d,]+ pages, [\d,]+ rows, [\d.]+ s( \(not due: .*\))?$")
 ARGUMENTS = ["run", "--skip-models", "--resources", "terms,students,enrollment,attendance_daily"]

@@ -15,13 +15,13 @@ from dlt.common.destination.exceptions import DestinationTerminalException
 from dlt.destinations.impl.duckdb import duck
 from sync_support import TODAY, assert_same_data, fast_retries, simulator_env, sync
 
-from pipelines.duckdb_settings import BACKGROUND_LOAD_CONFIG
-from pipelines.load_stages import STAGE_ENDS, load_stages
-from pipelines.sync import run_sync
-from simulator import Simulator, SimulatorConfig
-from sources.illuminate import resource_names
-from sources.illuminate.errors import IlluminateError
-from sources.illuminate.settings import DATASET_NAME
+from illuminate_sync.pipelines.duckdb_settings import BACKGROUND_LOAD_CONFIG
+from illuminate_sync.pipelines.load_stages import STAGE_ENDS, load_stages
+from illuminate_sync.pipelines.sync import run_sync
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.sources.illuminate import resource_names
+from illuminate_sync.sources.illuminate.errors import IlluminateError
+from illuminate_sync.sources.illuminate.settings import DATASET_NAME
 
 FIRST_OF_THE_LAST_STAGE = load_stages(resource_names())[-1][0]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.memory import release_free_memory, releasing_free_memory
+from illuminate_sync.pipelines.memory import release_free_memory, releasing_free_memory
 
 BLOCK_BYTES = 64 * 1024
 """Below glibc's mmap threshold: such blocks come from the heap, where freed ones stay with the process."""

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sync_support import TODAY, expected_keys, loaded_keys, simulator_env
 
-from pipelines.sync import run_sync
-from simulator import Simulator, SimulatorConfig
+from illuminate_sync.pipelines.sync import run_sync
+from illuminate_sync.simulator import Simulator, SimulatorConfig
 
 OAUTH1_NAMES = ("CONSUMER_KEY", "CONSUMER_SECRET", "TOKEN", "TOKEN_SECRET")
 

@@ -16,8 +16,8 @@ import pytest
 from conftest import ModelWarehouse
 from sync_support import TODAY
 
-from simulator import Simulator
-from simulator.district import District
+from illuminate_sync.simulator import Simulator
+from illuminate_sync.simulator.district import District
 
 CURRENT, PREVIOUS = 2027, 2026
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sync_support import TODAY, expected_keys, loaded_keys, sync
 
-from simulator import Simulator, SimulatorConfig
+from illuminate_sync.simulator import Simulator, SimulatorConfig
 
 CURRENT_YEAR = (2027,)
 

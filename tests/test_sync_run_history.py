@@ -10,9 +10,9 @@ import duckdb
 import pytest
 from sync_support import TODAY, sync
 
-from pipelines.models import ModelSettings, build_models
-from simulator import Simulator, SimulatorConfig
-from sources.illuminate.errors import ShrinkGuardError
+from illuminate_sync.pipelines.models import ModelSettings, build_models
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.sources.illuminate.errors import ShrinkGuardError
 
 TABLES = ["terms", "students", "enrollment", "attendance_daily"]
 

@@ -6,9 +6,9 @@ from datetime import date, datetime
 
 import pyarrow as pa
 
-from sources.illuminate.catalog import load_catalog
-from sources.illuminate.convert import RowConverter
-from sources.illuminate.settings import DELETED_COLUMN
+from illuminate_sync.sources.illuminate.catalog import load_catalog
+from illuminate_sync.sources.illuminate.convert import RowConverter
+from illuminate_sync.sources.illuminate.settings import DELETED_COLUMN
 
 
 def test_strings_flags_and_null_markers_take_their_declared_types() -> None:

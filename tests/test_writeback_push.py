@@ -15,12 +15,12 @@ import duckdb
 import pytest
 from sync_support import simulator_env
 
-from pipelines.cli import OneLineParser
-from pipelines.sync import run_sync
-from pipelines.writeback import LOG_TABLE, add_writeback_commands, run_writeback_command
-from simulator import Simulator, SimulatorConfig
-from simulator.district import Assessment, Student
-from sources.illuminate.client import IlluminateClient
+from illuminate_sync.pipelines.cli import OneLineParser
+from illuminate_sync.pipelines.sync import run_sync
+from illuminate_sync.pipelines.writeback import LOG_TABLE, add_writeback_commands, run_writeback_command
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.simulator.district import Assessment, Student
+from illuminate_sync.sources.illuminate.client import IlluminateClient
 
 TODAY = dt.date(2026, 11, 27)
 SCORES_PATH = "Assessment/{assessment_id}/Scores"

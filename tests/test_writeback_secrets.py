@@ -14,10 +14,10 @@ import duckdb
 import pytest
 from sync_support import simulator_env
 
-from pipelines.cli import OneLineParser
-from pipelines.writeback import LOG_TABLE, PASSWORD_ENV, add_writeback_commands, run_writeback_command
-from simulator import Simulator, SimulatorConfig
-from simulator.district import User
+from illuminate_sync.pipelines.cli import OneLineParser
+from illuminate_sync.pipelines.writeback import LOG_TABLE, PASSWORD_ENV, add_writeback_commands, run_writeback_command
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.simulator.district import User
 
 TODAY = dt.date(2026, 11, 27)
 WRONG_PASSWORD = "Wr0ng-pass-7f3a9c"

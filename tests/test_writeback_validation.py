@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.writeback import (
+from illuminate_sync.pipelines.writeback import (
     Target,
     UsageError,
     batch_ranges,

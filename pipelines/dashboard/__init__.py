@@ -21,7 +21,7 @@ from typing import Any
 import dlt
 import duckdb
 
-from pipelines.dashboard.pages import (
+from illuminate_sync.pipelines.dashboard.pages import (
     Context,
     assessments_page,
     attendance_page,
@@ -29,12 +29,12 @@ from pipelines.dashboard.pages import (
     index_page,
     sync_page,
 )
-from pipelines.dashboard.queries import Marts, Reader
-from pipelines.dashboard.render import ASSETS, Page, Renderer, asset
-from pipelines.dashboard.suppression import DEFAULT_MIN_CELL_SIZE
-from pipelines.duckdb_warehouse import is_duckdb_file
-from pipelines.warehouse import Warehouse, check_dir_to_write, owner_only_umask
-from sources.illuminate.errors import ConfigurationError
+from illuminate_sync.pipelines.dashboard.queries import Marts, Reader
+from illuminate_sync.pipelines.dashboard.render import ASSETS, Page, Renderer, asset
+from illuminate_sync.pipelines.dashboard.suppression import DEFAULT_MIN_CELL_SIZE
+from illuminate_sync.pipelines.duckdb_warehouse import is_duckdb_file
+from illuminate_sync.pipelines.warehouse import Warehouse, check_dir_to_write, owner_only_umask
+from illuminate_sync.sources.illuminate.errors import ConfigurationError
 
 __all__ = ["DashboardSettings", "build_dashboard", "check_out_dir", "check_warehouse", "parse_min_cell_size"]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from pipelines.dashboard.queries import (
+from illuminate_sync.pipelines.dashboard.queries import (
     AbsenceBin,
     AbsentStudent,
     Assessment,
@@ -33,7 +33,7 @@ from pipelines.dashboard.queries import (
     SyncTable,
     WeeklyMoves,
 )
-from pipelines.dashboard.render import (
+from illuminate_sync.pipelines.dashboard.render import (
     NO_DATA,
     SUPPRESSED,
     Cell,
@@ -48,7 +48,7 @@ from pipelines.dashboard.render import (
     Table,
     esc,
 )
-from pipelines.dashboard.suppression import Group, grid_groups, suppress
+from illuminate_sync.pipelines.dashboard.suppression import Group, grid_groups, suppress
 
 # Definitions, in sql/README.md's words.
 CHRONIC_DEFINITION = (

@@ -20,8 +20,8 @@ from typing import Any, NamedTuple, Protocol
 import duckdb
 from dlt.destinations.exceptions import DatabaseException
 
-from pipelines.warehouse import quoted
-from sources.illuminate.errors import IlluminateError
+from illuminate_sync.pipelines.warehouse import quoted
+from illuminate_sync.sources.illuminate.errors import IlluminateError
 
 
 class Reader(Protocol):

@@ -232,7 +232,7 @@ def inline(text: str) -> str:
 
 def asset(name: str) -> str:
     """A static file of the package (templates/), as text."""
-    return (resources.files("pipelines.dashboard") / "templates" / name).read_text(encoding="utf-8")
+    return (resources.files("illuminate_sync.pipelines.dashboard") / "templates" / name).read_text(encoding="utf-8")
 
 
 def _template(name: str) -> Template:
