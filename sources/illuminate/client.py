@@ -289,7 +289,7 @@ class _Progress:
     renewed: bool = False
     """The OAuth2 token was renewed after a 401 or a login page: once per request."""
     next_token: str | None = None
-    """The OAuth2 token renewed after a 401, for the next attempt."""
+    """The OAuth2 token renewed after a 401 or a login page, for the next attempt."""
 
 
 @dataclass(frozen=True)
@@ -760,8 +760,8 @@ class IlluminateClient:
 
         Each attempt is built anew (`_attempt`: OAuth1 signs it with a fresh nonce, OAuth2 sets the current token),
         sent (`_send`) and its outcome classified (`_outcome`): a value to return, an error to raise, a retry after
-        a wait, or, once per request, a new OAuth2 token after a 401 and a retry at once. `token_request` sends the
-        OAuth2 token request itself.
+        a wait, or, once per request, a new OAuth2 token after a 401 or a login page and a retry at once.
+        `token_request` sends the OAuth2 token request itself.
         """
         request = self._request(method, path, params, idempotent, json_body, form, token_request, decode)
         progress = _Progress()
@@ -815,7 +815,7 @@ class IlluminateClient:
 
     def _attempt(self, request: _Request, number: int, next_token: str | None) -> _Attempt:
         """The authorisation of one attempt: OAuth1 signs each attempt when it is sent; OAuth2 sends the current
-        token, or the one renewed after a 401."""
+        token, or the one renewed after a 401 or a login page."""
         if self._oauth2 is None or request.token_request:
             return _Attempt(number, request.basic or self._oauth1, None)
         # before taking a slot: the token request needs one itself
