@@ -55,7 +55,7 @@ class FaultInjector:
         with self._lock:
             self._faults.clear()
 
-    def pick(self, path: str, query: dict[str, str] | None = None) -> list[Fault]:
+    def firing(self, path: str, query: dict[str, str] | None = None) -> list[Fault]:
         """The faults firing for this request (at most one of each kind), consuming counts."""
         fired: list[Fault] = []
         with self._lock:
