@@ -30,7 +30,7 @@ class Fault:
 
 
 class FaultInjector:
-    """Holds the injected faults; `pick` decides (thread-safely, deterministically) which one fires."""
+    """Holds the injected faults; `firing` decides (thread-safely, deterministically) which one fires."""
 
     def __init__(self, seed: int) -> None:
         self._faults: list[Fault] = []
