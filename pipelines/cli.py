@@ -13,15 +13,19 @@ from pathlib import Path
 import duckdb
 from dlt.common.configuration.exceptions import ConfigurationException
 
+from illuminate_sync.pipelines.cli_base import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    OneLineParser,
+    positive_int,
+)
 from illuminate_sync.pipelines.duckdb_settings import out_of_memory_message
 from illuminate_sync.pipelines.writeback import add_writeback_commands, run_writeback_command
 from illuminate_sync.sources.illuminate.catalog import STRATEGY_DESCRIPTIONS, load_catalog
 from illuminate_sync.sources.illuminate.errors import ConfigurationError, IlluminateError
 from illuminate_sync.sources.illuminate.privacy import PII_MODES
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 
 
 def academic_year(text: str) -> int:
@@ -60,12 +64,6 @@ def min_cell_size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not {MIN_CELL_SIZE_EXPECTED}") from None
 
 
-def positive_int(text: str) -> int:
-    if text.strip().isdigit() and int(text) >= 1:
-        return int(text)
-    raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
-
-
 def positive_number(text: str) -> float:
     try:
         value = float(text)
@@ -74,15 +72,6 @@ def positive_number(text: str) -> float:
     if value > 0 and value != float("inf"):
         return value
     raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0")
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, with usage errors on one line (no usage dump) and exit code 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        # `prog` is "illuminate-sync" for the command itself and "illuminate-sync run" for a subcommand
-        print(f"illuminate-sync: error: {message} (see {self.prog} --help)", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -227,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("illuminate-sync: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     return EXIT_USAGE
 
 

@@ -43,6 +43,7 @@ import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.configuration.inject import with_config
 
+from illuminate_sync.pipelines.cli_base import EXIT_FAILED, EXIT_OK, EXIT_USAGE, positive_int
 from illuminate_sync.sources.illuminate.auth import IlluminateCredentials
 from illuminate_sync.sources.illuminate.client import BASE_URL_ENV, IlluminateClient
 from illuminate_sync.sources.illuminate.errors import ConfigurationError, IlluminateError
@@ -66,10 +67,6 @@ __all__ = [
     "resolve_client_settings",
     "run_writeback_command",
 ]
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 
 COMMANDS = ("push-scores", "push-repository", "create-user-keys")
 DEFAULT_BATCH_SIZE = 500
@@ -805,16 +802,6 @@ def _n(value: int | None) -> str:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
-    return value
-
-
 def _local_id(text: str) -> str:
     value = text.strip()
     if not value or value in (".", ".."):
@@ -823,7 +810,8 @@ def _local_id(text: str) -> str:
 
 
 def add_writeback_commands(subparsers: Any) -> None:
-    """Adds `push-scores`, `push-repository` and `create-user-keys` to the `illuminate-sync` sub-commands."""
+    """Adds `push-scores`, `push-repository` and `create-user-keys` to the sub-commands of `illuminate-sync`'s parser
+    (`cli.build_parser`, the only parser: the commands share its one-line usage errors and exit codes)."""
     formatter = argparse.RawDescriptionHelpFormatter
     scores = subparsers.add_parser(
         "push-scores",
@@ -839,7 +827,7 @@ def add_writeback_commands(subparsers: Any) -> None:
         formatter_class=formatter,
     )
     target = scores.add_mutually_exclusive_group(required=True)
-    target.add_argument("--assessment-id", type=_positive_int, metavar="N", help="the assessment's system id")
+    target.add_argument("--assessment-id", type=positive_int, metavar="N", help="the assessment's system id")
     target.add_argument(
         "--local-assessment-id", type=_local_id, metavar="ID", help="the assessment's local (district) id"
     )
@@ -858,7 +846,7 @@ def add_writeback_commands(subparsers: Any) -> None:
         formatter_class=formatter,
     )
     target = repository.add_mutually_exclusive_group(required=True)
-    target.add_argument("--repository-id", type=_positive_int, metavar="N", help="the repository's system id")
+    target.add_argument("--repository-id", type=positive_int, metavar="N", help="the repository's system id")
     target.add_argument("--local-repository-id", type=_local_id, metavar="ID", help="the repository's local id")
     _add_push_arguments(repository)
 
@@ -894,7 +882,7 @@ def _add_push_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_BATCH_SIZE,
         metavar="N",
         help=f"rows per request (default {DEFAULT_BATCH_SIZE})",

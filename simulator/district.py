@@ -553,7 +553,7 @@ PROGRAMS = {
 }
 
 
-def _pick(rng: random.Random, weighted: Iterable[tuple[str, float]]) -> str:
+def _weighted_choice(rng: random.Random, weighted: Iterable[tuple[str, float]]) -> str:
     items = list(weighted)
     total = sum(w for _, w in items)
     r = rng.random() * total
@@ -564,11 +564,11 @@ def _pick(rng: random.Random, weighted: Iterable[tuple[str, float]]) -> str:
     return items[-1][0]
 
 
-def _rand_date(rng: random.Random, start: dt.date, end: dt.date) -> dt.date:
+def _random_date(rng: random.Random, start: dt.date, end: dt.date) -> dt.date:
     return start + dt.timedelta(days=rng.randint(0, max(0, (end - start).days)))
 
 
-def _hex(rng: random.Random, n: int) -> str:
+def _random_hex(rng: random.Random, n: int) -> str:
     return "".join(rng.choice("0123456789abcdef") for _ in range(n))
 
 
@@ -754,19 +754,19 @@ class District:
             last_name=last,
             middle_name=rng.choice("ABCDEFGHJKLMNPRSTW"),
             gender=gender,
-            birth_date=_rand_date(rng, dt.date(1955, 1, 1), dt.date(1998, 12, 31)),
+            birth_date=_random_date(rng, dt.date(1955, 1, 1), dt.date(1998, 12, 31)),
             username=username,
             email=f"{username}@district.example.org",
             job_title=job_title,
             education_level=rng.choice(STAFF_ED),
-            hire_date=_rand_date(rng, dt.date(hire_floor, 1, 1), dt.date(self.years[0] - 1, 8, 1)),
+            hire_date=_random_date(rng, dt.date(hire_floor, 1, 1), dt.date(self.years[0] - 1, 8, 1)),
             exit_date=None,
             state_user_id=rng.randint(100000, 999999),
-            ethnicity=_pick(rng, ETHNICITIES[:1] + ETHNICITIES[2:]),
+            ethnicity=_weighted_choice(rng, ETHNICITIES[:1] + ETHNICITIES[2:]),
             is_hispanic=rng.random() < 0.25,
             account_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
             phone=f"951555{rng.randint(1000, 9999)}",
-            password=f"pw-{_hex(rng, 10)}",
+            password=f"pw-{_random_hex(rng, 10)}",
         )
         self.users[uid] = user
         return user
@@ -893,7 +893,7 @@ class District:
             self._add_roles(principal, site.site_id, ROLE_SITE_ADMIN)
         for i in range(max(2, self.size // 500)):  # former staff
             user = self._new_user("Teacher")
-            user.exit_date = _rand_date(self.rng, user.hire_date, dt.date(self.years[0] - 1, 6, 30))
+            user.exit_date = _random_date(self.rng, user.hire_date, dt.date(self.years[0] - 1, 6, 30))
             del i
 
     def _add_roles(self, user: User, site_id: int, role: tuple[int, str], years: Iterable[int] | None = None) -> None:
@@ -918,16 +918,17 @@ class District:
         gender = rng.choice("MF")
         y = self.current_year
         born_lo = dt.date(y - 7 - grade_in_current, 9, 2)
-        ethnicity = _pick(rng, ETHNICITIES[:1] + ETHNICITIES[2:])
+        ethnicity = _weighted_choice(rng, ETHNICITIES[:1] + ETHNICITIES[2:])
         hispanic = rng.random() < 0.35
-        language = "SPANISH" if hispanic and rng.random() < 0.6 else _pick(rng, LANGUAGES)
+        language = "SPANISH" if hispanic and rng.random() < 0.6 else _weighted_choice(rng, LANGUAGES)
         if language == "ENGLISH":
             fluency = "English Only"
             reclass = None
         else:
             fluency = rng.choice(("English Learner", "Reclassified Fluent English Proficient",
                                   "Initially Fluent English Proficient"))
-            reclass = _rand_date(rng, dt.date(y - 4, 1, 1), dt.date(y - 1, 6, 1)) if fluency.startswith("Re") else None
+            reclassified = fluency.startswith("Re")
+            reclass = _random_date(rng, dt.date(y - 4, 1, 1), dt.date(y - 1, 6, 1)) if reclassified else None
         chronic = rng.random() < 0.12
         last = rng.choice(LAST)
         student = Student(
@@ -938,7 +939,7 @@ class District:
             middle_name=rng.choice("ABCDEFGHJKLMNPRSTW"),
             last_name=last,
             gender=gender,
-            birth_date=_rand_date(rng, born_lo, born_lo + dt.timedelta(days=364)),
+            birth_date=_random_date(rng, born_lo, born_lo + dt.timedelta(days=364)),
             ethnicity=ethnicity,
             is_hispanic=hispanic,
             language=language,
@@ -956,7 +957,7 @@ class District:
             ability=rng.uniform(0.25, 0.97),
             aka=rng.random() < 0.03,
             gifted=rng.random() < 0.08,
-            lunch_status=_pick(rng, (("FL", 0.4), ("RL", 0.08), ("PL", 0.52))),
+            lunch_status=_weighted_choice(rng, (("FL", 0.4), ("RL", 0.08), ("PL", 0.52))),
             plan_504=rng.random() < 0.03,
         )
         self.students[sid] = student
@@ -1234,7 +1235,7 @@ class District:
                 student.disability = rng.choice(DISABILITIES)
                 if rng.random() < 0.15:
                     student.sped = "exited"
-                    student.sped_exit = _rand_date(
+                    student.sped_exit = _random_date(
                         rng, first_year_start, min(self.today, first_year_start + dt.timedelta(days=400)))
                 else:
                     student.sped = "current"
@@ -1441,7 +1442,7 @@ class District:
     def _gen_repositories(self) -> None:
         rng = self.rng
         for i, title in enumerate(("State Test Scores", "Reading Fluency", "Vendor Diagnostic")):
-            self.repositories[i + 1] = Repository(i + 1, _hex(rng, 6), title)
+            self.repositories[i + 1] = Repository(i + 1, _random_hex(rng, 6), title)
 
     # -- post-generation helpers used by mutations -------------------------------------------------------------
 

@@ -170,19 +170,23 @@ def bad_request(message: str, code: str = "invalid_request") -> ApiError:
     return ApiError(400, {"error": {"code": code, "message": message}})
 
 
-def tf(value: bool) -> str:
+def wire_flag(value: bool) -> str:
+    """A boolean as the API spells it: `t` or `f`."""
     return "t" if value else "f"
 
 
-def ds(value: dt.date | None) -> str | None:
+def wire_date(value: dt.date | None) -> str | None:
+    """A date as the API spells it: `YYYY-MM-DD`, or null."""
     return value.isoformat() if value is not None else None
 
 
-def ts(value: dt.datetime) -> str:
+def wire_timestamp(value: dt.datetime) -> str:
+    """A timestamp as the API spells it: `YYYY-MM-DD HH:MM:SS`, no zone."""
     return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def fmt_num(value: float) -> str:
+def wire_number(value: float) -> str:
+    """A number as the API spells it in text: `12` for a whole number, else two decimals (`"50.00"`)."""
     return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
 
 
@@ -208,18 +212,18 @@ class Expanded(Sequence[tuple[Any, int]]):
     def __len__(self) -> int:
         return self.total
 
-    def _at(self, i: int) -> tuple[Any, int]:
+    def _item_at(self, i: int) -> tuple[Any, int]:
         j = bisect.bisect_right(self.offsets, i) - 1  # the last base starting at or before i (skips empty ones)
         return self.bases[j], i - self.offsets[j]
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
-            return [self._at(i) for i in range(*index.indices(self.total))]
+            return [self._item_at(i) for i in range(*index.indices(self.total))]
         if index < 0:
             index += self.total
         if not 0 <= index < self.total:
             raise IndexError(index)
-        return self._at(index)
+        return self._item_at(index)
 
     def __iter__(self) -> Iterator[tuple[Any, int]]:
         for base, off, nxt in zip(self.bases, self.offsets, [*self.offsets[1:], self.total]):
@@ -454,18 +458,18 @@ class Api:
             "middle_name": s.middle_name,
             "username": None,
             "email": f"{s.first_name.lower()}.{s.last_name.lower()}{s.student_id}@students.example.org",
-            "birth_date": ds(s.birth_date),
+            "birth_date": wire_date(s.birth_date),
             "gender": s.gender,
             "ethnicity_1": s.ethnicity,
             "ethnicity_2": None,
             "ethnicity_3": None,
             "ethnicity_4": None,
             "ethnicity_5": None,
-            "is_hispanic": tf(s.is_hispanic),
+            "is_hispanic": wire_flag(s.is_hispanic),
             "primary_language": s.language,
             "correspondence_language": s.language,
             "language_fluency": s.fluency,
-            "reclassification_date": ds(s.reclassification_date),
+            "reclassification_date": wire_date(s.reclassification_date),
         }
         disability_key = "primary_disibility" if s.student_id % 2 == 0 else "primary_disability"
         current = s.disability if s.sped == "current" else None
@@ -473,10 +477,12 @@ class Api:
         rec["primary_disability_translation"] = current[1] if current else None
         rec.update(
             {
-                "us_school_entry_date": ds(s.district_entry_date) if s.birth_country.startswith("United") else None,
-                "state_school_entry_date": ds(s.district_entry_date),
-                "school_entry_date": ds(s.district_entry_date),
-                "district_entry_date": ds(s.district_entry_date),
+                "us_school_entry_date": (
+                    wire_date(s.district_entry_date) if s.birth_country.startswith("United") else None
+                ),
+                "state_school_entry_date": wire_date(s.district_entry_date),
+                "school_entry_date": wire_date(s.district_entry_date),
+                "district_entry_date": wire_date(s.district_entry_date),
                 "parent_education_level": s.parent_education,
                 "birth_city": s.birth_city,
                 "birth_state": s.birth_state,
@@ -632,11 +638,11 @@ class Api:
                 "work_phone_2": None,
                 "mobile_phone_1": c.mobile_phone,
                 "mobile_phone_2": None,
-                "resides_with": tf(c.resides_with),
-                "legal_guardian": tf(c.legal_guardian),
-                "emergency_contact": tf(c.emergency_contact),
-                "is_primary": tf(c.is_primary),
-                "is_mailing": tf(c.is_primary),
+                "resides_with": wire_flag(c.resides_with),
+                "legal_guardian": wire_flag(c.legal_guardian),
+                "emergency_contact": wire_flag(c.emergency_contact),
+                "is_primary": wire_flag(c.is_primary),
+                "is_mailing": wire_flag(c.is_primary),
                 "mailing_address": street if c.is_primary else "",
                 "mailing_address_2": "",
                 "mailing_city": s.address.split(", ")[1] if c.is_primary else "",
@@ -671,17 +677,17 @@ class Api:
             s = e.student
             return {
                 "enrollment_site_id": str(e.site_id),
-                "enrollment_entry_date": ds(e.entry_date),
-                "enrollment_leave_date": ds(e.leave_date),
+                "enrollment_entry_date": wire_date(e.entry_date),
+                "enrollment_leave_date": wire_date(e.leave_date),
                 "student_id": str(s.student_id),
                 "district_student_id": s.local_id,
                 "state_student_id": str(s.state_student_id),
                 "program_code": prog.code,
                 "program_description": prog.description,
-                "eligibility_start_date": ds(prog.eligibility_start),
-                "eligibility_end_date": ds(prog.eligibility_end),
-                "participation_start_date": ds(prog.participation_start),
-                "participation_end_date": ds(prog.participation_end),
+                "eligibility_start_date": wire_date(prog.eligibility_start),
+                "eligibility_end_date": wire_date(prog.eligibility_end),
+                "participation_start_date": wire_date(prog.participation_start),
+                "participation_end_date": wire_date(prog.participation_end),
             }
 
         return Selection(items, render, "paged")
@@ -720,8 +726,8 @@ class Api:
                 "counselor_last_name": c.last_name,
                 "counselor_name": c.first_name,
                 "counselor_email": c.email,
-                "start_date": ds(span.start),
-                "end_date": ds(span.end),
+                "start_date": wire_date(span.start),
+                "end_date": wire_date(span.end),
             }
 
         return Selection(items, render, "paged")
@@ -751,12 +757,12 @@ class Api:
                 "middle_name": s.middle_name,
                 "username": f"{s.first_name[0].lower()}{s.last_name.lower()}{s.student_id}",
                 "email": f"{s.first_name.lower()}.{s.last_name.lower()}{s.student_id}@students.example.org",
-                "birth_date": ds(s.birth_date),
+                "birth_date": wire_date(s.birth_date),
                 "gender": s.gender,
                 "primary_disability": s.disability[1] if current and s.disability else None,
                 "primary_disability_state_code": s.disability[2] if current and s.disability else None,
                 "is_specialed": 1 if current else 0,
-                "exit_date": ds(s.sped_exit),
+                "exit_date": wire_date(s.sped_exit),
             }
 
         return Selection(items, render, "paged")
@@ -778,7 +784,7 @@ class Api:
                 "last_name": u.last_name,
                 "first_name": u.first_name,
                 "middle_name": u.middle_name,
-                "birth_date": ds(u.birth_date),
+                "birth_date": wire_date(u.birth_date),
                 "gender": u.gender,
                 "email1": u.email,
                 "email2": None,
@@ -791,16 +797,16 @@ class Api:
                 "name_former_first": None,
                 "name_former_middle": None,
                 "primary_ethnicity": u.ethnicity,
-                "is_hispanic": tf(u.is_hispanic),
+                "is_hispanic": wire_flag(u.is_hispanic),
                 "address": None,
                 "city": None,
                 "state": None,
                 "zip": None,
                 "job_title": u.job_title,
                 "staff_education_level": u.education_level,
-                "hire_date": ds(u.hire_date),
-                "exit_date": ds(u.exit_date),
-                "active": tf(u.exit_date is None),
+                "hire_date": wire_date(u.hire_date),
+                "exit_date": wire_date(u.exit_date),
+                "active": wire_flag(u.exit_date is None),
                 "account_id": u.account_id,
             }
 
@@ -834,7 +840,7 @@ class Api:
 
         return Selection(items, render, "paged")
 
-    def _user(self, p: Params) -> Any:
+    def _requested_user(self, p: Params) -> Any:
         uid = p.int("user_id")
         user = self.district.users.get(uid or -1)
         if user is None:
@@ -842,7 +848,7 @@ class Api:
         return user
 
     def q_school_focus_permissions(self, p: Params, path: str) -> Selection:
-        user = self._user(p)
+        user = self._requested_user(p)
         admin = user.job_title != "Teacher"
         doc = {
             "module": True,
@@ -860,7 +866,7 @@ class Api:
         return Selection([doc], lambda x: x, "document")
 
     def q_school_focus_sites(self, p: Params, path: str) -> Selection:
-        user = self._user(p)
+        user = self._requested_user(p)
         sites = sorted({r[0] for r in user.roles})
         doc: Any = {str(s): self.district.sites[s].name for s in sites} or []
         return Selection([doc], lambda x: x, "document")
@@ -876,7 +882,7 @@ class Api:
         if student is not None:
             student_sections = {r.section.section_id for r in self.district.index().rosters_by_student.get(student, [])}
 
-        def ok(s: Section) -> bool:
+        def matches(s: Section) -> bool:
             return (
                 (site is None or s.site_id == site)
                 and (sec_id is None or s.section_id == sec_id)
@@ -888,7 +894,7 @@ class Api:
                 and (student_sections is None or s.section_id in student_sections)
             )
 
-        return ok
+        return matches
 
     def q_terms(self, p: Params, path: str) -> Selection:
         win = self.window(p)
@@ -915,8 +921,8 @@ class Api:
                 "site_id": t.site_id,
                 "term_name": t.name,
                 "term_num": t.num,
-                "start_date": ds(t.start),
-                "end_date": ds(t.end),
+                "start_date": wire_date(t.start),
+                "end_date": wire_date(t.end),
                 "term_type": t.term_type,
                 "session_type_id": t.session_type_id,
                 "session_type": cal.SESSION_TYPE_NAMES[t.session_type_id],
@@ -954,7 +960,7 @@ class Api:
                 "max_credits": c.credits,
                 "is_specialed": "f",
                 "max_capacity": 30,
-                "is_intervention": tf(c.department == "Summer"),
+                "is_intervention": wire_flag(c.department == "Summer"),
                 "nclb_instructional_level": f"{c.level.title()} NCLB Core Academic Course",
                 "course_content": None,
                 "educational_service": None,
@@ -981,13 +987,13 @@ class Api:
                 "last_name": s.last_name,
                 "first_name": s.first_name,
                 "middle_name": s.middle_name,
-                "birth_date": ds(s.birth_date),
+                "birth_date": wire_date(s.birth_date),
                 "site_id": e.site_id,
-                "entry_date": ds(e.entry_date),
-                "leave_date": ds(e.leave_date),
+                "entry_date": wire_date(e.entry_date),
+                "leave_date": wire_date(e.leave_date),
                 "grade_level_id": e.grade_level_id,
                 "academic_year": e.academic_year,
-                "is_primary_ada": tf(e.session_type_id == cal.NORMAL),
+                "is_primary_ada": wire_flag(e.session_type_id == cal.NORMAL),
                 "attendance_category": "Regular Attendance Program",
                 "enrollment_exit_reason": e.exit_reason,
                 "session_type_id": e.session_type_id,
@@ -1026,9 +1032,9 @@ class Api:
                 "session_type_id": s.term.session_type_id,
                 "district_term_id": None,
                 "quarter_num": None,
-                "user_start_date": ds(t.start),
-                "user_end_date": ds(t.end),
-                "primary_teacher": tf(t.primary),
+                "user_start_date": wire_date(t.start),
+                "user_end_date": wire_date(t.end),
+                "primary_teacher": wire_flag(t.primary),
                 "section_name": s.section_name,
                 "hqtcc": "Y" if s.section_id % 4 == 0 else "N",
             }
@@ -1060,14 +1066,14 @@ class Api:
                 "last_name": s.last_name,
                 "first_name": s.first_name,
                 "middle_name": s.middle_name,
-                "birth_date": ds(s.birth_date),
+                "birth_date": wire_date(s.birth_date),
                 "section_id": sec.section_id,
                 "local_section_id": sec.district_section_id,
                 "site_id": sec.site_id,
                 "course_id": sec.course.course_id,
                 "user_id": sec.primary_user_id,
-                "entry_date": ds(r.entry_date),
-                "leave_date": ds(r.leave_date),
+                "entry_date": wire_date(r.entry_date),
+                "leave_date": wire_date(r.leave_date),
                 "grade_level_id": r.enrollment.grade_level_id,
                 "academic_year": sec.term.academic_year,
                 "session_type_id": sec.term.session_type_id,
@@ -1106,8 +1112,8 @@ class Api:
                 "subject_id": a.subject_id,
                 "subject": a.subject,
                 "grade_levels": ", ".join("K" if g == 1 else str(g - 1) for g in a.grade_level_ids),
-                "created_at": ts(a.created_at),
-                "updated_at": ts(a.updated_at),
+                "created_at": wire_timestamp(a.created_at),
+                "updated_at": wire_timestamp(a.updated_at),
             }
 
         return Selection(items, render, "paged")
@@ -1169,11 +1175,12 @@ class Api:
             "percent_correct": f"{percent:.2f}",
             "performance_band_level": str(band.number),
             "performance_band_label": band.label,
-            "mastered": tf(band.is_mastery),
+            "mastered": wire_flag(band.is_mastery),
         }
 
     @staticmethod
-    def _who(s: Student) -> Record:
+    def _student_names(s: Student) -> Record:
+        """The fields that name the student in every assessment result record."""
         return {
             "local_student_id": s.local_id,
             "first_name": s.first_name,
@@ -1188,10 +1195,10 @@ class Api:
             return {
                 "assessment_id": str(a.assessment_id),
                 "title": a.title,
-                **self._who(r.student),
+                **self._student_names(r.student),
                 "version": str(r.version),
                 "version_label": f"Version {r.version}",
-                "date_taken": ds(r.date_taken),
+                "date_taken": wire_date(r.date_taken),
                 **self._score_fields(a.title, points, possible, a.bands),
             }
 
@@ -1210,8 +1217,8 @@ class Api:
                 "assessment_id": str(a.assessment_id),
                 "title": a.title,
                 "reporting_group": label,
-                **self._who(r.student),
-                "date_taken": ds(r.date_taken),
+                **self._student_names(r.student),
+                "date_taken": wire_date(r.date_taken),
                 **self._score_fields(a.title, points, possible, a.bands),
             }
 
@@ -1233,8 +1240,8 @@ class Api:
                 "academic_benchmark_guid": std.guid,
                 "standard_code": std.code,
                 "standard_description": std.description,
-                **self._who(r.student),
-                "date_taken": ds(r.date_taken),
+                **self._student_names(r.student),
+                "date_taken": wire_date(r.date_taken),
                 **self._score_fields(a.title, points, possible, a.bands),
             }
 
@@ -1268,11 +1275,11 @@ class Api:
             return {
                 "pool_assessment_id": str(pool.pool_assessment_id),
                 "title": pool.title,
-                **self._who(r.student),
-                "date_taken": ds(r.date_taken),
+                **self._student_names(r.student),
+                "date_taken": wire_date(r.date_taken),
                 **self._score_fields(pool.title, sum(r.standard_points), 10 * len(r.standard_points), pool.bands),
-                "start_time": ts(r.start_time) + "+08",
-                "end_time": ts(end) + "+08",
+                "start_time": wire_timestamp(r.start_time) + "+08",
+                "end_time": wire_timestamp(end) + "+08",
                 "minutes_elapsed": str(r.minutes),
                 "student_pauses": str(r.pauses),
             }
@@ -1292,8 +1299,8 @@ class Api:
                 "academic_benchmark_guid": std.guid,
                 "standard_code": std.code,
                 "standard_description": std.description,
-                **self._who(r.student),
-                "date_taken": ds(r.date_taken),
+                **self._student_names(r.student),
+                "date_taken": wire_date(r.date_taken),
                 **self._score_fields(r.pool.title, r.standard_points[k], 10, r.pool.bands),
             }
 
@@ -1310,7 +1317,7 @@ class Api:
         return Selection([a], self.view_document, "document")
 
     def view_document(self, a: Assessment) -> Record:
-        created, updated = ts(a.created_at), ts(a.updated_at)
+        created, updated = wire_timestamp(a.created_at), wire_timestamp(a.updated_at)
         order2 = a.version_order(2)
         fields = []
         for f in a.fields:
@@ -1356,7 +1363,7 @@ class Api:
                 }
             )
         return {
-            "exported_at": ts(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)),
+            "exported_at": wire_timestamp(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)),
             "version": 4,
             "performance_band_sets": [
                 {
@@ -1379,7 +1386,7 @@ class Api:
                 "description": a.description,
                 "created_at": created,
                 "updated_at": updated,
-                "administered_at": ds(a.administered_at),
+                "administered_at": wire_date(a.administered_at),
                 "academic_year": str(a.academic_year),
                 "guid": a.guid,
                 "tags": a.subject,
@@ -1458,8 +1465,8 @@ class Api:
             "contact_email_address": c.email,
             "contact_name_prefix": c.prefix,
             "contact_gender": c.gender,
-            "contact_birth_date": ds(c.birth_date),
-            "email_opt_out": tf(c.email_opt_out),
+            "contact_birth_date": wire_date(c.birth_date),
+            "email_opt_out": wire_flag(c.email_opt_out),
             "contact_type_code": c.type_code,
             "contact_type": c.relationship.upper(),
             "correspondence_language_code": c.language[0],
@@ -1490,7 +1497,7 @@ class Api:
                 s.last_name,
                 s.first_name,
                 s.middle_name,
-                ds(s.birth_date),
+                wire_date(s.birth_date),
                 s.gender,
             )
         local_id, student_id, last, first, middle, birth, gender = names
@@ -1551,7 +1558,7 @@ class Api:
                 items.append((e, flag))
         items.sort(key=lambda x: (*student_sort_key(x[0].student), x[0].site_id))
 
-        day_text = ds(day)
+        day_text = wire_date(day)
 
         def render(item: tuple[Enrollment, str]) -> Record:
             e, flag = item
@@ -1588,7 +1595,7 @@ class Api:
                 items.append((r, flag))
         items.sort(key=lambda x: (*student_sort_key(x[0].student), x[0].section.section_id))
 
-        day_text = ds(day)
+        day_text = wire_date(day)
 
         def render(item: tuple[Roster, str]) -> Record:
             r, flag = item
@@ -1666,8 +1673,8 @@ class Api:
             return {
                 "enrollment_site_id": str(e.site_id),
                 "enrollment_year": str(e.academic_year),
-                "enrollment_start_date": ds(e.entry_date),
-                "enrollment_end_date": ds(e.leave_date),
+                "enrollment_start_date": wire_date(e.entry_date),
+                "enrollment_end_date": wire_date(e.leave_date),
                 "student_id": str(s.student_id),
                 "district_student_id": s.local_id,
                 "state_student_id": str(s.state_student_id),
@@ -1696,14 +1703,14 @@ class Api:
             s = e.student
             return {
                 "site_id": str(e.site_id),
-                "enrollment_start_date": ds(e.entry_date),
-                "enrollment_end_date": ds(e.leave_date),
+                "enrollment_start_date": wire_date(e.entry_date),
+                "enrollment_end_date": wire_date(e.leave_date),
                 "student_id": str(s.student_id),
                 "district_student_id": s.local_id,
                 "state_student_id": str(s.state_student_id),
                 "incident_type": inc.incident_type,
                 "incident_unique_id": inc.incident_id,
-                "incident_occurrence_date": ds(inc.date),
+                "incident_occurrence_date": wire_date(inc.date),
                 "action_authority_code": "1",
                 "action_taken_code": inc.action,
                 "primary_offense": inc.offenses[0],
@@ -1816,7 +1823,8 @@ class Api:
 
         def stamp(day: dt.date | None, r: Roster) -> str:
             base = dt.datetime.combine(day or r.section.term.start, dt.time(2, 0))
-            return ts(base + dt.timedelta(days=1, seconds=mix(r.student.student_id, r.section.section_id) % 7200))
+            seconds = mix(r.student.student_id, r.section.section_id) % 7200
+            return wire_timestamp(base + dt.timedelta(days=1, seconds=seconds))
 
         def render(item: tuple[Roster, int]) -> Record:
             r, k = item
@@ -1832,11 +1840,11 @@ class Api:
                     {
                         "assignment_name": name,
                         "category_name": GRADEBOOK_CATEGORIES[cat][0],
-                        "is_excused": tf(excused),
-                        "is_missing": tf(missing),
+                        "is_excused": wire_flag(excused),
+                        "is_missing": wire_flag(missing),
                         "points": str(possible),
-                        "score": fmt_num(score),
-                        "percentage": fmt_num(round(pct, 2)),
+                        "score": wire_number(score),
+                        "percentage": wire_number(round(pct, 2)),
                         "use_for_calc": "t",
                         "use_for_aggregate": "t",
                         "use_category_weights": "t",
@@ -1852,16 +1860,16 @@ class Api:
                 rec.update(
                     {
                         "possible_points": str(possible),
-                        "points_earned": fmt_num(earned),
-                        "percentage": fmt_num(round(pct, 2)),
+                        "points_earned": wire_number(earned),
+                        "percentage": wire_number(round(pct, 2)),
                         "mark": mark_for(pct) if possible else None,
                         "color": "null",
                         "missing_count": str(missing),
                         "assignment_count": str(len(self._assignments(sec))),
                         "zero_count": str(zero),
                         "excused_count": str(excused),
-                        "time_frame_start_date": ds(frame_start),
-                        "time_frame_end_date": ds(frame_end),
+                        "time_frame_start_date": wire_date(frame_start),
+                        "time_frame_end_date": wire_date(frame_end),
                         "calculated_at": stamp(last, r),
                     }
                 )
@@ -1871,8 +1879,8 @@ class Api:
                 rec.update(
                     {
                         "possible_points": str(possible),
-                        "points_earned": fmt_num(earned),
-                        "percentage": fmt_num(round(pct, 2)),
+                        "points_earned": wire_number(earned),
+                        "percentage": wire_number(round(pct, 2)),
                         "category_name": GRADEBOOK_CATEGORIES[k][0],
                         "weight": str(GRADEBOOK_CATEGORIES[k][1]),
                         "mark": mark_for(pct) if possible else None,
@@ -1882,8 +1890,8 @@ class Api:
                         "zero_count": str(zero),
                         "excused_count": str(excused),
                         "calculated_at": stamp(last, r),
-                        "time_frame_start_date": ds(frame_start),
-                        "time_frame_end_date": ds(frame_end),
+                        "time_frame_start_date": wire_date(frame_start),
+                        "time_frame_end_date": wire_date(frame_end),
                     }
                 )
             else:
@@ -1894,17 +1902,17 @@ class Api:
                 rec.update(
                     {
                         "standard": f"{sec.course.school_course_id}.STD.{k + 1}",
-                        "percentage": fmt_num(round(pct, 2)),
+                        "percentage": wire_number(round(pct, 2)),
                         "mark": mark_for(pct),
-                        "points_earned": fmt_num(round(earned * share, 2)),
-                        "possible_points": fmt_num(round(possible * share, 2)),
+                        "points_earned": wire_number(round(earned * share, 2)),
+                        "possible_points": wire_number(round(possible * share, 2)),
                         "color": "#dcdcdc",
                         "missing_count": str(missing),
                         "assignment_count": str(len(self._assignments(sec))),
                         "zero_count": str(zero),
                         "excused_count": str(excused),
-                        "timeframe_start_date": ds(frame_start),
-                        "timeframe_end_date": ds(frame_end),
+                        "timeframe_start_date": wire_date(frame_start),
+                        "timeframe_end_date": wire_date(frame_end),
                         "calculated_at": stamp(last, r),
                     }
                 )

@@ -30,7 +30,7 @@ class Fault:
 
 
 class FaultInjector:
-    """Holds the injected faults; `pick` decides (thread-safely, deterministically) which one fires."""
+    """Holds the injected faults; `firing` decides (thread-safely, deterministically) which one fires."""
 
     def __init__(self, seed: int) -> None:
         self._faults: list[Fault] = []
@@ -55,7 +55,7 @@ class FaultInjector:
         with self._lock:
             self._faults.clear()
 
-    def pick(self, path: str, query: dict[str, str] | None = None) -> list[Fault]:
+    def firing(self, path: str, query: dict[str, str] | None = None) -> list[Fault]:
         """The faults firing for this request (at most one of each kind), consuming counts."""
         fired: list[Fault] = []
         with self._lock:

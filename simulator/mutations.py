@@ -20,7 +20,7 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
-def _date(value: Any) -> dt.date:
+def _as_date(value: Any) -> dt.date:
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
 
 
@@ -74,7 +74,7 @@ class Mutator:
         """New students enrolled in the current year from `entry_date` (default: the latest school day), with
         rosters, contacts, a counselor and programs; `with_results` also scores them on the assessments they were
         enrolled for (as late-arriving rows, modified now)."""
-        entry = _date(entry_date) if entry_date else self.school_day()
+        entry = _as_date(entry_date) if entry_date else self.school_day()
         students = [self.d.add_student(site_id, grade_level_id, entry) for _ in range(int(count))]
         results = 0
         if with_results:
@@ -142,7 +142,7 @@ class Mutator:
     def do_withdraw_student(self, student_id: int, date: str | dt.date | None = None,
                             exit_code: str = "T200") -> dict[str, Any]:
         student = self._student(student_id)
-        day = _date(date) if date else self.school_day()
+        day = _as_date(date) if date else self.school_day()
         e = self.d.enrollment_on(student.student_id, day)
         if e is None:
             raise ValueError(f"student {student_id} is not enrolled on {day}")
@@ -163,7 +163,7 @@ class Mutator:
 
     def do_correct_attendance(self, date: str | dt.date, flag_code: str,
                               student_id: int | None = None) -> dict[str, Any]:
-        day = _date(date)
+        day = _as_date(date)
         if student_id is None:  # the first student (by id) enrolled that day whose mark differs
             candidates = sorted(e.student.student_id for e in self.d.enrollments
                                  if e.active_on(day) and cal.is_instructional(day, e.session_type_id)
@@ -264,7 +264,7 @@ class Mutator:
             responses = item.get("responses") if isinstance(item, dict) else None
             try:
                 version = int(item.get("version") or 1) if isinstance(item, dict) else 0
-                taken = _date(item.get("date_taken") or today) if isinstance(item, dict) else today
+                taken = _as_date(item.get("date_taken") or today) if isinstance(item, dict) else today
             except (TypeError, ValueError):
                 version, taken = 0, today
             if (student is None or not isinstance(responses, list) or len(responses) != len(a.fields)

@@ -72,12 +72,12 @@ def make_credentials(seed: int) -> Credentials:
     """Random-looking hex credentials, deterministic from the seed (shaped like the documentation's)."""
     rng = random.Random(f"illuminate-credentials-{seed}")
 
-    def hexs(n: int) -> str:
+    def random_hex(n: int) -> str:
         return "".join(rng.choice("0123456789abcdef") for _ in range(n))
 
-    key, secret = hexs(32), hexs(24)
-    token = f"{rng.randint(10**16, 10**17 - 1)}-{hexs(16)}"
-    return Credentials(key, secret, token, hexs(16), key, secret)
+    key, secret = random_hex(32), random_hex(24)
+    token = f"{rng.randint(10**16, 10**17 - 1)}-{random_hex(16)}"
+    return Credentials(key, secret, token, random_hex(16), key, secret)
 
 
 @dataclass

@@ -387,7 +387,7 @@ class Handler(BaseHTTPRequestHandler):
             self.auth_failure()
             return
         self.sim.note_parameters(key, (name for name, _ in query))
-        faults = self.sim.faults.pick(key, dict(query))
+        faults = self.sim.faults.firing(key, dict(query))
         if self.sim.config.latency:
             time.sleep(self.sim.config.latency)
         for fault in faults:
@@ -558,7 +558,7 @@ class Handler(BaseHTTPRequestHandler):
                 client_id, client_secret = urllib.parse.unquote(client_id), urllib.parse.unquote(client_secret)
             except (ValueError, UnicodeDecodeError):
                 pass
-        faults = sim.faults.pick("OAuth2")
+        faults = sim.faults.firing("OAuth2")
         if form.get("grant_type") != "client_credentials":
             self.send_json(
                 400,

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import requests
-from conftest import CLIENT_WINDOW, FAST_RETRY, canonical_rows, oauth1_credentials, oauth2_credentials
+from client_support import CLIENT_WINDOW, FAST_RETRY, canonical_rows, oauth1_credentials, oauth2_credentials
 
 from illuminate_sync.sources.illuminate.auth import IlluminateCredentials, OAuth1Signer
 from illuminate_sync.sources.illuminate.client import IlluminateClient, RetryPolicy

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from conftest import CLIENT_WINDOW, canonical_rows
+from client_support import CLIENT_WINDOW, canonical_rows
 
 from illuminate_sync.sources.illuminate.client import IlluminateClient, RetryPolicy
 from illuminate_sync.sources.illuminate.errors import RequestFailedError

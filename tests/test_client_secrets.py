@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 
 import pytest
-from conftest import CLIENT_WINDOW, oauth1_credentials, oauth2_credentials
+from client_support import CLIENT_WINDOW, oauth1_credentials, oauth2_credentials
 
 from illuminate_sync.sources.illuminate.auth import IlluminateCredentials
 from illuminate_sync.sources.illuminate.client import IlluminateClient

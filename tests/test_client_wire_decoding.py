@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pytest
-from conftest import CLIENT_WINDOW
+from client_support import CLIENT_WINDOW
 
 from illuminate_sync.sources.illuminate.catalog import load_catalog
 from illuminate_sync.sources.illuminate.client import IlluminateClient

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pytest
 from browser_support import OpenedPage, browser, clear_artifacts, open_page
-from conftest import ModelWarehouse
+from model_support import ModelWarehouse
 
 from illuminate_sync.pipelines.cli import demo_dashboard_dir, main
 from illuminate_sync.pipelines.dashboard.render import NO_DATA, SUPPRESSED

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import MODELS_TODAY, ModelWarehouse
+from model_support import MODELS_TODAY, ModelWarehouse
 from sync_support import simulator_env
 
 from illuminate_sync.pipelines.dashboard import DashboardSettings, build_dashboard

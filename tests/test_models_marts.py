@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MODELS_TODAY, ModelWarehouse
+from model_support import MODELS_TODAY, ModelWarehouse
 
 from illuminate_sync.pipelines import models
 from illuminate_sync.pipelines.models import ModelSettings

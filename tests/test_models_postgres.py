@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from conftest import MODELS_TODAY, ModelWarehouse
+from model_support import MODELS_TODAY, ModelWarehouse
 from postgres_support import PostgresCluster, postgres_available, postgres_cluster
 
 from illuminate_sync.pipelines import models

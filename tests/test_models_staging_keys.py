@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import ModelWarehouse
+from model_support import ModelWarehouse
 
 from illuminate_sync.pipelines.models import discover_models
 from illuminate_sync.sources.illuminate.catalog import load_catalog

@@ -9,7 +9,7 @@ sync's requests are checked against it, not against the source's catalog.
 from __future__ import annotations
 
 import pytest
-from conftest import ModelWarehouse
+from model_support import ModelWarehouse
 
 from illuminate_sync.simulator.routes import ROUTES, Route
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from conftest import ModelWarehouse
+from model_support import ModelWarehouse
 from sync_support import TODAY
 
 from illuminate_sync.simulator import Simulator

@@ -15,9 +15,9 @@ import duckdb
 import pytest
 from sync_support import simulator_env
 
-from illuminate_sync.pipelines.cli import OneLineParser
+from illuminate_sync.pipelines.cli import build_parser
 from illuminate_sync.pipelines.sync import run_sync
-from illuminate_sync.pipelines.writeback import LOG_TABLE, add_writeback_commands, run_writeback_command
+from illuminate_sync.pipelines.writeback import LOG_TABLE, run_writeback_command
 from illuminate_sync.simulator import Simulator, SimulatorConfig
 from illuminate_sync.simulator.district import Assessment, Student
 from illuminate_sync.sources.illuminate.client import IlluminateClient
@@ -44,18 +44,11 @@ def sim(sim_server: Simulator) -> Iterator[Simulator]:
     sim_server.clear_faults()
 
 
-def parser() -> argparse.ArgumentParser:
-    root = OneLineParser(prog="illuminate-sync")
-    commands = root.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    add_writeback_commands(commands)
-    return root
-
-
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     """Runs one write-back command as `illuminate-sync` would: (exit status, stdout, stderr)."""
     capsys.readouterr()
     try:
-        code = run_writeback_command(parser().parse_args(list(argv)))
+        code = run_writeback_command(build_parser().parse_args(list(argv)))
     except SystemExit as exit_:
         code = int(exit_.code or 0)
     captured = capsys.readouterr()
@@ -443,3 +436,21 @@ def test_a_missing_duckdb_file_and_missing_settings(
 def test_run_writeback_command_ignores_other_commands() -> None:
     assert run_writeback_command(argparse.Namespace(command="run")) is None
     assert run_writeback_command(argparse.Namespace()) is None
+
+
+def test_the_write_back_commands_run_through_the_main_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`illuminate-sync`'s own parser and exit codes: the usage error of an option and of the command's input."""
+    from illuminate_sync.pipelines.cli import main
+    from illuminate_sync.pipelines.cli_base import EXIT_USAGE
+
+    with pytest.raises(SystemExit) as usage:
+        main(["push-scores", "--assessment-id", "0", "--query", "select 1", "--duckdb", str(tmp_path / "w.duckdb")])
+    err = capsys.readouterr().err
+    assert usage.value.code == EXIT_USAGE and err.count("\n") == 1
+    assert err.startswith("illuminate-sync: error: ") and "(see illuminate-sync push-scores --help)" in err
+
+    code = main(["push-scores", "--assessment-id", "1", "--query", "select 1", "--duckdb", str(tmp_path / "no.duckdb")])
+    err = capsys.readouterr().err
+    assert code == EXIT_USAGE and "does not exist" in err and err.count("\n") == 1

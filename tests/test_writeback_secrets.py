@@ -14,8 +14,8 @@ import duckdb
 import pytest
 from sync_support import simulator_env
 
-from illuminate_sync.pipelines.cli import OneLineParser
-from illuminate_sync.pipelines.writeback import LOG_TABLE, PASSWORD_ENV, add_writeback_commands, run_writeback_command
+from illuminate_sync.pipelines.cli import build_parser
+from illuminate_sync.pipelines.writeback import LOG_TABLE, PASSWORD_ENV, run_writeback_command
 from illuminate_sync.simulator import Simulator, SimulatorConfig
 from illuminate_sync.simulator.district import User
 
@@ -42,11 +42,9 @@ def sim(sim_server: Simulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Simu
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    root = OneLineParser(prog="illuminate-sync")
-    add_writeback_commands(root.add_subparsers(dest="command", required=True, parser_class=OneLineParser))
     capsys.readouterr()
     try:
-        code = run_writeback_command(root.parse_args(list(argv)))
+        code = run_writeback_command(build_parser().parse_args(list(argv)))
     except SystemExit as exit_:
         code = int(exit_.code or 0)
     captured = capsys.readouterr()

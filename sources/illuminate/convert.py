@@ -2,9 +2,12 @@
 
 The API sends numbers as strings, booleans as `"t"`/`"f"`, `""` and literal `"NULL"` for missing values, and field
 names that differ from its own field lists. Each page is converted once into a pyarrow table with the catalog's
-types, which dlt loads through parquet without running its row-by-row normalizer (the fast path, see
-design-notes.md). Values that cannot be read as their declared type become NULL and are counted per column, so a
-malformed value never sinks a run and never silently turns a column into text.
+types, which dlt loads through parquet without running its row-by-row normalizer (measured on 100,000 rows of 15
+string columns: 120,000 rows/s, against 3,900 for dlt's default INSERT VALUES from dicts). Values that cannot be
+read as their declared type become NULL and are counted per column, so a malformed value never sinks a run and never
+silently turns a column into text.
+
+What the API sends, the rules per type, the measurements and the tombstones: docs/types-and-conversion.md.
 """
 
 from __future__ import annotations
@@ -150,7 +153,6 @@ class RowConverter:
         self.aliases = endpoint.aliases
         self.pii = pii or PiiPolicy()
         self.invalid_values: Counter[str] = Counter()
-        self.undeclared_fields: set[str] = set()
         self.quarantined: list[QuarantinedRecord] = []
         self.quarantined_count = 0
         self._lock = threading.Lock()
@@ -195,9 +197,7 @@ class RowConverter:
                 arrays[column] = pa.nulls(count, type=ARROW_TYPES[column_type])
             else:
                 arrays[column] = self._convert(column, column_type, columns[column], problems)
-        undeclared = [name for name in columns if name not in self.columns]
-        self.undeclared_fields.update(undeclared)
-        for name in undeclared:
+        for name in [name for name in columns if name not in self.columns]:  # as text, so nothing sent is lost
             arrays[name] = self._convert(name, "text", columns[name], problems)
         table = pa.table(arrays) if arrays else pa.table({})
         if problems:
@@ -250,7 +250,11 @@ class RowConverter:
         return self._convert_values(column, column_type, python_values, problems)
 
     def tombstones(self, merge_key: str, values: Sequence[Any]) -> pa.Table:
-        """Rows that delete whole slices (every row whose `merge_key` has one of `values`) and insert nothing."""
+        """Rows that delete whole slices (every row whose `merge_key` has one of `values`) and insert nothing.
+
+        A slice that became empty upstream loads no rows, and dlt's delete-insert merge deletes nothing for an empty
+        load: the tombstone, `_deleted` marked `hard_delete`, is what empties it (docs/types-and-conversion.md).
+        """
         arrays = {
             column: pa.array(
                 list(values) if column == merge_key else [None] * len(values), type=ARROW_TYPES[column_type]
