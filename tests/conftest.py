@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from illuminate_sync.sources.illuminate.auth import IlluminateCredentials
+from illuminate_sync.sources.illuminate.auth import IlluminateCredentials, OAuth1Credentials, OAuth2Credentials
 from illuminate_sync.sources.illuminate.client import IlluminateClient, RetryPolicy
 
 CLIENT_WINDOW = {"start_date": "2026-08-01", "end_date": "2026-11-27"}
@@ -51,14 +51,14 @@ def http_sim(http_sim_server: Simulator) -> Iterator[Simulator]:
 
 def oauth1_credentials(sim: Simulator) -> IlluminateCredentials:
     consumer_key, consumer_secret, token, token_secret = sim.oauth1
-    return IlluminateCredentials(
+    return OAuth1Credentials(
         consumer_key=consumer_key, consumer_secret=consumer_secret, token=token, token_secret=token_secret
     )
 
 
 def oauth2_credentials(sim: Simulator) -> IlluminateCredentials:
     client_id, client_secret = sim.oauth2
-    return IlluminateCredentials(client_id=client_id, client_secret=client_secret)
+    return OAuth2Credentials(client_id=client_id, client_secret=client_secret)
 
 
 def canonical_rows(rows: list[dict[str, Any]]) -> list[str]:

@@ -51,6 +51,7 @@ from .auth import (
     oauth2_token_request_body,
 )
 from .errors import AuthenticationError, ConfigurationError, IlluminateError, IncompleteResultError, RequestFailedError
+from .settings import DEFAULT_MAX_CONCURRENCY
 from .wire import WirePage
 
 __all__ = ["IlluminateClient", "Page", "PathStats", "RequestStats", "RetryPolicy", "normalize_base_url"]
@@ -387,7 +388,7 @@ class IlluminateClient:
         self,
         base_url: str,
         credentials: IlluminateCredentials,
-        max_concurrency: int = 8,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
     ) -> None:
