@@ -68,6 +68,24 @@ def test_oauth2_credentials_resolve_from_env_and_win_over_oauth1(clean_env: pyte
     assert credentials.client_secret == "csec-Wv63secret"
 
 
+def test_blank_oauth2_settings_leave_oauth1_in_use(clean_env: pytest.MonkeyPatch) -> None:
+    """An empty string is a value to dlt: a blank client id and secret (as a copied secrets.toml may hold) must not
+    make the OAuth2 scheme win over complete OAuth1 credentials."""
+    for name, value in OAUTH1.items():
+        clean_env.setenv(PREFIX + name.upper(), value)
+    clean_env.setenv(PREFIX + "CLIENT_ID", "")
+    clean_env.setenv(PREFIX + "CLIENT_SECRET", "")
+    credentials = _resolve()
+    assert isinstance(credentials, OAuth1Credentials)
+    assert not credentials.uses_oauth2
+
+
+def test_each_scheme_resolves_to_its_own_spec(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv(PREFIX + "CLIENT_ID", "client-public")
+    clean_env.setenv(PREFIX + "CLIENT_SECRET", "csec-Wv63secret")
+    assert isinstance(_resolve(), OAuth2Credentials)
+
+
 @pytest.mark.parametrize(
     ("settings", "missing", "reason"),
     [

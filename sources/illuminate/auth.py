@@ -102,22 +102,21 @@ class SchemeCredentials(CredentialsConfiguration):
         self._refuse_a_partial_set()
 
     def on_partial(self) -> None:
-        """dlt found some of the scheme's fields missing: a set given in part is an error, none given lets the
-        union try its next scheme (dlt raises its own exception then), unless this is the last one."""
+        """dlt found some of the scheme's fields missing. With none given, dlt raises its own exception and the union
+        tries its next scheme (unless this is the last)."""
+        self._check_what_dlt_found()
+
+    def on_resolved(self) -> None:
+        """dlt found a value for every field, but an empty string is a value to dlt."""
+        self._check_what_dlt_found()
+        if not self.given():  # every field empty: not this scheme, the union tries its next one
+            raise ConfigFieldMissingException(self, {name: [] for name in self.needs})
+
+    def _check_what_dlt_found(self) -> None:
         if self.given():
             self._refuse_a_partial_set()
         elif self.last_in_union:
             raise ConfigurationError(NO_CREDENTIALS)
-
-    def on_resolved(self) -> None:
-        """dlt found every field set, but some may be empty strings (not given)."""
-        given = self.given()
-        if given:
-            self._refuse_a_partial_set()
-        elif self.last_in_union:
-            raise ConfigurationError(NO_CREDENTIALS)
-        else:  # every field empty: not this scheme, dlt goes on to the union's next one
-            raise ConfigFieldMissingException(self, {name: [] for name in self.needs})
 
     def _refuse_a_partial_set(self) -> None:
         for name, reason in self.needs.items():
