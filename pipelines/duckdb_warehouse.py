@@ -31,6 +31,7 @@ from illuminate_sync.pipelines.duckdb_settings import (
     DUCKDB_WRITE_CONFIG,
     READ_CONFIG,
     check_memory_limit,
+    with_memory_limit,
 )
 from illuminate_sync.pipelines.models import ModelSettings, build_models, test_models
 from illuminate_sync.pipelines.warehouse import (
@@ -77,7 +78,7 @@ class DuckDBFileWarehouse(Warehouse):
     def destination(self) -> Destination[Any, Any]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         credentials = DuckDbCredentials(str(self.path))
-        credentials.global_config = dict(DUCKDB_WRITE_CONFIG)
+        credentials.global_config = with_memory_limit(DUCKDB_WRITE_CONFIG)
         return dlt.destinations.duckdb(credentials)
 
     def lock(self) -> AbstractContextManager[None]:
@@ -121,7 +122,10 @@ class DuckDBFileWarehouse(Warehouse):
         if self._shared is not None or not self.path.exists():
             yield
             return
-        with duckdb.connect(str(self.path), read_only=True, config=dict(READ_CONFIG)) as con, self.sharing(con):
+        with (
+            duckdb.connect(str(self.path), read_only=True, config=with_memory_limit(READ_CONFIG)) as con,
+            self.sharing(con),
+        ):
             yield
 
     def table_counts(self) -> dict[str, int]:
@@ -158,14 +162,14 @@ class DuckDBFileWarehouse(Warehouse):
         if not self.path.exists():
             yield None
             return
-        with duckdb.connect(str(self.path), read_only=True, config=dict(READ_CONFIG)) as con:
+        with duckdb.connect(str(self.path), read_only=True, config=with_memory_limit(READ_CONFIG)) as con:
             yield con
 
     # ------------------------------------------------------------------ writes
     def keep_one_copy(self, table: str, row_ids: Sequence[Any], load_ids: Sequence[str]) -> None:
         relation = self.relation(table)
         # The rows are numbered only among the few ids found, not among every row of the run.
-        with duckdb.connect(str(self.path), config=dict(DUCKDB_WRITE_CONFIG)) as con:
+        with duckdb.connect(str(self.path), config=with_memory_limit(DUCKDB_WRITE_CONFIG)) as con:
             con.execute(
                 f"delete from {relation} where rowid in (select rowid from (select rowid, row_number() over"
                 f" (partition by _dlt_id order by rowid) as copy from {relation}"
@@ -178,7 +182,7 @@ class DuckDBFileWarehouse(Warehouse):
 
     @contextmanager
     def background_destination(self, pipeline: dlt.Pipeline) -> Iterator[Destination[Any, Any]]:
-        connection = duckdb.connect(str(self.path), config=dict(BACKGROUND_LOAD_CONFIG))
+        connection = duckdb.connect(str(self.path), config=with_memory_limit(BACKGROUND_LOAD_CONFIG))
         try:
             with self.sharing(connection):
                 yield dlt.destinations.duckdb(connection)
@@ -187,7 +191,7 @@ class DuckDBFileWarehouse(Warehouse):
 
     def append(self, table: str, rows: pa.Table) -> None:
         relation = self.relation(table)
-        with duckdb.connect(str(self.path), config=dict(DUCKDB_WRITE_CONFIG)) as con:
+        with duckdb.connect(str(self.path), config=with_memory_limit(DUCKDB_WRITE_CONFIG)) as con:
             con.register("new_rows", rows)
             con.execute(f"create schema if not exists {self.dataset}")
             con.execute(f"create table if not exists {relation} as select * from new_rows where false")
@@ -213,7 +217,7 @@ def load_on_one_connection(pipeline: dlt.Pipeline, duckdb_path: Path) -> LoadInf
     the 79 jobs of a 1,000-student full sync spent 2.8 s of a 9 s load opening and closing the file. A connection
     passed in as the credentials stays open until the load step is over.
     """
-    with duckdb.connect(str(duckdb_path), config=dict(DUCKDB_LOAD_CONFIG)) as connection:
+    with duckdb.connect(str(duckdb_path), config=with_memory_limit(DUCKDB_LOAD_CONFIG)) as connection:
         return pipeline.load(credentials=connection)
 
 

@@ -96,7 +96,7 @@ from dlt.common.pipeline import LoadInfo
 from dlt.common.schema import Schema
 from dlt.common.storages.configuration import FilesystemConfiguration
 
-from illuminate_sync.pipelines.duckdb_settings import DUCKDB_WRITE_CONFIG
+from illuminate_sync.pipelines.duckdb_settings import DUCKDB_WRITE_CONFIG, with_memory_limit
 from illuminate_sync.pipelines.duckdb_warehouse import file_lock
 from illuminate_sync.pipelines.models import MODEL_SCHEMA, SOURCE_SCHEMA, ModelSettings, build_models, test_models
 from illuminate_sync.pipelines.warehouse import LOAD_ID, ROW_ID, Warehouse, check_data_dir, quoted
@@ -286,7 +286,9 @@ class DeltaLakeWarehouse(Warehouse):
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._db is None:
-            self._db = duckdb.connect(config={"threads": "1", "memory_limit": DUCKDB_WRITE_CONFIG["memory_limit"]})
+            self._db = duckdb.connect(
+                config={"threads": "1", "memory_limit": with_memory_limit(DUCKDB_WRITE_CONFIG)["memory_limit"]}
+            )
             # No filter pushed into the Arrow scan: pyarrow cannot compare a string literal with the `string_view`
             # columns of the files delta-rs' MERGE and predicate writes produce ("no kernel matching input types
             # (string, string_view)"). DuckDB filters what the scan reads (the query's columns only) instead.
@@ -416,7 +418,7 @@ class DeltaLakeWarehouse(Warehouse):
         version was copied before is left as it is; a table gone from the lake is dropped). Returns the copies."""
         copied = 0
         path.parent.mkdir(parents=True, exist_ok=True)
-        with duckdb.connect(str(path), config=dict(DUCKDB_WRITE_CONFIG)) as con:
+        with duckdb.connect(str(path), config=with_memory_limit(DUCKDB_WRITE_CONFIG)) as con:
             con.execute(f"create schema if not exists {SOURCE_SCHEMA}")
             con.execute(f"create schema if not exists {VERSIONS_SCHEMA}")
             con.execute(

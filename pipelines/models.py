@@ -35,12 +35,13 @@ from datetime import date
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
-import dlt
 import duckdb
+from dlt.common.configuration import configspec, resolve_configuration
+from dlt.common.configuration.specs import BaseConfiguration
 
-from illuminate_sync.pipelines.duckdb_settings import DUCKDB_WRITE_CONFIG, check_memory_limit
+from illuminate_sync.pipelines.duckdb_settings import DUCKDB_WRITE_CONFIG, check_memory_limit, with_memory_limit
 from illuminate_sync.sources.illuminate.catalog import load_catalog
 from illuminate_sync.sources.illuminate.errors import ConfigurationError, IlluminateError
 from illuminate_sync.sources.illuminate.settings import DATASET_NAME, SLICE_YEAR_COLUMN
@@ -60,6 +61,7 @@ __all__ = [
     "ModelError",
     "ModelSettings",
     "ModelTest",
+    "ModelsConfiguration",
     "build_into",
     "build_models",
     "check_memory_limit",
@@ -126,14 +128,32 @@ class ModelSettings:
     @classmethod
     def resolve(cls) -> ModelSettings:
         """The settings from dlt's configuration: `[models]` in `.dlt/config.toml` or `MODELS__*` variables."""
-        today = _config_value("today", TODAY_VARIABLE, _parse_date, TODAY_EXPECTED)
-        threshold = _config_value("chronic_absence_threshold", THRESHOLD_VARIABLE, _parse_share, THRESHOLD_EXPECTED)
-        min_days = _config_value("chronic_absence_min_days", MIN_DAYS_VARIABLE, _parse_days, MIN_DAYS_EXPECTED)
+        config = resolve_configuration(ModelsConfiguration())
+        today = _parsed(config.today, TODAY_VARIABLE, _parse_date, TODAY_EXPECTED)
+        threshold = _parsed(config.chronic_absence_threshold, THRESHOLD_VARIABLE, _parse_share, THRESHOLD_EXPECTED)
+        min_days = _parsed(config.chronic_absence_min_days, MIN_DAYS_VARIABLE, _parse_days, MIN_DAYS_EXPECTED)
         return cls(
             today=today,
             chronic_absence_threshold=DEFAULT_CHRONIC_ABSENCE_THRESHOLD if threshold is None else threshold,
             chronic_absence_min_days=DEFAULT_CHRONIC_ABSENCE_MIN_DAYS if min_days is None else min_days,
         )
+
+
+@configspec
+class ModelsConfiguration(BaseConfiguration):
+    """`[models]` in `.dlt/config.toml` or the `MODELS__*` variables, as dlt resolves them.
+
+    Each field is the text the user wrote (dlt hands a TOML number or date to a `str` field as its text): a share may
+    be written `10%` and a count `10.0`, which dlt's float and int coercion refuse, so `ModelSettings.resolve` parses
+    them, with one-line errors that name the variable. Empty text means the default.
+    """
+
+    today: str | None = None
+    chronic_absence_threshold: str | None = None
+    chronic_absence_min_days: str | None = None
+
+    __section__: ClassVar[str] = "models"
+    """Looked up under `models` only: a bare `TODAY` variable of the environment is not this setting."""
 
 
 TODAY_VARIABLE = "MODELS__TODAY"
@@ -144,9 +164,9 @@ MIN_DAYS_VARIABLE = "MODELS__CHRONIC_ABSENCE_MIN_DAYS"
 MIN_DAYS_EXPECTED = "a whole number of days >= 1"
 
 
-def _config_value(key: str, variable: str, parse: Callable[[Any], Any], expected: str) -> Any:
-    raw = dlt.config.get(f"models.{key}")
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
+def _parsed(raw: str | None, variable: str, parse: Callable[[Any], Any], expected: str) -> Any:
+    """`raw` parsed, None when unset or blank; a value that does not parse is a one-line error naming `variable`."""
+    if raw is None or not raw.strip():
         return None
     try:
         return parse(raw)
@@ -533,7 +553,7 @@ def build_models(
         raise ModelError(f"{duckdb_path} does not exist: run `illuminate-sync run --duckdb {duckdb_path}` first")
     started = time.monotonic()
     try:
-        con = duckdb.connect(str(duckdb_path), config=DUCKDB_WRITE_CONFIG)
+        con = duckdb.connect(str(duckdb_path), config=with_memory_limit(DUCKDB_WRITE_CONFIG))
     except duckdb.Error as error:
         raise ModelError(f"cannot open {duckdb_path}: {_one_line(str(error))}") from None
     try:

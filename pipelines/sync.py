@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import dlt
+from dlt.common.configuration.container import Container
 from dlt.common.configuration.exceptions import (
     ConfigFieldMissingException,
     ConfigurationException,
     ConfigValueCannotBeCoercedException,
 )
 from dlt.common.configuration.providers.toml import TomlProviderReadException
+from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
 from dlt.common.pipeline import LoadInfo
 from dlt.extract import DltSource
 from dlt.load.exceptions import LoadClientJobFailed, LoadClientJobTerminalRetry
@@ -110,11 +112,22 @@ def select_resources(names: Sequence[str] | None) -> list[str] | None:
     return list(names)
 
 
+QUIET_LOG_LEVEL = "CRITICAL"
+"""dlt's log level unless the user sets one."""
+
+
 def quiet_dlt_logging() -> None:
     """dlt's own log is noise in a nightly log (warnings about always-null columns of the View's child tables) or
-    worse: it logs each retried load job's traceback. The run reports failures itself, one line each. The user can
-    still set RUNTIME__LOG_LEVEL. dlt reads the level when it first resolves a setting: call this before that."""
-    os.environ.setdefault("RUNTIME__LOG_LEVEL", "CRITICAL")
+    worse: it logs each retried load job's traceback. The run reports failures itself, one line each.
+
+    A level the user set wins: `RUNTIME__LOG_LEVEL`, or `log_level` under `[runtime]` in `.dlt/config.toml`. Only
+    when neither is set does the quiet level go into the environment (where every later resolution of dlt's runtime
+    settings finds it); dlt made its logger when it first resolved a setting (the look-up here, if not earlier), so
+    the logger is made again at the quiet level."""
+    if dlt.config.get("runtime.log_level") is not None:
+        return
+    os.environ["RUNTIME__LOG_LEVEL"] = QUIET_LOG_LEVEL
+    Container()[PluggableRunContext].initialize_runtime()
 
 
 def prepare_pipeline_settings() -> None:

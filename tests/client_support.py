@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from illuminate_sync.sources.illuminate.auth import IlluminateCredentials
+from illuminate_sync.sources.illuminate.auth import IlluminateCredentials, OAuth1Credentials, OAuth2Credentials
 from illuminate_sync.sources.illuminate.client import RetryPolicy
 
 if TYPE_CHECKING:
@@ -21,14 +21,14 @@ FAST_RETRY = RetryPolicy(max_attempts=4, backoff_base=0.01, backoff_max=0.05, ti
 
 def oauth1_credentials(sim: Simulator) -> IlluminateCredentials:
     consumer_key, consumer_secret, token, token_secret = sim.oauth1
-    return IlluminateCredentials(
+    return OAuth1Credentials(
         consumer_key=consumer_key, consumer_secret=consumer_secret, token=token, token_secret=token_secret
     )
 
 
 def oauth2_credentials(sim: Simulator) -> IlluminateCredentials:
     client_id, client_secret = sim.oauth2
-    return IlluminateCredentials(client_id=client_id, client_secret=client_secret)
+    return OAuth2Credentials(client_id=client_id, client_secret=client_secret)
 
 
 def canonical_rows(rows: list[dict[str, Any]]) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 import requests
 from client_support import CLIENT_WINDOW, FAST_RETRY, canonical_rows, oauth1_credentials, oauth2_credentials
 
-from illuminate_sync.sources.illuminate.auth import IlluminateCredentials, OAuth1Signer
+from illuminate_sync.sources.illuminate.auth import OAuth1Credentials, OAuth1Signer, OAuth2Credentials
 from illuminate_sync.sources.illuminate.client import IlluminateClient, RetryPolicy
 from illuminate_sync.sources.illuminate.errors import AuthenticationError, RequestFailedError
 
@@ -42,7 +42,7 @@ def test_a_resent_oauth1_request_is_refused(http_sim) -> None:
 
 def test_oauth1_wrong_secret_is_an_authentication_error(http_sim, make_client) -> None:
     consumer_key, _, token, token_secret = http_sim.oauth1
-    wrong = IlluminateCredentials(
+    wrong = OAuth1Credentials(
         consumer_key=consumer_key, consumer_secret="not-the-secret", token=token, token_secret=token_secret
     )
     with pytest.raises(AuthenticationError) as failure:
@@ -70,7 +70,7 @@ def test_html_for_failed_login_is_an_authentication_error() -> None:
     sim.start(port=0)
     try:
         consumer_key, _, token, _ = sim.oauth1
-        wrong = IlluminateCredentials(consumer_key=consumer_key, consumer_secret="nope", token=token, token_secret="x")
+        wrong = OAuth1Credentials(consumer_key=consumer_key, consumer_secret="nope", token=token, token_secret="x")
         with IlluminateClient(sim.base_url, wrong, retry=FAST_RETRY) as client, pytest.raises(AuthenticationError) as e:
             client.get_json("Sites/")
         assert "login page" in str(e.value)
@@ -189,7 +189,7 @@ def test_oauth2_refreshes_once_on_401(http_sim, make_client) -> None:
 
 def test_oauth2_wrong_secret_is_an_authentication_error(http_sim, make_client) -> None:
     client_id, _ = http_sim.oauth2
-    client = make_client(IlluminateCredentials(client_id=client_id, client_secret="csec-wrong-Pp41"))
+    client = make_client(OAuth2Credentials(client_id=client_id, client_secret="csec-wrong-Pp41"))
     with pytest.raises(AuthenticationError) as failure:
         client.get_json("Sites/")
     message = str(failure.value)

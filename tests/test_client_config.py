@@ -8,7 +8,12 @@ import dlt
 import pytest
 from dlt.sources import DltResource
 
-from illuminate_sync.sources.illuminate.auth import IlluminateCredentials, OAuth1Signer
+from illuminate_sync.sources.illuminate.auth import (
+    IlluminateCredentials,
+    OAuth1Credentials,
+    OAuth1Signer,
+    OAuth2Credentials,
+)
 from illuminate_sync.sources.illuminate.client import IlluminateClient, RetryPolicy, normalize_base_url
 from illuminate_sync.sources.illuminate.errors import ConfigurationError, IlluminateError
 
@@ -63,6 +68,24 @@ def test_oauth2_credentials_resolve_from_env_and_win_over_oauth1(clean_env: pyte
     assert credentials.client_secret == "csec-Wv63secret"
 
 
+def test_blank_oauth2_settings_leave_oauth1_in_use(clean_env: pytest.MonkeyPatch) -> None:
+    """An empty string is a value to dlt: a blank client id and secret (as a copied secrets.toml may hold) must not
+    make the OAuth2 scheme win over complete OAuth1 credentials."""
+    for name, value in OAUTH1.items():
+        clean_env.setenv(PREFIX + name.upper(), value)
+    clean_env.setenv(PREFIX + "CLIENT_ID", "")
+    clean_env.setenv(PREFIX + "CLIENT_SECRET", "")
+    credentials = _resolve()
+    assert isinstance(credentials, OAuth1Credentials)
+    assert not credentials.uses_oauth2
+
+
+def test_each_scheme_resolves_to_its_own_spec(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv(PREFIX + "CLIENT_ID", "client-public")
+    clean_env.setenv(PREFIX + "CLIENT_SECRET", "csec-Wv63secret")
+    assert isinstance(_resolve(), OAuth2Credentials)
+
+
 @pytest.mark.parametrize(
     ("settings", "missing", "reason"),
     [
@@ -88,8 +111,8 @@ def test_incomplete_credentials_name_the_missing_variable(
 
 
 def test_credentials_never_show_a_secret() -> None:
-    oauth1 = IlluminateCredentials(**OAUTH1)
-    oauth2 = IlluminateCredentials(client_id="client-public", client_secret="csec-Wv63secret")
+    oauth1 = OAuth1Credentials(**OAUTH1)
+    oauth2 = OAuth2Credentials(client_id="client-public", client_secret="csec-Wv63secret")
     for credentials in (oauth1, oauth2):
         for text in (str(credentials), repr(credentials), f"{credentials}", repr([credentials])):
             assert not any(secret in text for secret in ("Zq81secret", "Yx27secret", "Wv63secret")), text
@@ -137,7 +160,7 @@ def test_oauth1_signature_matches_the_documented_example() -> None:
 )
 def test_base_url_is_normalised(given: str, root: str) -> None:
     assert normalize_base_url(given) == root
-    client = IlluminateClient(given, IlluminateCredentials(**OAUTH1))
+    client = IlluminateClient(given, OAuth1Credentials(**OAUTH1))
     try:
         assert client.api_root == root + "/rest_server.php/Api/"
         assert client.token_url == root + "/?OAuth2_AccessToken"
@@ -161,7 +184,7 @@ def test_base_url_is_normalised(given: str, root: str) -> None:
 )
 def test_bad_base_url_names_the_setting(given: str, expected: str) -> None:
     with pytest.raises(ConfigurationError) as failure:
-        IlluminateClient(given, IlluminateCredentials(**OAUTH1))
+        IlluminateClient(given, OAuth1Credentials(**OAUTH1))
     message = str(failure.value)
     assert message.startswith("SOURCES__ILLUMINATE__BASE_URL")
     assert expected in message
@@ -171,12 +194,12 @@ def test_bad_base_url_names_the_setting(given: str, expected: str) -> None:
 @pytest.mark.parametrize("value", [0, -1, 2.5, True])
 def test_max_concurrency_must_be_positive(value: object) -> None:
     with pytest.raises(ConfigurationError, match="SOURCES__ILLUMINATE__MAX_CONCURRENCY"):
-        IlluminateClient("https://x.illuminateed.com/live", IlluminateCredentials(**OAUTH1), max_concurrency=value)  # type: ignore[arg-type]
+        IlluminateClient("https://x.illuminateed.com/live", OAuth1Credentials(**OAUTH1), max_concurrency=value)  # type: ignore[arg-type]
 
 
 def test_client_validates_credentials_given_directly() -> None:
     with pytest.raises(ConfigurationError, match=PREFIX + "TOKEN_SECRET is not set"):
-        incomplete = IlluminateCredentials(consumer_key="a", consumer_secret="b", token="c")
+        incomplete = OAuth1Credentials(consumer_key="a", consumer_secret="b", token="c")
         IlluminateClient("https://x.illuminateed.com/live", incomplete)
 
 
@@ -189,14 +212,14 @@ def test_retry_policy_is_validated() -> None:
 
 
 def test_closed_client_refuses_requests() -> None:
-    client = IlluminateClient("https://x.illuminateed.com/live", IlluminateCredentials(**OAUTH1))
+    client = IlluminateClient("https://x.illuminateed.com/live", OAuth1Credentials(**OAUTH1))
     client.close()
     with pytest.raises(IlluminateError, match="closed"):
         client.get_json("Sites/")
 
 
 def test_paths_outside_the_api_root_are_refused() -> None:
-    with IlluminateClient("https://x.illuminateed.com/live", IlluminateCredentials(**OAUTH1)) as client:
+    with IlluminateClient("https://x.illuminateed.com/live", OAuth1Credentials(**OAUTH1)) as client:
         for path in ("https://evil.example/Students/", "//evil.example/x", "../admin/", "Students/?page=1"):
             with pytest.raises(ValueError):
                 client.get_json(path)

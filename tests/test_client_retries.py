@@ -110,9 +110,9 @@ def test_post_is_not_retried_after_a_server_error(http_sim, make_client) -> None
 
 
 def test_unreachable_server_fails_with_a_translated_error(make_client) -> None:
-    from illuminate_sync.sources.illuminate.auth import IlluminateCredentials
+    from illuminate_sync.sources.illuminate.auth import OAuth1Credentials
 
-    credentials = IlluminateCredentials(consumer_key="k", consumer_secret="s", token="t", token_secret="u")
+    credentials = OAuth1Credentials(consumer_key="k", consumer_secret="s", token="t", token_secret="u")
     with (
         IlluminateClient(
             "http://127.0.0.1:9/live", credentials, retry=RetryPolicy(max_attempts=2, backoff_base=0.01)
@@ -135,9 +135,9 @@ def test_post_is_retried_when_the_server_did_not_act(http_sim, make_client) -> N
 
 
 def test_post_is_retried_when_no_connection_was_made() -> None:
-    from illuminate_sync.sources.illuminate.auth import IlluminateCredentials
+    from illuminate_sync.sources.illuminate.auth import OAuth1Credentials
 
-    credentials = IlluminateCredentials(consumer_key="k", consumer_secret="s", token="t", token_secret="u")
+    credentials = OAuth1Credentials(consumer_key="k", consumer_secret="s", token="t", token_secret="u")
     with (
         IlluminateClient(
             "http://127.0.0.1:9/live", credentials, retry=RetryPolicy(max_attempts=3, backoff_base=0.01)

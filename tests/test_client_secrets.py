@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from client_support import CLIENT_WINDOW, oauth1_credentials, oauth2_credentials
 
-from illuminate_sync.sources.illuminate.auth import IlluminateCredentials
+from illuminate_sync.sources.illuminate.auth import OAuth1Credentials, OAuth2Credentials
 from illuminate_sync.sources.illuminate.client import IlluminateClient
 from illuminate_sync.sources.illuminate.errors import IlluminateError
 
@@ -86,11 +86,11 @@ def test_wrong_secrets_stay_out_of_errors_and_logs(
     caplog.set_level(logging.DEBUG)
     if scheme == "oauth1":
         consumer_key, _, token, _ = http_sim.oauth1
-        credentials = IlluminateCredentials(
+        credentials = OAuth1Credentials(
             consumer_key=consumer_key, consumer_secret="CS-Qw7x9Rt", token=token, token_secret="TS-Lk3j5Hg"
         )
     else:
-        credentials = IlluminateCredentials(client_id=http_sim.oauth2[0], client_secret="CL-Zx8c6Vb")
+        credentials = OAuth2Credentials(client_id=http_sim.oauth2[0], client_secret="CL-Zx8c6Vb")
     client = make_client(credentials)
     with pytest.raises(IlluminateError) as failure:
         list(client.iter_pages("Students/", CLIENT_WINDOW, 50))

@@ -129,10 +129,10 @@ def test_a_half_filled_oauth1_key_names_the_missing_secret(
 def test_duckdb_running_out_of_memory_names_the_memory_setting(
     simulator: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(DUCKDB_LOAD_CONFIG, "memory_limit", "4MB")  # what ILLUMINATE_SYNC_DUCKDB_MEMORY_LIMIT sets
+    monkeypatch.setitem(DUCKDB_LOAD_CONFIG, "memory_limit", "4MB")  # what DUCKDB__MEMORY_LIMIT sets
     with simulator_env(simulator):
         code, output = _run(
             ["run", "--duckdb", str(tmp_path / "w.duckdb"), "--resources", "terms,attendance_daily"], capsys
         )
     assert code != 0
-    _assert_one_clean_line(output, "ran out of memory", "ILLUMINATE_SYNC_DUCKDB_MEMORY_LIMIT", "4MB")
+    _assert_one_clean_line(output, "ran out of memory", "DUCKDB__MEMORY_LIMIT", "4MB")

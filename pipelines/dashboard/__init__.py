@@ -16,10 +16,11 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import dlt
 import duckdb
+from dlt.common.configuration import configspec, resolve_configuration
+from dlt.common.configuration.specs import BaseConfiguration
 
 from illuminate_sync.pipelines.dashboard.pages import (
     Context,
@@ -36,10 +37,17 @@ from illuminate_sync.pipelines.duckdb_warehouse import is_duckdb_file
 from illuminate_sync.pipelines.warehouse import Warehouse, check_dir_to_write, owner_only_umask
 from illuminate_sync.sources.illuminate.errors import ConfigurationError
 
-__all__ = ["DashboardSettings", "build_dashboard", "check_out_dir", "check_warehouse", "parse_min_cell_size"]
+__all__ = [
+    "DashboardConfiguration",
+    "DashboardSettings",
+    "build_dashboard",
+    "check_out_dir",
+    "check_warehouse",
+    "parse_min_cell_size",
+]
 
 MIN_CELL_SIZE_VARIABLE = "DASHBOARD__MIN_CELL_SIZE"
-MIN_CELL_SIZE_EXPECTED = "a whole number of students >= 1 (default 10)"
+MIN_CELL_SIZE_EXPECTED = f"a whole number of students >= 1 (default {DEFAULT_MIN_CELL_SIZE})"
 GENERATOR = '<meta name="generator" content="illuminate-sync dashboard">'
 """Marks an index.html written by this command: an existing --out directory is rebuilt only if it has one."""
 
@@ -60,14 +68,27 @@ class DashboardSettings:
         `.dlt/config.toml` or `DASHBOARD__MIN_CELL_SIZE` (as `ModelSettings.resolve` reads `[models]`)."""
         if min_cell_size is not None:
             return cls(min_cell_size)
-        raw = dlt.config.get("dashboard.min_cell_size")
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
+        raw = resolve_configuration(DashboardConfiguration()).min_cell_size
+        if raw is None or not raw.strip():
             return cls()
         try:
             value = parse_min_cell_size(raw)
         except ValueError:
             raise ConfigurationError(f"{MIN_CELL_SIZE_VARIABLE}: {raw!r} is not {MIN_CELL_SIZE_EXPECTED}") from None
         return cls(value)
+
+
+@configspec
+class DashboardConfiguration(BaseConfiguration):
+    """`[dashboard]` in `.dlt/config.toml` or the `DASHBOARD__*` variables, as dlt resolves them.
+
+    The text the user wrote (dlt hands a TOML number to a `str` field as its text): `10.0` is accepted, which dlt's
+    int coercion refuses, and a wrong value is named as `DASHBOARD__MIN_CELL_SIZE` (`parse_min_cell_size`)."""
+
+    min_cell_size: str | None = None
+
+    __section__: ClassVar[str] = "dashboard"
+    """Looked up under `dashboard` only, as `ModelsConfiguration` under `models`."""
 
 
 def parse_min_cell_size(raw: Any) -> int:

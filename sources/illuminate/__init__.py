@@ -14,7 +14,7 @@ import dlt
 from dlt.common.typing import TSecretStrValue
 from dlt.extract import DltResource
 
-from .auth import IlluminateCredentials
+from .auth import IlluminateCredentials, OAuth1Credentials, OAuth2Credentials
 from .catalog import Endpoint, load_catalog
 from .client import IlluminateClient
 from .context import RunReport, SyncContext, WarehouseReader
@@ -35,7 +35,14 @@ from .settings import (
 )
 from .windows import current_and_previous_years
 
-__all__ = ["IlluminateCredentials", "RunReport", "illuminate_source", "resource_names"]
+__all__ = [
+    "IlluminateCredentials",
+    "OAuth1Credentials",
+    "OAuth2Credentials",
+    "RunReport",
+    "illuminate_source",
+    "resource_names",
+]
 
 
 @dlt.source(name="illuminate")
@@ -68,7 +75,8 @@ def illuminate_source(
             `/rest_server.php` or `/rest_server.php/Api/` suffix is accepted). `https` is required except on loopback.
             Setting: `SOURCES__ILLUMINATE__BASE_URL`.
         credentials: OAuth1 (`consumer_key`, `consumer_secret`, `token`, `token_secret`) or OAuth2 (`client_id`,
-            `client_secret`; used whenever a client id is given). Settings: `SOURCES__ILLUMINATE__CREDENTIALS__*`.
+            `client_secret`; used whenever a client id is given): `OAuth1Credentials` or `OAuth2Credentials`.
+            Settings: `SOURCES__ILLUMINATE__CREDENTIALS__*`.
         academic_years: The academic years (ending year: 2027 is 2026-27) to sync. Default: the current one and the
             one before. Naming a closed year refetches it; otherwise closed years are fetched once and left alone.
         academic_years_back: Without `academic_years`, how many years before the current one are synced (default

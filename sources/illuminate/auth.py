@@ -1,7 +1,8 @@
 """Credentials and request authentication for the Illuminate API.
 
-`IlluminateCredentials` is the dlt spec that resolves the secrets from `SOURCES__ILLUMINATE__CREDENTIALS__*` or
-`[sources.illuminate.credentials]` in `.dlt/secrets.toml`. The API accepts two schemes:
+The API accepts two schemes, each a dlt spec of its own; `IlluminateCredentials` is their union, which dlt resolves
+from `SOURCES__ILLUMINATE__CREDENTIALS__*` or `[sources.illuminate.credentials]` in `.dlt/secrets.toml` (the first
+scheme whose fields are all set wins, OAuth2 first):
 
 * OAuth1 (HMAC-SHA1, parameters in the `Authorization` header) with a consumer key/secret and a pre-generated user
   token/secret. `OAuth1Signer` signs a prepared request; the client applies it to *every attempt* afresh, so each retry
@@ -18,9 +19,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 from urllib.parse import parse_qsl
 
+import dlt
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.configuration.specs import CredentialsConfiguration, configspec
 from dlt.common.typing import TSecretStrValue
 from oauthlib.oauth1 import SIGNATURE_HMAC, SIGNATURE_TYPE_AUTH_HEADER, Client
@@ -33,7 +36,9 @@ __all__ = [
     "CREDENTIALS_ENV_PREFIX",
     "BearerAuth",
     "IlluminateCredentials",
+    "OAuth1Credentials",
     "OAuth1Signer",
+    "OAuth2Credentials",
     "OAuth2TokenManager",
 ]
 
@@ -58,79 +63,116 @@ def _env(field: str) -> str:
     return CREDENTIALS_ENV_PREFIX + field.upper()
 
 
-@configspec
-class IlluminateCredentials(CredentialsConfiguration):
-    """Illuminate API credentials: OAuth1 (consumer key/secret + user token/secret) or OAuth2 (client id/secret).
+NO_CREDENTIALS = (
+    f"no credentials: set {_env('consumer_key')}, {_env('consumer_secret')}, {_env('token')} and"
+    f" {_env('token_secret')} (OAuth1) or {_env('client_id')} and {_env('client_secret')} (OAuth2),"
+    " or the same keys under [sources.illuminate.credentials] in .dlt/secrets.toml"
+)
 
-    OAuth2 is used whenever `client_id` is set, OAuth1 otherwise. Empty strings count as not set (the example
-    `secrets.toml` ships them empty). Completeness is checked when dlt resolves the spec (`on_resolved`) and by
-    `validate()`, raising `ConfigurationError` that names the missing environment variable.
+
+@configspec
+class SchemeCredentials(CredentialsConfiguration):
+    """What the credentials of both schemes share: the one-line errors for a set given in part.
+
+    dlt resolves a scheme when every field has a value, and an empty string is a value to dlt: the example
+    `secrets.toml` ships the OAuth1 keys empty, so a scheme counts a field as given only when it is not empty.
+    dlt's own message for a missing field names the spec and lists lookups; a user needs the variable to set and
+    why, so `on_partial`/`on_resolved` raise `ConfigurationError` instead for a set given in part.
     """
 
-    consumer_key: str | None = None
-    consumer_secret: TSecretStrValue | None = None
-    token: str | None = None
-    token_secret: TSecretStrValue | None = None
-    client_id: str | None = None
-    client_secret: TSecretStrValue | None = None
+    needs: ClassVar[dict[str, str]] = {}
+    """The scheme's fields in the order they are asked for, each with why it is needed (ends its error)."""
+    last_in_union: ClassVar[bool] = False
+    """The scheme dlt tries last: reaching it with none of its fields given means no credentials at all."""
+    uses_oauth2: ClassVar[bool] = False
+    """True for OAuth2: the client then fetches bearer tokens instead of signing requests."""
 
-    _OAUTH1_FIELDS: ClassVar[tuple[str, ...]] = ("consumer_key", "consumer_secret", "token", "token_secret")
-    _OAUTH2_FIELDS: ClassVar[tuple[str, ...]] = ("client_id", "client_secret")
-
-    @property
-    def uses_oauth2(self) -> bool:
-        """True when a client id is set: the client then authenticates with OAuth2 client credentials."""
-        return bool(self.client_id)
-
-    def on_resolved(self) -> None:
-        self.validate()
+    def given(self) -> list[str]:
+        """The scheme's fields that hold a non-empty value."""
+        return [name for name in self.needs if getattr(self, name)]
 
     def validate(self) -> None:
-        """Checks that one complete set of credentials is present.
+        """Checks that the scheme's set is complete (for credentials given directly, which dlt never resolved).
 
         Raises:
-            ConfigurationError: No credentials at all, or a set with a missing part; the message names the
-                environment variable to set.
+            ConfigurationError: No credentials, or a set with a missing part; the message names the variable.
         """
-        if self.client_id or self.client_secret:
-            if not self.client_id:
-                raise ConfigurationError(
-                    f"{_env('client_id')} is not set: a client secret needs its client id (the Access Key from"
-                    " API Management)"
-                )
-            if not self.client_secret:
-                raise ConfigurationError(
-                    f"{_env('client_secret')} is not set: a client id needs its client secret (the Access Secret"
-                    " from API Management)"
-                )
-            return
-        given = [name for name in self._OAUTH1_FIELDS if getattr(self, name)]
-        if not given:
-            raise ConfigurationError(
-                f"no credentials: set {_env('consumer_key')}, {_env('consumer_secret')}, {_env('token')} and"
-                f" {_env('token_secret')} (OAuth1) or {_env('client_id')} and {_env('client_secret')} (OAuth2),"
-                " or the same keys under [sources.illuminate.credentials] in .dlt/secrets.toml"
-            )
-        needs = {
-            "consumer_key": "a consumer secret needs its consumer key",
-            "consumer_secret": "a consumer key needs its consumer secret",
-            "token": "OAuth1 needs the user token from API Management with the consumer key",
-            "token_secret": "a user token needs its token secret",
-        }
-        for name in self._OAUTH1_FIELDS:
+        if not self.given():
+            raise ConfigurationError(NO_CREDENTIALS)
+        self._refuse_a_partial_set()
+
+    def on_partial(self) -> None:
+        """dlt found some of the scheme's fields missing. With none given, dlt raises its own exception and the union
+        tries its next scheme (unless this is the last)."""
+        self._check_what_dlt_found()
+
+    def on_resolved(self) -> None:
+        """dlt found a value for every field, but an empty string is a value to dlt."""
+        self._check_what_dlt_found()
+        if not self.given():  # every field empty: not this scheme, the union tries its next one
+            raise ConfigFieldMissingException(self, {name: [] for name in self.needs})
+
+    def _check_what_dlt_found(self) -> None:
+        if self.given():
+            self._refuse_a_partial_set()
+        elif self.last_in_union:
+            raise ConfigurationError(NO_CREDENTIALS)
+
+    def _refuse_a_partial_set(self) -> None:
+        for name, reason in self.needs.items():
             if not getattr(self, name):
-                raise ConfigurationError(f"{_env(name)} is not set: {needs[name]}")
+                raise ConfigurationError(f"{_env(name)} is not set: {reason}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r}, set={self.given()})"
+
+
+@configspec
+class OAuth2Credentials(SchemeCredentials):
+    """OAuth2 client credentials: the Access Key and Access Secret of API Management."""
+
+    client_id: str = dlt.config.value
+    client_secret: TSecretStrValue = dlt.secrets.value
+
+    needs: ClassVar[dict[str, str]] = {
+        "client_id": "a client secret needs its client id (the Access Key from API Management)",
+        "client_secret": "a client id needs its client secret (the Access Secret from API Management)",
+    }
+    uses_oauth2: ClassVar[bool] = True
+    # The other scheme's secrets, absent: the client redacts every secret a credentials object may hold.
+    consumer_secret: ClassVar[None] = None
+    token_secret: ClassVar[None] = None
 
     def __str__(self) -> str:
-        if self.uses_oauth2:
-            return f"OAuth2 client credentials (client id {self.client_id})"
+        return f"OAuth2 client credentials (client id {self.client_id})"
+
+
+@configspec
+class OAuth1Credentials(SchemeCredentials):
+    """OAuth1: the consumer key/secret and the pre-generated user token/secret from API Management."""
+
+    consumer_key: str = dlt.config.value
+    consumer_secret: TSecretStrValue = dlt.secrets.value
+    token: str = dlt.config.value
+    token_secret: TSecretStrValue = dlt.secrets.value
+
+    needs: ClassVar[dict[str, str]] = {
+        "consumer_key": "a consumer secret needs its consumer key",
+        "consumer_secret": "a consumer key needs its consumer secret",
+        "token": "OAuth1 needs the user token from API Management with the consumer key",
+        "token_secret": "a user token needs its token secret",
+    }
+    last_in_union: ClassVar[bool] = True
+    client_secret: ClassVar[None] = None
+
+    def __str__(self) -> str:
         if self.consumer_key:
             return f"OAuth1 (consumer key {self.consumer_key})"
         return "no Illuminate credentials"
 
-    def __repr__(self) -> str:
-        set_fields = [name for name in (*self._OAUTH1_FIELDS, *self._OAUTH2_FIELDS) if getattr(self, name)]
-        return f"IlluminateCredentials({str(self)!r}, set={set_fields})"
+
+IlluminateCredentials: TypeAlias = OAuth2Credentials | OAuth1Credentials
+"""The credentials of the source: OAuth2 when its client id (or secret) is given, OAuth1 otherwise."""
 
 
 class OAuth1Signer(AuthBase):
@@ -154,7 +196,7 @@ class OAuth1Signer(AuthBase):
         self._token_secret = token_secret
 
     @classmethod
-    def from_credentials(cls, credentials: IlluminateCredentials) -> OAuth1Signer:
+    def from_credentials(cls, credentials: OAuth1Credentials) -> OAuth1Signer:
         """Builds the signer from validated OAuth1 credentials."""
         credentials.validate()
         return cls(
@@ -229,7 +271,7 @@ class BearerAuth(AuthBase):
         return "BearerAuth(***)"
 
 
-def oauth2_token_request_body(credentials: IlluminateCredentials) -> dict[str, str]:
+def oauth2_token_request_body(credentials: OAuth2Credentials) -> dict[str, str]:
     """The form body of the OAuth2 client-credentials token request (the id/secret also go in HTTP Basic)."""
     return {
         "grant_type": "client_credentials",

@@ -71,6 +71,7 @@ from .errors import (
     status_message,
     tls_message,
 )
+from .settings import DEFAULT_MAX_CONCURRENCY
 from .wire import WirePage
 
 __all__ = ["IlluminateClient", "Page", "PathStats", "RequestStats", "RetryPolicy", "normalize_base_url"]
@@ -458,7 +459,7 @@ class IlluminateClient:
         self,
         base_url: str,
         credentials: IlluminateCredentials,
-        max_concurrency: int = 8,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
     ) -> None:

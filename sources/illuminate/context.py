@@ -18,6 +18,13 @@ from .client import IlluminateClient
 from .convert import QuarantinedRecord, RowConverter
 from .errors import ConfigurationError, ShrinkGuardError
 from .privacy import PiiPolicy
+from .settings import (
+    DEFAULT_ATTENDANCE_LOOKBACK_DAYS,
+    DEFAULT_GRADEBOOK_REFRESH_DAYS,
+    DEFAULT_POOL_LOOKBACK_DAYS,
+    DEFAULT_RECONCILE_EVERY_N_RUNS,
+    DEFAULT_SHRINK_GUARD_RATIO,
+)
 from .windows import SessionWindow, academic_year_bounds, academic_year_of, session_windows
 
 
@@ -93,15 +100,15 @@ class SyncContext:
     explicit_years: bool = False
     full_refresh: bool = False
     reconcile: bool = False
-    reconcile_every_n_runs: int = 7
-    gradebook_refresh_days: int = 7
-    attendance_lookback_days: int = 14
-    pool_lookback_days: int = 30
+    reconcile_every_n_runs: int = DEFAULT_RECONCILE_EVERY_N_RUNS
+    gradebook_refresh_days: int = DEFAULT_GRADEBOOK_REFRESH_DAYS
+    attendance_lookback_days: int = DEFAULT_ATTENDANCE_LOOKBACK_DAYS
+    pool_lookback_days: int = DEFAULT_POOL_LOOKBACK_DAYS
     attendance_include_weekends: bool = False
     warehouse: WarehouseReader | None = None
     pii: PiiPolicy = field(default_factory=PiiPolicy)
     allow_shrink: bool = False
-    shrink_ratio: float = 0.5
+    shrink_ratio: float = DEFAULT_SHRINK_GUARD_RATIO
     requested_tables: frozenset[str] = frozenset()
     report: RunReport = field(default_factory=RunReport)
     run_started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from .auth import OAuth1Credentials, OAuth2Credentials
 from .errors import ConfigurationError
 from .privacy import PII_MODES
 
 SOURCE_VARIABLE_PREFIX = "SOURCES__ILLUMINATE__"
-CREDENTIALS_FIELDS = ("consumer_key", "consumer_secret", "token", "token_secret", "client_id", "client_secret")
-"""The fields of `[sources.illuminate.credentials]` (`IlluminateCredentials`)."""
+CREDENTIALS_FIELDS = (*OAuth1Credentials.needs, *OAuth2Credentials.needs)
+"""The fields of `[sources.illuminate.credentials]`: those of both schemes of `IlluminateCredentials`."""
 SECRET_FIELDS = frozenset({*CREDENTIALS_FIELDS, "pii_hash_key"})
 """Settings whose value is never shown in a message (a key id included: it is half of a credential)."""
 
