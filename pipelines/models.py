@@ -6,9 +6,12 @@ Models are the `.sql` files of the installed `sql` package, one SELECT each:
 - `sql/intermediate/int_*.sql`: views shared by several marts;
 - `sql/marts/{dim,fct,agg}_*.sql` and `sql/reports/rpt_*.sql`: tables.
 
-A model's dependencies are the relations it names (`analytics.x`, `illuminate.x`); the runner builds them in
-dependency order inside one transaction, so a failure leaves the previous `analytics` relations as they were and
-raises `ModelError` naming the model's file and DuckDB's message.
+A model's dependencies are the tables its SELECT reads (`analytics.x`, `illuminate.x`), found by parsing it with
+sqlglot; the runner builds them in dependency order (`graphlib`) inside one transaction, so a failure leaves the
+previous `analytics` relations as they were and raises `ModelError` naming the model's file and DuckDB's message.
+
+`sql/macros.sql` holds the DuckDB macros the models call (`null_if_blank`): the runner creates them in schema
+`analytics` before the models; on PostgreSQL `models_postgres` expands each call into the macro's body.
 
 Raw tables that the sync has not created (yet), or columns that dlt never created because every value was null (the
 child tables of `Assessment/{id}/View` only exist once an assessment was fetched), are replaced in the model's SQL
@@ -21,7 +24,8 @@ are resolved the dlt way (`[models]` in `.dlt/config.toml`, or `MODELS__TODAY`, 
 `MODELS__CHRONIC_ABSENCE_MIN_DAYS`).
 
 Model tests are declared in `tests.toml` beside the models: key uniqueness, not-null columns, relationships (every
-foreign key found in its dimension) and row assertions; `test_models` runs them.
+foreign key found in its dimension) and row assertions; every staging model of a catalog table also gets a key test
+(unique and not null) generated from the catalog's primary key. `test_models` runs them.
 """
 
 from __future__ import annotations
@@ -33,13 +37,17 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
+from graphlib import CycleError, TopologicalSorter
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 import duckdb
+import sqlglot
 from dlt.common.configuration import configspec, resolve_configuration
 from dlt.common.configuration.specs import BaseConfiguration
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
 from illuminate_sync.pipelines.duckdb_settings import DUCKDB_WRITE_CONFIG, check_memory_limit, with_memory_limit
 from illuminate_sync.sources.illuminate.catalog import load_catalog
@@ -56,6 +64,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 __all__ = [
     "MODEL_SCHEMA",
+    "Macro",
     "Model",
     "ModelDatabase",
     "ModelError",
@@ -66,6 +75,7 @@ __all__ = [
     "build_models",
     "check_memory_limit",
     "discover_models",
+    "load_macros",
     "load_model_tests",
     "run_model_tests",
     "test_models",
@@ -95,10 +105,10 @@ DUCKDB_TYPES: dict[str, str] = {
 DEFAULT_CHRONIC_ABSENCE_THRESHOLD = 0.10
 DEFAULT_CHRONIC_ABSENCE_MIN_DAYS = 10
 
+MACROS_FILE = "macros.sql"
+"""The file of `sql/` holding the macros the models call."""
+
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
-_REFERENCE = re.compile(
-    rf'(?<![\w."])(?P<schema>{MODEL_SCHEMA}|{SOURCE_SCHEMA})\.(?P<q>"?)(?P<name>{_NAME})(?P=q)(?!\w)'
-)
 
 
 class ModelError(IlluminateError):
@@ -198,6 +208,19 @@ def _parse_days(raw: Any) -> int:
 
 # --------------------------------------------------------------------------------------------------------- models
 @dataclass(frozen=True)
+class Reference:
+    """A table a model's SELECT reads, where its name is written in the model's SQL."""
+
+    schema: str
+    """`analytics` or `illuminate` (lower-cased)."""
+    name: str
+    """The table's name (lower-cased)."""
+    start: int
+    end: int
+    """`Model.sql[start:end]` is the qualified name as written (`illuminate."students"`)."""
+
+
+@dataclass(frozen=True)
 class Model:
     """One `.sql` file of the `sql` package."""
 
@@ -213,6 +236,8 @@ class Model:
     """Relations of schema `analytics` it reads."""
     sources: frozenset[str]
     """Raw tables of schema `illuminate` it reads."""
+    source_references: tuple[Reference, ...] = ()
+    """Where `sql` names those raw tables (a stand-in replaces the name there)."""
 
     @property
     def materialization(self) -> str:
@@ -223,10 +248,10 @@ def _sql_root() -> Traversable:
     return resources.files("illuminate_sync.sql")
 
 
-def _split_sql(text: str) -> tuple[str, str, str]:
-    """(code without comments, code without comments and string literals, header comment)."""
+def _split_sql(text: str) -> tuple[str, str]:
+    """(code without comments, header comment). Comments go so that the stored view and the one-line error messages
+    hold the SQL alone; string literals are kept as they are."""
     code: list[str] = []
-    bare: list[str] = []
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
@@ -234,13 +259,11 @@ def _split_sql(text: str) -> tuple[str, str, str]:
             end = text.find("\n", i)
             end = n if end < 0 else end
             code.append(" ")
-            bare.append(" ")
             i = end
         elif text.startswith("/*", i):
             end = text.find("*/", i + 2)
             end = n if end < 0 else end + 2
             code.append(" ")
-            bare.append(" ")
             i = end
         elif ch in ("'", '"'):
             j = i + 1
@@ -251,13 +274,10 @@ def _split_sql(text: str) -> tuple[str, str, str]:
                         continue
                     break
                 j += 1
-            literal = text[i : j + 1]
-            code.append(literal)
-            bare.append(literal if ch == '"' else "''")
+            code.append(text[i : j + 1])
             i = j + 1
         else:
             code.append(ch)
-            bare.append(ch)
             i += 1
     header: list[str] = []
     for line in text.splitlines():
@@ -266,17 +286,48 @@ def _split_sql(text: str) -> tuple[str, str, str]:
             header.append(stripped[2:].strip())
         elif stripped:
             break
-    return "".join(code).strip().rstrip(";").strip(), "".join(bare), "\n".join(header).strip()
+    return "".join(code).strip().rstrip(";").strip(), "\n".join(header).strip()
+
+
+@lru_cache(maxsize=256)
+def read_references(file: str, sql: str) -> tuple[Reference, ...]:
+    """The tables of schema `analytics` or `illuminate` that `sql` (one DuckDB SELECT) reads, in the order written.
+
+    Parsed with sqlglot, so a name in a string, a column or a function call is not a table. Cached: the test run and
+    the PostgreSQL build discover the models again (parsing the 70 models takes 0.3-0.45 s on 2 busy cores)."""
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except SqlglotError as error:
+        raise ModelError(f"{file}: cannot parse its SQL: {_one_line(str(error).strip().splitlines()[0])}") from None
+    references: list[Reference] = []
+    for table in tree.find_all(exp.Table):
+        schema, name = table.args.get("db"), table.this
+        if table.catalog or not isinstance(schema, exp.Identifier) or not isinstance(name, exp.Identifier):
+            continue
+        if schema.name.lower() not in (MODEL_SCHEMA, SOURCE_SCHEMA):
+            continue
+        start, end = schema.meta.get("start"), name.meta.get("end")
+        if start is None or end is None:  # pragma: no cover - sqlglot records both for every parsed identifier
+            raise ModelError(f"{file}: sqlglot gave no position for {table.sql('duckdb')}")
+        references.append(Reference(schema.name.lower(), name.name.lower(), start, end + 1))
+    return tuple(sorted(references, key=lambda reference: reference.start))
 
 
 def parse_model(name: str, layer: str, file: str, text: str) -> Model:
-    code, bare, description = _split_sql(text)
-    refs: set[str] = set()
-    sources: set[str] = set()
-    for match in _REFERENCE.finditer(bare):
-        (refs if match.group("schema") == MODEL_SCHEMA else sources).add(match.group("name").lower())
-    refs.discard(name)
-    return Model(name, layer, file, code, description, frozenset(refs), frozenset(sources))
+    code, description = _split_sql(text)
+    references = read_references(file, code)
+    refs = {reference.name for reference in references if reference.schema == MODEL_SCHEMA} - {name}
+    sources = tuple(reference for reference in references if reference.schema == SOURCE_SCHEMA)
+    return Model(
+        name,
+        layer,
+        file,
+        code,
+        description,
+        frozenset(refs),
+        frozenset(reference.name for reference in sources),
+        sources,
+    )
 
 
 def discover_models() -> dict[str, Model]:
@@ -300,11 +351,6 @@ def discover_models() -> dict[str, Model]:
                 raise ModelError(f"{file}: the name {name} is reserved for the runner's settings table")
             models[name] = parse_model(name, layer, file, entry.read_text("utf-8"))
     for model in models.values():
-        unknown = sorted(ref for ref in model.refs if ref not in models and ref != SETTINGS_RELATION)
-        if unknown:
-            raise ModelError(
-                f"{model.file}: reads {', '.join(f'{MODEL_SCHEMA}.{ref}' for ref in unknown)}, which no model builds"
-            )
         if model.layer == "staging" and model.refs - {SETTINGS_RELATION}:
             raise ModelError(f"{model.file}: a staging model reads only schema {SOURCE_SCHEMA}")
         if model.layer != "staging" and model.sources:
@@ -314,21 +360,103 @@ def discover_models() -> dict[str, Model]:
 
 
 def build_order(models: Mapping[str, Model]) -> list[Model]:
-    """The models in dependency order (ties broken by layer, then name); raises ModelError on a cycle."""
+    """The models in dependency order, in waves: every model whose dependencies are built, ordered by layer then
+    name, then the next wave. ModelError (one line) on a reference to a model that does not exist, or a cycle."""
     layer_rank = {layer: rank for rank, layer in enumerate(LAYERS)}
-    done: set[str] = set()
+    graph: dict[str, set[str]] = {}
+    for model in sorted(models.values(), key=lambda m: (layer_rank[m.layer], m.name)):
+        unknown = sorted(ref for ref in model.refs if ref not in models and ref != SETTINGS_RELATION)
+        if unknown:
+            raise ModelError(
+                f"{model.file}: reads {', '.join(f'{MODEL_SCHEMA}.{ref}' for ref in unknown)}, which no model builds"
+            )
+        graph[model.name] = {ref for ref in model.refs if ref in models}
+    sorter = TopologicalSorter(graph)
+    try:
+        sorter.prepare()
+    except CycleError as error:
+        cycle = " -> ".join(models[name].file for name in reversed(error.args[1]))  # each reads the next
+        raise ModelError(f"models read each other in a cycle: {cycle}") from None
     ordered: list[Model] = []
-    pending = sorted(models.values(), key=lambda m: (layer_rank[m.layer], m.name))
-    while pending:
-        ready = [m for m in pending if all(ref in done or ref not in models for ref in m.refs)]
-        if not ready:
-            cycle = ", ".join(m.file for m in pending)
-            raise ModelError(f"models read each other in a cycle: {cycle}")
-        for model in ready:
-            ordered.append(model)
-            done.add(model.name)
-        pending = [m for m in pending if m.name not in done]
+    while sorter.is_active():
+        ready = sorted((models[name] for name in sorter.get_ready()), key=lambda m: (layer_rank[m.layer], m.name))
+        ordered.extend(ready)
+        sorter.done(*(model.name for model in ready))
     return ordered
+
+
+# --------------------------------------------------------------------------------------------------------- macros
+@dataclass(frozen=True)
+class Macro:
+    """One scalar macro of `sql/macros.sql`."""
+
+    name: str
+    parameters: tuple[str, ...]
+    body: str
+    """The expression the macro stands for, in DuckDB SQL."""
+    statement: str
+    """`create or replace macro analytics.<name>(...) as <body>`: what the DuckDB build runs."""
+
+
+MACRO_FORM = "create or replace macro name(arguments) as expression"
+
+
+@lru_cache(maxsize=1)
+def load_macros() -> tuple[Macro, ...]:
+    """The macros of `sql/macros.sql` (none when the file is missing), checked: scalar, distinct names."""
+    path = _sql_root() / MACROS_FILE
+    return _parse_macros(path.read_text("utf-8")) if path.is_file() else ()
+
+
+@lru_cache(maxsize=4)
+def _parse_macros(text: str) -> tuple[Macro, ...]:
+    file = f"sql/{MACROS_FILE}"
+    try:
+        statements = [statement for statement in sqlglot.parse(text, read="duckdb") if statement is not None]
+    except SqlglotError as error:
+        raise ModelError(f"{file}: cannot parse: {_one_line(str(error).strip().splitlines()[0])}") from None
+    macros: dict[str, Macro] = {}
+    for statement in statements:
+        macro = _macro_of(statement, file)
+        if macro.name in macros:
+            raise ModelError(f"{file}: macro {macro.name} is defined twice")
+        macros[macro.name] = macro
+    for macro in macros.values():
+        calls = {call.name.lower() for call in sqlglot.parse_one(macro.body, read="duckdb").find_all(exp.Anonymous)}
+        nested = sorted(calls & macros.keys())
+        if nested:  # the PostgreSQL expansion is one level deep
+            raise ModelError(f"{file}: macro {macro.name} calls another macro ({', '.join(nested)}): write it out")
+    return tuple(macros.values())
+
+
+def _macro_of(statement: exp.Expression, file: str) -> Macro:
+    function = statement.this if isinstance(statement, exp.Create) else None
+    if (
+        not isinstance(statement, exp.Create)
+        or str(statement.args.get("kind", "")).upper() != "MACRO"
+        or not isinstance(function, exp.UserDefinedFunction)
+        or not isinstance(function.this, exp.Table)
+        or not all(isinstance(parameter, exp.Identifier) for parameter in function.expressions)
+        or not isinstance(statement.expression, exp.Expression)
+        or isinstance(statement.expression, exp.Query)
+    ):
+        raise ModelError(f"{file}: every statement must be `{MACRO_FORM}` (a scalar macro), not {_shown(statement)}")
+    name = function.this
+    if name.catalog or (name.db and name.db.lower() != MODEL_SCHEMA):
+        raise ModelError(f"{file}: macro {name.sql('duckdb')} must be created in schema {MODEL_SCHEMA} (leave it out)")
+    name.set("db", exp.to_identifier(MODEL_SCHEMA))
+    statement.set("replace", True)  # every build creates them again
+    return Macro(
+        name=name.name.lower(),
+        parameters=tuple(parameter.name.lower() for parameter in function.expressions),
+        body=statement.expression.sql("duckdb", comments=False),
+        statement=statement.sql("duckdb", comments=False),
+    )
+
+
+def _shown(statement: exp.Expression) -> str:
+    text = _one_line(statement.sql("duckdb", comments=False))
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # ------------------------------------------------------------------------------------------------------ databases
@@ -371,6 +499,9 @@ class ModelDatabase:
     cannot change a column's type: there a relation is dropped (with the views that read it) and created again."""
     setup: tuple[str, ...] = ()
     """Statements run once the schema exists, before the settings and the models (PostgreSQL's helper functions)."""
+    creates_macros: bool = True
+    """Create the macros of `sql/macros.sql` in schema `analytics` before the models. PostgreSQL has no untyped
+    macros: there `translate` expands each call into the macro's body instead."""
     analyzes_tables: bool = False
     """Gather a table's statistics once it is built, for the plans of the marts that read it (PostgreSQL gathers
     them only after a commit, by autovacuum)."""
@@ -455,13 +586,11 @@ def resolve_sources(model: Model, existing: Mapping[str, Mapping[str, str]]) -> 
         replacements[table] = _stand_in(table, columns, present)
     if not replacements:
         return model.sql
-
-    def substitute(match: re.Match[str]) -> str:
-        if match.group("schema") != SOURCE_SCHEMA:
-            return match.group(0)
-        return replacements.get(match.group("name").lower(), match.group(0))
-
-    return _REFERENCE.sub(substitute, model.sql)
+    sql = model.sql
+    for reference in sorted(model.source_references, key=lambda item: item.start, reverse=True):  # keeps offsets
+        if reference.name in replacements:
+            sql = sql[: reference.start] + replacements[reference.name] + sql[reference.end :]
+    return sql
 
 
 # ---------------------------------------------------------------------------------------------------------- build
@@ -519,12 +648,24 @@ def build_into(
     database.execute(f"create schema if not exists {MODEL_SCHEMA}")
     for statement in database.setup:
         database.execute(statement)
+    if database.creates_macros:
+        _create_macros(database)
     _write_settings(database, settings)
     built = 0
     for model in order:
         _build_one(database, model, existing, out)
         built += 1
     return built
+
+
+def _create_macros(database: ModelDatabase) -> None:
+    """The macros of `sql/macros.sql`, in schema `analytics` of the file: a view calling one is bound when it is
+    read, also by a BI tool on its own connection, so they are stored beside the views (not temporary)."""
+    for macro in load_macros():
+        try:
+            database.execute(macro.statement)
+        except database.errors as error:
+            raise ModelError(f"sql/{MACROS_FILE} failed: macro {macro.name}: {database.message(error)}") from None
 
 
 def built_message(count: int, seconds: float) -> str:
@@ -654,10 +795,13 @@ def _spec(model: str, file: str, raw: Mapping[str, Any]) -> _TestSpec:
 
 
 def load_model_tests() -> list[ModelTest]:
-    """The tests declared in `sql/<layer>/tests.toml`, as queries that count offending rows."""
+    """The generated staging key tests, then the tests declared in `sql/<layer>/tests.toml`, as queries that count
+    offending rows (a declared test that repeats a generated one runs once)."""
     models = discover_models()
     root = _sql_root()
     tests: list[ModelTest] = []
+    for model, spec in staging_key_specs(models).items():
+        tests.extend(_tests_of(model, spec, models, CATALOG_FILE))
     for layer in LAYERS:
         path = root / layer / "tests.toml"
         if not path.is_file():
@@ -667,7 +811,24 @@ def load_model_tests() -> list[ModelTest]:
             if model not in models:
                 raise ModelError(f"{file}: tests declared for {model}, which is not a model")
             tests.extend(_tests_of(model, _spec(model, file, raw), models, file))
-    return tests
+    return list({test.label: test for test in tests}.values())
+
+
+CATALOG_FILE = "sources/illuminate/endpoints.toml"
+"""Where the keys of the generated staging tests are declared (named in their messages)."""
+
+
+def staging_key_specs(models: Mapping[str, Model]) -> dict[str, _TestSpec]:
+    """`stg_<table>` of every catalog table -> its key test: the catalog's primary key is unique and never NULL (as
+    dbt projects declare `unique` and `not_null` on each staging model's key). Generated, so that a new endpoint's
+    staging model is tested without a second declaration of its key."""
+    specs: dict[str, _TestSpec] = {}
+    for endpoint in load_catalog().values():
+        model = f"stg_{endpoint.table}"
+        if model in models and models[model].layer == "staging":
+            key = list(endpoint.primary_key)
+            specs[model] = _TestSpec(unique=[key], not_null=key)
+    return specs
 
 
 def _tests_of(model: str, spec: _TestSpec, models: Mapping[str, Model], file: str) -> list[ModelTest]:

@@ -10,6 +10,12 @@ sqlglot (read "duckdb", write "postgres") already handles most of the dialect: D
 `string_agg(... order by ...)`. `postgres_sql` adds rewrites for what the models use that PostgreSQL 15 lacks or
 spells differently (see `_REWRITES`); a construct it cannot rewrite raises `TranspileError` rather than producing SQL
 that means something else.
+
+The macros of `sql/macros.sql` (which the DuckDB build creates in schema `analytics`) are expanded here instead: each
+call becomes the macro's body with the call's arguments in place of its parameters. A PostgreSQL function would need
+a declared type for each argument and its result where a DuckDB macro has none, and would be inlined by the planner
+only under conditions (immutable, cheap arguments); the expansion gives PostgreSQL exactly the SQL the models held
+before the macro existed, from the one definition, and no object that the views depend on.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TextIO
 
 import sqlglot
@@ -35,6 +42,7 @@ from illuminate_sync.pipelines.models import (
     built_message,
     discover_models,
     existing_columns,
+    load_macros,
     run_model_tests,
 )
 
@@ -89,6 +97,34 @@ HELPER_FUNCTIONS: tuple[str, ...] = tuple(
 
 
 # ------------------------------------------------------------------------------------------------------ rewrites
+@lru_cache(maxsize=1)
+def _macro_bodies() -> dict[str, tuple[tuple[str, ...], exp.Expression]]:
+    """Name -> (parameters, parsed body) of each macro of `sql/macros.sql` (parsed once: there are hundreds of
+    calls)."""
+    return {macro.name: (macro.parameters, sqlglot.parse_one(macro.body, read="duckdb")) for macro in load_macros()}
+
+
+def _expand_macro(node: exp.Expression) -> exp.Expression:
+    """A call of a macro of `sql/macros.sql` (`null_if_blank(x)`): its body, parenthesised, with the arguments in
+    place of the parameters."""
+    if not isinstance(node, exp.Anonymous):
+        return node
+    found = _macro_bodies().get(node.name.lower())
+    if found is None:
+        return node
+    parameters, parsed = found
+    if len(node.expressions) != len(parameters):
+        raise TranspileError(f"{node.name} takes {len(parameters)} arguments, called with {len(node.expressions)}")
+    arguments = dict(zip(parameters, node.expressions))
+    body = parsed.copy()
+    if isinstance(body, exp.Column) and not body.table and body.name.lower() in arguments:
+        return arguments[body.name.lower()].copy()
+    for column in list(body.find_all(exp.Column)):
+        if not column.table and column.name.lower() in arguments:
+            column.replace(arguments[column.name.lower()].copy())
+    return exp.Paren(this=body)
+
+
 def _qualify_to_distinct_on(node: exp.Expression) -> exp.Expression:
     """`qualify row_number() over (partition by p order by o) = 1` (every QUALIFY of the models) keeps the first row
     of each partition: PostgreSQL's `select distinct on (p) ... order by p, o`. sqlglot's own rewrite wraps the
@@ -278,6 +314,7 @@ def _alias_derived_tables(tree: exp.Expression) -> None:
 
 
 _REWRITES: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
+    _expand_macro,
     _qualify_to_distinct_on,
     _union_by_name_to_positions,
     _try_cast_to_function,
@@ -288,8 +325,8 @@ _REWRITES: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
     _json_group_object,
     _group_by_all_to_positions,
 )
-"""In this order: `group by all` last, once every aggregate is a node sqlglot knows as one (`json_group_object` is
-an unknown function until rewritten)."""
+"""In this order: macros first (their bodies may hold constructs the other rewrites change); `group by all` last,
+once every aggregate is a node sqlglot knows as one (`json_group_object` is an unknown function until rewritten)."""
 
 
 def postgres_sql(sql: str) -> str:
@@ -370,6 +407,7 @@ def postgres_database(connection: PgConnection) -> ModelDatabase:
         type_names=PG_TYPE_NAMES,
         replaces_in_place=False,
         setup=HELPER_FUNCTIONS,
+        creates_macros=False,
         analyzes_tables=True,
     )
 

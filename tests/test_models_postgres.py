@@ -389,6 +389,29 @@ def test_json_group_object_gives_the_same_object(pg_warehouse: PostgresWarehouse
     assert json.loads(pg) == json.loads(duck) == {"a": 1, 'b "x"': 2}
 
 
+def test_a_macro_gives_the_same_rows_on_postgresql(pg_warehouse: PostgresWarehouse) -> None:
+    """DuckDB calls the macro of sql/macros.sql as the build creates it; PostgreSQL gets its body, expanded."""
+    sql = (
+        "select s, null_if_blank(s), null_if_blank(trim(s)) from (values ('x'), (' y '), (' '), (''), ('NULL'),"
+        " ('null'), ('Null'), (null)) as t(s)"
+    )
+    with duckdb.connect() as con:
+        con.execute(f"create schema {MODEL_SCHEMA}")
+        for macro in models.load_macros():
+            con.execute(macro.statement)
+        con.execute(f"set search_path = '{MODEL_SCHEMA}'")
+        duck = Counter(con.execute(sql).fetchall())
+    assert Counter(pg_warehouse.rows(postgres_sql(sql))) == duck
+
+
+def test_a_macro_call_is_expanded_into_its_body() -> None:
+    assert postgres_sql("select null_if_blank(trim(a)) as a from t") == (
+        "SELECT (CASE WHEN TRIM(TRIM(a)) IN ('', 'NULL', 'null') THEN NULL ELSE TRIM(a) END) AS a FROM t"
+    )
+    with pytest.raises(TranspileError, match="null_if_blank takes 1 arguments, called with 2"):
+        postgres_sql("select null_if_blank(a, b) from t")
+
+
 def test_qualify_becomes_distinct_on() -> None:
     sql = postgres_sql("select * from t qualify row_number() over (partition by a order by b desc) = 1")
     assert sql == "SELECT DISTINCT ON (a) * FROM t ORDER BY a, b DESC NULLS LAST"

@@ -261,3 +261,120 @@ def test_every_declared_test_targets_a_model() -> None:
     tested = {test.model for test in tests}
     for name in EXPECTED_MARTS:
         assert name in tested, name
+
+
+# ------------------------------------------------------------------------------------------------------ references
+def test_references_are_tables_read_not_names_of_ctes_functions_or_columns() -> None:
+    model = models.parse_model(
+        "x",
+        "staging",
+        "sql/staging/x.sql",
+        "with students as (select * from illuminate.students) select null_if_blank(s.site_name) as n"
+        ' from students join illuminate."sites" as s on s.site_id = students.site_id',
+    )
+    assert model.sources == frozenset({"students", "sites"}) and model.refs == frozenset()
+    assert [model.sql[ref.start : ref.end] for ref in model.source_references] == [
+        "illuminate.students",
+        'illuminate."sites"',
+    ]
+
+
+def test_a_model_that_does_not_parse_is_a_one_line_error() -> None:
+    with pytest.raises(ModelError, match=r"^sql/marts/x.sql: cannot parse its SQL: [^\n]+$"):
+        models.parse_model("x", "marts", "sql/marts/x.sql", "select (1 from analytics.dim_sites")
+
+
+def test_a_reference_to_a_missing_model_is_a_one_line_error() -> None:
+    a = models.parse_model("a", "marts", "sql/marts/a.sql", "select * from analytics.b join analytics.settings on true")
+    with pytest.raises(ModelError, match=r"^sql/marts/a.sql: reads analytics.b, which no model builds$"):
+        models.build_order({"a": a})
+
+
+def test_a_cycle_names_its_models_on_one_line() -> None:
+    found = {
+        name: models.parse_model(name, "marts", f"sql/marts/{name}.sql", f"select * from analytics.{ref}")
+        for name, ref in [("a", "b"), ("b", "c"), ("c", "a"), ("d", "a")]
+    }
+    with pytest.raises(ModelError) as failure:
+        models.build_order(found)
+    message = str(failure.value)
+    assert message.startswith("models read each other in a cycle: ") and "\n" not in message
+    assert {"sql/marts/a.sql", "sql/marts/b.sql", "sql/marts/c.sql"} <= set(message.split(": ", 1)[1].split(" -> "))
+    assert "sql/marts/d.sql" not in message  # reads the cycle, is not part of it
+
+
+# ---------------------------------------------------------------------------------------------------------- macros
+def test_no_model_spells_out_what_a_macro_does() -> None:
+    """The API's "NULL" / empty text is turned into NULL by `null_if_blank` (sql/macros.sql), written once."""
+    for model in models.discover_models().values():
+        assert "'NULL', 'null'" not in model.sql, f"{model.file}: call null_if_blank() instead"
+
+
+def test_staging_views_call_the_macro_stored_in_the_warehouse(tmp_path: Path) -> None:
+    path = tmp_path / "macro.duckdb"
+    make_raw_warehouse(path)
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "insert into illuminate.sites (site_id, site_name, city) values"
+            " (1, 'NULL', ' '), (2, 'null', ''), (3, ' A ', 'Oakland'), (4, null, 'NULLS')"
+        )
+    models.build_models(path, out=io.StringIO(), settings=SETTINGS)
+    with duckdb.connect(str(path), read_only=True) as con:  # a reader's connection: the macro is in the file
+        rows = con.execute("select site_id, site_name, city from analytics.stg_sites order by site_id").fetchall()
+        [(schema,)] = con.execute(
+            "select schema_name from duckdb_functions() where function_name = 'null_if_blank'"
+        ).fetchall()
+    assert rows == [(1, None, None), (2, None, None), (3, " A ", "Oakland"), (4, None, "NULLS")]
+    assert schema == "analytics"
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("select 1", "every statement must be `create or replace macro"),
+        ("create macro main.f(x) as x", "must be created in schema analytics"),
+        ("create macro f(x) as x; create macro F(y) as y", "macro f is defined twice"),
+        ("create macro f(x) as x; create macro g(x) as f(x) + 1", "macro g calls another macro (f)"),
+        ("create macro f(x) as table select x", "every statement must be"),
+        ("create macro f(x as x", "cannot parse"),
+    ],
+)
+def test_a_bad_macro_file_is_a_one_line_error(text: str, error: str) -> None:
+    with pytest.raises(ModelError) as failure:
+        models._parse_macros(text)
+    assert str(failure.value).startswith("sql/macros.sql: ") and error in str(failure.value)
+    assert "\n" not in str(failure.value)
+
+
+def test_macros_are_created_in_schema_analytics_whatever_the_file_says() -> None:
+    [macro] = models._parse_macros("create macro Twice(x) as x * 2")
+    assert (macro.name, macro.parameters) == ("twice", ("x",))
+    assert macro.statement.lower().startswith("create or replace macro analytics.twice(x) as")
+
+
+# -------------------------------------------------------------------------------------------- staging key tests
+def test_every_catalog_staging_model_gets_a_key_test_from_the_catalog() -> None:
+    labels = {test.label for test in models.load_model_tests()}
+    for endpoint in load_catalog().values():
+        key = endpoint.primary_key
+        assert f"stg_{endpoint.table}: unique ({', '.join(key)})" in labels, endpoint.table
+        for column in key:
+            assert f"stg_{endpoint.table}: not_null {column}" in labels, (endpoint.table, column)
+    assert len(labels) == len(models.load_model_tests())  # a declared test repeating a generated one runs once
+
+
+def test_a_duplicate_or_null_staging_key_fails_its_generated_test(tmp_path: Path) -> None:
+    path = tmp_path / "keys.duckdb"
+    make_raw_warehouse(path)
+    models.build_models(path, out=io.StringIO(), settings=SETTINGS)
+    assert models.test_models(path) == []
+    with duckdb.connect(str(path)) as con:
+        con.execute("insert into illuminate.sites (site_id, site_name) values (2, 'A'), (2, 'A again')")
+        con.execute(
+            "insert into illuminate.enrollment (student_id, site_id, entry_date, _academic_year)"
+            " values (1, 2, null, 2027)"
+        )
+    failures = models.test_models(path)  # the staging models are views: no rebuild needed
+    assert "stg_sites: unique (site_id): 1 offending rows" in failures
+    assert "stg_enrollment: not_null entry_date: 1 offending rows" in failures
+    assert not any(f.startswith(("stg_sites: not_null", "stg_enrollment: unique")) for f in failures)

@@ -12,7 +12,7 @@ import re
 import pytest
 from model_support import ModelWarehouse
 
-from illuminate_sync.pipelines.models import discover_models
+from illuminate_sync.pipelines.models import discover_models, load_model_tests
 from illuminate_sync.sources.illuminate.catalog import load_catalog
 
 STAGING = {name: model for name, model in discover_models().items() if model.layer == "staging"}
@@ -62,3 +62,11 @@ def test_a_staging_models_key_is_unique_and_never_null(models_warehouse: ModelWa
     )
     assert rows > 0, f"{model} is empty: the test would prove nothing"
     assert (keys, null_rows) == (rows, 0), f"{model}: {rows - keys} repeated keys, {null_rows} with a NULL part"
+
+
+def test_the_key_tests_generated_from_the_catalog_pass_on_the_synced_district(models_warehouse: ModelWarehouse) -> None:
+    """`illuminate-sync models --test` runs a unique and a not-null test on each catalog staging model's key."""
+    generated = [test for test in load_model_tests() if test.model in CATALOG_STAGING and test.kind != "assertion"]
+    assert {test.model for test in generated if test.kind == "unique"} == set(CATALOG_STAGING)
+    failing = {test.label: rows for test in generated if (rows := models_warehouse.rows(test.query)[0][0])}
+    assert failing == {}

@@ -3,12 +3,12 @@
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
     cast(assessment_id as bigint) as assessment_id,
-    case when trim(title) in ('', 'NULL', 'null') then null else title end as title,
-    case when trim(local_student_id) in ('', 'NULL', 'null') then null else local_student_id end as local_student_id,
-    case when trim(first_name) in ('', 'NULL', 'null') then null else first_name end as first_name,
-    case when trim(last_name) in ('', 'NULL', 'null') then null else last_name end as last_name,
-    case when trim(middle_name) in ('', 'NULL', 'null') then null else middle_name end as middle_name,
-    case when trim(reporting_group) in ('', 'NULL', 'null') then null else reporting_group end as reporting_group,
+    null_if_blank(title) as title,
+    null_if_blank(local_student_id) as local_student_id,
+    null_if_blank(first_name) as first_name,
+    null_if_blank(last_name) as last_name,
+    null_if_blank(middle_name) as middle_name,
+    null_if_blank(reporting_group) as reporting_group,
     case when try_cast(left(trim(cast(date_taken as varchar)), 10) as date)
         between date '1900-01-01' and date '2100-12-31'
         then try_cast(left(trim(cast(date_taken as varchar)), 10) as date) end as date_taken,
@@ -16,7 +16,7 @@ select
     cast(points_possible as double) as points_possible,
     cast(percent_correct as double) as percent_correct,
     cast(performance_band_level as bigint) as performance_band_level,
-    case when trim(performance_band_label) in ('', 'NULL', 'null') then null else performance_band_label end as performance_band_label,
+    null_if_blank(performance_band_label) as performance_band_label,
     cast(mastered as boolean) as mastered,
     _dlt_load_id
 from illuminate.assessment_aggregate_student_responses_group

@@ -6,20 +6,20 @@ select
     cast(assessment_id as bigint) as assessment_id,
     exported_at,
     cast(version as bigint) as version,
-    case when trim(assessment__title) in ('', 'NULL', 'null') then null else assessment__title end as title,
-    case when trim(assessment__description) in ('', 'NULL', 'null') then null else assessment__description end
+    null_if_blank(assessment__title) as title,
+    null_if_blank(assessment__description)
         as description,
     assessment__created_at as created_at,
     assessment__updated_at as updated_at,
     case when assessment__administered_at between date '1900-01-01' and date '2100-12-31'
         then assessment__administered_at end as administered_at,
     case when assessment__academic_year between 1900 and 2100 then assessment__academic_year end as academic_year,
-    case when trim(assessment__guid) in ('', 'NULL', 'null') then null else assessment__guid end as guid,
-    case when trim(assessment__tags) in ('', 'NULL', 'null') then null else assessment__tags end as tags,
+    null_if_blank(assessment__guid) as guid,
+    null_if_blank(assessment__tags) as tags,
     assessment__performance_band_set_id as performance_band_set_id,
-    case when trim(assessment__subject_area) in ('', 'NULL', 'null') then null else assessment__subject_area end
+    null_if_blank(assessment__subject_area)
         as subject_area,
-    case when trim(assessment__scope) in ('', 'NULL', 'null') then null else assessment__scope end as scope,
+    null_if_blank(assessment__scope) as scope,
     _dlt_id,
     _dlt_load_id
 from illuminate.assessment_view as view_document

@@ -3,7 +3,7 @@
 -- Grain: one row per assessment and listed grade. Key: (assessment_id, grade_short_name).
 select
     cast(view_document.assessment_id as bigint) as assessment_id,
-    case when trim(grade.value) in ('', 'NULL', 'null') then null else trim(grade.value) end as grade_short_name,
+    null_if_blank(trim(grade.value)) as grade_short_name,
     grade._dlt_list_idx as list_position
 from illuminate.assessment_view__assessment__grade_levels as grade
 inner join illuminate.assessment_view as view_document

@@ -3,7 +3,7 @@
 -- Grain: one row per assessment and group. Key: (assessment_id, reporting_group).
 select
     cast(view_document.assessment_id as bigint) as assessment_id,
-    case when trim(question_group.label) in ('', 'NULL', 'null') then null else question_group.label end as reporting_group,
+    null_if_blank(question_group.label) as reporting_group,
     question_group.sort_order,
     question_group.performance_band_set_id,
     question_group._dlt_list_idx as list_position

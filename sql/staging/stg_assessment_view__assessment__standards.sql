@@ -3,7 +3,7 @@
 -- Grain: one row per assessment and standard. Key: (assessment_id, academic_benchmark_guid).
 select
     cast(view_document.assessment_id as bigint) as assessment_id,
-    case when trim(standard.guid) in ('', 'NULL', 'null') then null else standard.guid end as academic_benchmark_guid,
+    null_if_blank(standard.guid) as academic_benchmark_guid,
     standard.performance_band_set_id,
     standard._dlt_list_idx as list_position
 from illuminate.assessment_view__assessment__standards as standard

@@ -4,7 +4,7 @@
 select
     cast(view_document.assessment_id as bigint) as assessment_id,
     band_set.performance_band_set_id,
-    case when trim(band_set.description) in ('', 'NULL', 'null') then null else band_set.description end as description,
+    null_if_blank(band_set.description) as description,
     band_set._dlt_list_idx as list_position,
     band_set._dlt_id
 from illuminate.assessment_view__performance_band_sets as band_set

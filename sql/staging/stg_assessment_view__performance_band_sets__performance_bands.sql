@@ -5,9 +5,9 @@ select
     band_set.assessment_id,
     band_set.performance_band_set_id,
     band.label_number,
-    case when trim(band.label) in ('', 'NULL', 'null') then null else band.label end as label,
+    null_if_blank(band.label) as label,
     band.minimum_value,
-    case when trim(band.color) in ('', 'NULL', 'null') then null else band.color end as color,
+    null_if_blank(band.color) as color,
     band.is_mastery,
     band._dlt_list_idx as list_position
 from illuminate.assessment_view__performance_band_sets__performance_bands as band

@@ -2,9 +2,9 @@
 -- Grain: one row per API record. Natural key: (flag_code), as declared in the endpoint catalog.
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
-    case when trim(flag_code) in ('', 'NULL', 'null') then null else flag_code end as flag_code,
-    case when trim(flag_title) in ('', 'NULL', 'null') then null else flag_title end as flag_title,
-    case when trim(char_code) in ('', 'NULL', 'null') then null else char_code end as char_code,
+    null_if_blank(flag_code) as flag_code,
+    null_if_blank(flag_title) as flag_title,
+    null_if_blank(char_code) as char_code,
     cast(precedence as bigint) as precedence,
     cast(is_present as boolean) as is_present,
     cast(is_excused as boolean) as is_excused,

@@ -2,11 +2,11 @@
 -- Grain: one row per API record. Natural key: (local_student_id, requirement_check_type, requirement_category_short_name), as declared in the endpoint catalog.
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
-    case when trim(local_student_id) in ('', 'NULL', 'null') then null else local_student_id end as local_student_id,
+    null_if_blank(local_student_id) as local_student_id,
     cast(site_id as bigint) as site_id,
-    case when trim(requirement_check_type) in ('', 'NULL', 'null') then null else requirement_check_type end as requirement_check_type,
-    case when trim(requirement_category_short_name) in ('', 'NULL', 'null') then null else requirement_category_short_name end as requirement_category_short_name,
-    case when trim(requirement_category_full_name) in ('', 'NULL', 'null') then null else requirement_category_full_name end as requirement_category_full_name,
+    null_if_blank(requirement_check_type) as requirement_check_type,
+    null_if_blank(requirement_category_short_name) as requirement_category_short_name,
+    null_if_blank(requirement_category_full_name) as requirement_category_full_name,
     cast(requirement_category_is_non_credit as boolean) as requirement_category_is_non_credit,
     cast(requirement_category_credits_required as double) as requirement_category_credits_required,
     cast(requirement_category_is_satisfied as boolean) as requirement_category_is_satisfied,

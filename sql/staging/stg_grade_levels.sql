@@ -6,10 +6,10 @@
 with grade_levels as (
     select
         cast(grade_level_id as bigint) as grade_level_id,
-        case when trim(short_name) in ('', 'NULL', 'null') then null else trim(short_name) end as short_name,
-        case when trim(long_name) in ('', 'NULL', 'null') then null else long_name end as long_name,
+        null_if_blank(trim(short_name)) as short_name,
+        null_if_blank(long_name) as long_name,
         cast(standard_age as bigint) as standard_age,
-        case when trim(state_id) in ('', 'NULL', 'null') then null else state_id end as state_id,
+        null_if_blank(state_id) as state_id,
         cast(sort_order as bigint) as sort_order,
         _dlt_load_id
     from illuminate.grade_levels

@@ -2,15 +2,15 @@
 -- Grain: one row per API record. Natural key: (local_student_id, gradebook_name, category_name, section_id), as declared in the endpoint catalog.
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
-    case when trim(local_student_id) in ('', 'NULL', 'null') then null else local_student_id end as local_student_id,
-    case when trim(gradebook_name) in ('', 'NULL', 'null') then null else gradebook_name end as gradebook_name,
+    null_if_blank(local_student_id) as local_student_id,
+    null_if_blank(gradebook_name) as gradebook_name,
     cast(possible_points as double) as possible_points,
     cast(points_earned as double) as points_earned,
     cast(percentage as double) as percentage,
-    case when trim(category_name) in ('', 'NULL', 'null') then null else category_name end as category_name,
+    null_if_blank(category_name) as category_name,
     cast(weight as double) as weight,
-    case when trim(mark) in ('', 'NULL', 'null') then null else mark end as mark,
-    case when trim(mark_color) in ('', 'NULL', 'null') then null else mark_color end as mark_color,
+    null_if_blank(mark) as mark,
+    null_if_blank(mark_color) as mark_color,
     cast(missing_count as bigint) as missing_count,
     cast(assignment_count as bigint) as assignment_count,
     cast(zero_count as bigint) as zero_count,
@@ -18,10 +18,10 @@ select
     case when calculated_at between timestamp '1900-01-01' and timestamp '2100-12-31' then calculated_at end as calculated_at,
     case when time_frame_start_date between date '1900-01-01' and date '2100-12-31' then time_frame_start_date end as time_frame_start_date,
     case when time_frame_end_date between date '1900-01-01' and date '2100-12-31' then time_frame_end_date end as time_frame_end_date,
-    case when trim(local_section_id) in ('', 'NULL', 'null') then null else local_section_id end as local_section_id,
+    null_if_blank(local_section_id) as local_section_id,
     cast(section_id as bigint) as section_id,
-    case when trim(section_name) in ('', 'NULL', 'null') then null else section_name end as section_name,
-    case when trim(school_course_id) in ('', 'NULL', 'null') then null else school_course_id end as school_course_id,
+    null_if_blank(section_name) as section_name,
+    null_if_blank(school_course_id) as school_course_id,
     _academic_year,
     _dlt_load_id
 from illuminate.gradebook_category_scores_with_section

@@ -3,13 +3,13 @@
 -- gradebook names recur across years and sessions, and the records name neither (the sync adds both).
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
-    case when trim(local_student_id) in ('', 'NULL', 'null') then null else local_student_id end as local_student_id,
-    case when trim(gradebook_name) in ('', 'NULL', 'null') then null else gradebook_name end as gradebook_name,
+    null_if_blank(local_student_id) as local_student_id,
+    null_if_blank(gradebook_name) as gradebook_name,
     cast(possible_points as double) as possible_points,
     cast(points_earned as double) as points_earned,
     cast(percentage as double) as percentage,
-    case when trim(mark) in ('', 'NULL', 'null') then null else mark end as mark,
-    case when trim(color) in ('', 'NULL', 'null') then null else color end as color,
+    null_if_blank(mark) as mark,
+    null_if_blank(color) as color,
     cast(missing_count as bigint) as missing_count,
     cast(assignment_count as bigint) as assignment_count,
     cast(zero_count as bigint) as zero_count,

@@ -3,10 +3,10 @@
 -- gradebook names recur across years and sessions, and the records name neither (the sync adds both).
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
-    case when trim(local_student_id) in ('', 'NULL', 'null') then null else local_student_id end as local_student_id,
-    case when trim(gradebook_name) in ('', 'NULL', 'null') then null else gradebook_name end as gradebook_name,
-    case when trim(assignment_name) in ('', 'NULL', 'null') then null else assignment_name end as assignment_name,
-    case when trim(category_name) in ('', 'NULL', 'null') then null else category_name end as category_name,
+    null_if_blank(local_student_id) as local_student_id,
+    null_if_blank(gradebook_name) as gradebook_name,
+    null_if_blank(assignment_name) as assignment_name,
+    null_if_blank(category_name) as category_name,
     cast(is_excused as boolean) as is_excused,
     cast(is_missing as boolean) as is_missing,
     cast(points as double) as points,
@@ -17,8 +17,8 @@ select
     cast(use_category_weights as boolean) as use_category_weights,
     case when last_updated between timestamp '1900-01-01' and timestamp '2100-12-31' then last_updated end as last_updated,
     case when calculated_at between timestamp '1900-01-01' and timestamp '2100-12-31' then calculated_at end as calculated_at,
-    case when trim(mark) in ('', 'NULL', 'null') then null else mark end as mark,
-    case when trim(entry) in ('', 'NULL', 'null') then null else entry end as entry,
+    null_if_blank(mark) as mark,
+    null_if_blank(entry) as entry,
     _academic_year,
     _session_type,
     _dlt_load_id

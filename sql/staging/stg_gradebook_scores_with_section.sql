@@ -2,10 +2,10 @@
 -- Grain: one row per API record. Natural key: (local_student_id, gradebook_name, assignment_name, section_id), as declared in the endpoint catalog.
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
-    case when trim(local_student_id) in ('', 'NULL', 'null') then null else local_student_id end as local_student_id,
-    case when trim(gradebook_name) in ('', 'NULL', 'null') then null else gradebook_name end as gradebook_name,
-    case when trim(assignment_name) in ('', 'NULL', 'null') then null else assignment_name end as assignment_name,
-    case when trim(category_name) in ('', 'NULL', 'null') then null else category_name end as category_name,
+    null_if_blank(local_student_id) as local_student_id,
+    null_if_blank(gradebook_name) as gradebook_name,
+    null_if_blank(assignment_name) as assignment_name,
+    null_if_blank(category_name) as category_name,
     cast(is_excused as boolean) as is_excused,
     cast(is_missing as boolean) as is_missing,
     cast(points as double) as points,
@@ -16,12 +16,12 @@ select
     cast(use_category_weights as boolean) as use_category_weights,
     case when last_updated between timestamp '1900-01-01' and timestamp '2100-12-31' then last_updated end as last_updated,
     case when calculated_at between timestamp '1900-01-01' and timestamp '2100-12-31' then calculated_at end as calculated_at,
-    case when trim(mark) in ('', 'NULL', 'null') then null else mark end as mark,
-    case when trim(entry) in ('', 'NULL', 'null') then null else entry end as entry,
-    case when trim(local_section_id) in ('', 'NULL', 'null') then null else local_section_id end as local_section_id,
+    null_if_blank(mark) as mark,
+    null_if_blank(entry) as entry,
+    null_if_blank(local_section_id) as local_section_id,
     cast(section_id as bigint) as section_id,
-    case when trim(section_name) in ('', 'NULL', 'null') then null else section_name end as section_name,
-    case when trim(school_course_id) in ('', 'NULL', 'null') then null else school_course_id end as school_course_id,
+    null_if_blank(section_name) as section_name,
+    null_if_blank(school_course_id) as school_course_id,
     _academic_year,
     _dlt_load_id
 from illuminate.gradebook_scores_with_section

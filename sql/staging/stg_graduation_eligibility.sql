@@ -7,11 +7,11 @@ select
     case when enrollment_start_date between date '1900-01-01' and date '2100-12-31' then enrollment_start_date end as enrollment_start_date,
     case when enrollment_end_date between date '1900-01-01' and date '2100-12-31' then enrollment_end_date end as enrollment_end_date,
     cast(student_id as bigint) as student_id,
-    case when trim(district_student_id) in ('', 'NULL', 'null') then null else district_student_id end as district_student_id,
-    case when trim(state_student_id) in ('', 'NULL', 'null') then null else state_student_id end as state_student_id,
+    null_if_blank(district_student_id) as district_student_id,
+    null_if_blank(state_student_id) as state_student_id,
     cast(course_requirement_site_id as bigint) as course_requirement_site_id,
     cast(course_requirement_year as bigint) as course_requirement_year,
-    case when trim(course_requirement_name) in ('', 'NULL', 'null') then null else course_requirement_name end as course_requirement_name,
+    null_if_blank(course_requirement_name) as course_requirement_name,
     _academic_year,
     _dlt_load_id
 from illuminate.graduation_eligibility

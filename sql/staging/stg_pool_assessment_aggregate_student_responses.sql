@@ -3,11 +3,11 @@
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
     cast(pool_assessment_id as bigint) as pool_assessment_id,
-    case when trim(title) in ('', 'NULL', 'null') then null else title end as title,
-    case when trim(local_student_id) in ('', 'NULL', 'null') then null else local_student_id end as local_student_id,
-    case when trim(first_name) in ('', 'NULL', 'null') then null else first_name end as first_name,
-    case when trim(last_name) in ('', 'NULL', 'null') then null else last_name end as last_name,
-    case when trim(middle_name) in ('', 'NULL', 'null') then null else middle_name end as middle_name,
+    null_if_blank(title) as title,
+    null_if_blank(local_student_id) as local_student_id,
+    null_if_blank(first_name) as first_name,
+    null_if_blank(last_name) as last_name,
+    null_if_blank(middle_name) as middle_name,
     case when try_cast(left(trim(cast(date_taken as varchar)), 10) as date)
         between date '1900-01-01' and date '2100-12-31'
         then try_cast(left(trim(cast(date_taken as varchar)), 10) as date) end as date_taken,
@@ -15,7 +15,7 @@ select
     cast(points_possible as double) as points_possible,
     cast(percent_correct as double) as percent_correct,
     cast(performance_band_level as bigint) as performance_band_level,
-    case when trim(performance_band_label) in ('', 'NULL', 'null') then null else performance_band_label end as performance_band_label,
+    null_if_blank(performance_band_label) as performance_band_label,
     cast(mastered as boolean) as mastered,
     case when start_time between timestamp '1900-01-01' and timestamp '2100-12-31' then start_time end as start_time,
     case when end_time between timestamp '1900-01-01' and timestamp '2100-12-31' then end_time end as end_time,

@@ -4,6 +4,6 @@
 select
     cast(user_id as bigint) as user_id,
     cast(site_id as bigint) as site_id,
-    case when trim(site_name) in ('', 'NULL', 'null') then null else site_name end as site_name,
+    null_if_blank(site_name) as site_name,
     _dlt_load_id
 from illuminate.school_focus_sites

@@ -4,15 +4,15 @@
 select
     cast(term_id as bigint) as term_id,
     cast(site_id as bigint) as site_id,
-    case when trim(term_name) in ('', 'NULL', 'null') then null else term_name end as term_name,
+    null_if_blank(term_name) as term_name,
     cast(term_num as bigint) as term_num,
     case when start_date between date '1900-01-01' and date '2100-12-31' then start_date end as start_date,
     case when end_date between date '1900-01-01' and date '2100-12-31' then end_date end as end_date,
-    case when trim(term_type) in ('', 'NULL', 'null') then null else term_type end as term_type,
+    null_if_blank(term_type) as term_type,
     cast(session_type_id as bigint) as session_type_id,
-    case when trim(session_type) in ('', 'NULL', 'null') then null else session_type end as session_type,
+    null_if_blank(session_type) as session_type,
     cast(academic_year as bigint) as academic_year,
-    case when trim(district_term_id) in ('', 'NULL', 'null') then null else district_term_id end as district_term_id,
+    null_if_blank(district_term_id) as district_term_id,
     _academic_year,
     _dlt_load_id
 from illuminate.terms

@@ -3,11 +3,11 @@
 -- Cleaning: the API's literal "NULL" and empty strings become NULL; dates outside 1900-2100 become NULL.
 select
     cast(user_id as bigint) as user_id,
-    case when trim(district_user_id) in ('', 'NULL', 'null') then null else district_user_id end as district_user_id,
+    null_if_blank(district_user_id) as district_user_id,
     cast(site_id as bigint) as site_id,
     cast(academic_year as bigint) as academic_year,
     cast(term_id as bigint) as term_id,
     cast(role_id as bigint) as role_id,
-    case when trim(role_name) in ('', 'NULL', 'null') then null else role_name end as role_name,
+    null_if_blank(role_name) as role_name,
     _dlt_load_id
 from illuminate.user_roles
