@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 from dlt.common.configuration.exceptions import ConfigurationException
@@ -64,6 +65,16 @@ def min_cell_size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not {MIN_CELL_SIZE_EXPECTED}") from None
 
 
+def time_zone(text: str) -> str:
+    """An IANA zone name (`America/Chicago`)."""
+    try:
+        ZoneInfo(text)
+    except (ValueError, ZoneInfoNotFoundError):
+        expected = "use an IANA name such as America/Chicago"
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time zone: {expected}") from None
+    return text
+
+
 def positive_number(text: str) -> float:
     try:
         value = float(text)
@@ -103,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulator.add_argument(
         "--rate-limit", type=positive_number, default=None, help="API requests per second before 429 (default: none)"
+    )
+    simulator.add_argument(
+        "--timezone",
+        type=time_zone,
+        default=None,
+        help="the zone of the server's clock: its timestamps and modified_after (default America/Los_Angeles)",
     )
 
     models = commands.add_parser("models", help="rebuild the SQL models in schema analytics (and test them)")
@@ -333,6 +350,8 @@ def command_simulator(args: argparse.Namespace) -> int:
         "workers": args.workers,
         "rate_limit": args.rate_limit,
     }
+    if args.timezone is not None:
+        options["timezone"] = args.timezone
     if args.today is not None:
         options["today"] = args.today
     serve_forever(SimulatorConfig(**options), args.port)  # type: ignore[arg-type]

@@ -16,8 +16,16 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from illuminate_sync.simulator import calendar as cal
+
+SERVER_TIMEZONE = "America/Los_Angeles"
+"""The zone of the server's clock. The API's timestamps (`created_at`, `updated_at`, `exported_at`) and its
+`modified_after` filter are wall-clock times without a zone ("2011-09-19 15:27:37" in the documentation's examples),
+and the documentation does not name the zone. The simulated server keeps US Pacific time, the vendor's, by default (a
+simulator option): a client that assumes UTC, as a naive reading would, then misses changes in the tests, as it would
+against a real instance whose clock is hours behind UTC."""
 
 MASK64 = (1 << 64) - 1
 FLAG_ABSENT_CODES = ("A", "E", "I")
@@ -580,7 +588,10 @@ def _random_hex(rng: random.Random, n: int) -> str:
 class District:
     """A whole synthetic district, generated deterministically from (students, seed, today)."""
 
-    def __init__(self, students: int = 300, seed: int = 1, today: dt.date | None = None) -> None:
+    def __init__(
+        self, students: int = 300, seed: int = 1, today: dt.date | None = None, timezone: str = SERVER_TIMEZONE
+    ) -> None:
+        self.zone = ZoneInfo(timezone)
         self.size = max(13, int(students))
         self.seed = seed
         self.today = today or dt.date.today()
@@ -1380,11 +1391,14 @@ class District:
                 out.append(1 if rng.random() < ability else 0)
         return bytes(out)
 
+    def now(self) -> dt.datetime:
+        """The server's wall clock: the current time in its zone, without a zone, as the API writes timestamps."""
+        return dt.datetime.now(self.zone).replace(tzinfo=None)
+
     def _modified(self, day: dt.date) -> dt.datetime:
         rng = self.rng
         stamp = dt.datetime.combine(day, dt.time(15, 0)) + dt.timedelta(minutes=rng.randint(0, 60 * 40))
-        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-        return min(stamp, now - dt.timedelta(hours=3))
+        return min(stamp, self.now() - dt.timedelta(hours=3))
 
     def _results_for(self, a: Assessment) -> None:
         rng = self.rng

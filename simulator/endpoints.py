@@ -251,6 +251,8 @@ class Params:
 
     raw: dict[str, str]
     route: Route
+    zone: dt.tzinfo = dt.timezone.utc
+    """The server clock's zone: a timestamp sent with an offset is read as that instant on the server's clock."""
 
     def get(self, name: str) -> str | None:
         value = self.raw.get(name)
@@ -283,7 +285,7 @@ class Params:
         except ValueError:
             raise bad_request(f"Invalid date for parameter {name}", "invalid_parameter") from None
         if parsed.tzinfo is not None:
-            parsed = parsed.astimezone(dt.timezone.utc)
+            parsed = parsed.astimezone(self.zone)
         return parsed.replace(tzinfo=None)
 
     def flag(self, name: str) -> bool | None:
@@ -342,7 +344,7 @@ class Api:
             if cached is not None:
                 self._cache.move_to_end(key)
                 return cached
-            p = Params(params, route)
+            p = Params(params, route, self.district.zone)
             for name in route.enforced_required:
                 if p.get(name) is None:
                     raise bad_request(f"Missing required parameter: {name}", "missing_parameter")
@@ -1363,7 +1365,7 @@ class Api:
                 }
             )
         return {
-            "exported_at": wire_timestamp(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)),
+            "exported_at": wire_timestamp(self.district.now()),
             "version": 4,
             "performance_band_sets": [
                 {

@@ -16,10 +16,6 @@ from illuminate_sync.simulator.district import Assessment, District, Result, Stu
 from illuminate_sync.simulator.endpoints import FLAG_TITLES, GRADEBOOK_PATHS
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-
-
 def _as_date(value: Any) -> dt.date:
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
 
@@ -78,7 +74,7 @@ class Mutator:
         students = [self.d.add_student(site_id, grade_level_id, entry) for _ in range(int(count))]
         results = 0
         if with_results:
-            now = utcnow()
+            now = self.d.now()
             for s in students:
                 e = next((x for x in reversed(self.d.enrollments) if x.student is s), None)
                 for a in self.d.assessments.values():
@@ -94,7 +90,7 @@ class Mutator:
     def do_change_assessment_result(self, assessment_id: int | None = None, student_id: int | None = None,
                                     count: int = 1) -> dict[str, Any]:
         results = self._results(assessment_id, student_id)
-        now = utcnow()
+        now = self.d.now()
         rng = self.d.rng
         changed = rng.sample(results, min(int(count), len(results))) if student_id is None else results[:1]
         for r in changed:
@@ -120,7 +116,7 @@ class Mutator:
         a = self.d.assessments.get(int(assessment_id))
         if a is None:
             raise ValueError(f"unknown assessment {assessment_id}")
-        a.updated_at = utcnow().replace(microsecond=0)
+        a.updated_at = self.d.now().replace(microsecond=0)
         a.title = title or f"{a.title} (revised)"
         return {"assessment_id": a.assessment_id, "title": a.title, "updated_at": a.updated_at.isoformat(sep=" ")}
 
@@ -255,7 +251,7 @@ class Mutator:
         if not isinstance(payload, list):
             raise ValueError("the payload must be a JSON list")
         d = self.d.index()
-        now = utcnow()
+        now = self.d.now()
         accepted: list[dict[str, Any]] = []
         rejected: list[Any] = []
         students: set[int] = set()

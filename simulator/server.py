@@ -40,7 +40,7 @@ import orjson
 
 from illuminate_sync.simulator import calendar as cal
 from illuminate_sync.simulator.capacity import Capacity
-from illuminate_sync.simulator.district import District
+from illuminate_sync.simulator.district import SERVER_TIMEZONE, District
 from illuminate_sync.simulator.endpoints import DEFAULT_LIMIT, Api, ApiError, page_body
 from illuminate_sync.simulator.faults import Fault, FaultInjector
 from illuminate_sync.simulator.mutations import Mutator, user_api_keys
@@ -86,6 +86,7 @@ class SimulatorConfig:
     workers: int | None = None  # API requests served at once (the rest queue in arrival order); None: unlimited
     rate_limit: float | None = None  # API requests per second before 429 + Retry-After; None: no limit
     rate_limit_burst: int | None = None  # the token bucket's size; None: max(1, round(rate_limit))
+    timezone: str = SERVER_TIMEZONE  # the server clock's zone (IANA name): its timestamps and `modified_after`
 
 
 def to_json(value: Any) -> bytes:
@@ -124,7 +125,7 @@ class Simulator:
             setattr(cfg, key, value)
         self.config = cfg
         self.capacity = Capacity(cfg.workers, cfg.rate_limit, cfg.rate_limit_burst)  # first: a bad value fails fast
-        self.district = District(cfg.students, cfg.seed, cfg.today)
+        self.district = District(cfg.students, cfg.seed, cfg.today, cfg.timezone)
         cfg.today = self.district.today  # always set: `config.today` follows `advance_today`
         self.api = Api(self.district, cfg.attendance_mode)
         self.mutator = Mutator(self.district)
@@ -622,6 +623,7 @@ class Handler(BaseHTTPRequestHandler):
                     200,
                     {
                         "today": sim.today.isoformat(),
+                        "timezone": sim.config.timezone,
                         "students": len(sim.district.students),
                         "version": sim.district.version,
                     },

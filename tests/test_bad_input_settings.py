@@ -58,6 +58,7 @@ BAD_VALUES: list[BadValue] = [
     BadValue(f"{SOURCE}PII_HASH_KEY", "", {f"{SOURCE}PII": "hash"}),
     BadValue(f"{SOURCE}SHRINK_GUARD_RATIO", "half"),
     BadValue(f"{SOURCE}TODAY", "27/11/2026"),
+    BadValue(f"{SOURCE}API_TIMEZONE", "Pacific Time"),
     BadValue("DUCKDB__MEMORY_LIMIT", "lots"),
     BadValue("MODELS__TODAY", "yesterday"),
     BadValue("MODELS__CHRONIC_ABSENCE_THRESHOLD", "high"),

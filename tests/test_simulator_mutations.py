@@ -36,7 +36,7 @@ def test_add_students_enrolls_them_with_rosters_contacts_and_attendance(sim: Sim
 
 
 def test_change_assessment_result_rescores_and_stamps_modified_now(sim: Simulator) -> None:
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(seconds=5)
+    now = sim.district.now() - dt.timedelta(seconds=5)  # the server's wall clock, in its zone
     stamp = now.strftime("%Y-%m-%d %H:%M:%S")
     assert sim.query("AssessmentAggregateStudentResponses", {"modified_after": stamp}) == []
     before = {
@@ -156,7 +156,8 @@ def test_posted_scores_are_scored_against_the_answer_key_and_appear_in_the_aggre
         {"assessment_id": "1001", "local_student_id": student.local_id, "date_taken_start": "2026-11-24"},
     )
     assert len(rows) == 1 and rows[0]["percent_correct"] == "100.00" and rows[0]["mastered"] == "t"
-    recent = sim.query("AssessmentAggregateStudentResponses", {"modified_after": dt.date.today().isoformat()})
+    server_today = sim.district.now().date().isoformat()  # the server's date, in its zone
+    recent = sim.query("AssessmentAggregateStudentResponses", {"modified_after": server_today})
     assert student.local_id in {r["local_student_id"] for r in recent}
     by_local = requests.post(
         api_url(sim, f"Assessment/local_assessment_id/{assessment.local_assessment_id}/Scores"),
@@ -220,3 +221,14 @@ def test_control_api_refuses_non_loopback_clients() -> None:
         assert response.status_code == 403
     finally:
         sim.stop()
+
+
+def test_the_servers_clock_keeps_its_zone_in_stamps_and_in_modified_after() -> None:
+    """Honolulu is 10 hours behind UTC all year: a change is stamped in Honolulu time, and a `modified_after` with an
+    offset is read as that instant on the server's clock."""
+    honolulu = Simulator(SimulatorConfig(students=20, seed=2, timezone="Pacific/Honolulu"))
+    utc_now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    stamp = dt.datetime.fromisoformat(honolulu.mutate("change_assessment_result", count=1)["modified_at"])
+    assert abs(stamp - (utc_now - dt.timedelta(hours=10))) < dt.timedelta(minutes=1)
+    just_before = (utc_now - dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    assert len(honolulu.query("AssessmentAggregateStudentResponses", {"modified_after": just_before})) == 1

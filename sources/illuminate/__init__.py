@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from zoneinfo import ZoneInfo
 
 import dlt
 from dlt.common.typing import TSecretStrValue
@@ -60,6 +61,7 @@ def illuminate_source(
     reconcile_every_n_runs: int = DEFAULT_RECONCILE_EVERY_N_RUNS,
     gradebook_refresh_days: int = DEFAULT_GRADEBOOK_REFRESH_DAYS,
     today: str | None = None,
+    api_timezone: str | None = None,
     warehouse: WarehouseReader | None = None,
     allow_shrink: bool = False,
     pii: str = "keep",
@@ -95,6 +97,10 @@ def illuminate_source(
             the last fetch. `--full-refresh`, `--reconcile` and `--academic-year` refetch it at once.
         today: The date the sync treats as today, `YYYY-MM-DD` (for replaying a night or a simulated district);
             default: the real date.
+        api_timezone: The zone of the instance's clock, an IANA name such as `America/Los_Angeles`: the API's
+            timestamps and its `modified_after` filter are wall-clock times without a zone. Unknown (the default),
+            cursors are sent 12 hours earlier, early enough for a server in any zone (`UNKNOWN_API_ZONE_MARGIN`).
+            Setting: `SOURCES__ILLUMINATE__API_TIMEZONE`.
         warehouse: Reads what earlier runs loaded (the pipeline passes one); used by reconciliation and the shrink
             guard.
         allow_shrink: Load a refetch that replaces a table or slice with far fewer rows than it holds.
@@ -121,6 +127,7 @@ def illuminate_source(
             "shrink_guard_ratio": shrink_guard_ratio,
             "pii": pii,
             "today": today or None,
+            "api_timezone": api_timezone or None,
         }
     )
     run_today = date.fromisoformat(today) if today else date.today()
@@ -148,6 +155,7 @@ def illuminate_source(
         pii=pii_policy,
         shrink_ratio=shrink_guard_ratio,
         report=report or RunReport(),
+        api_zone=ZoneInfo(api_timezone) if api_timezone else None,
         requested_tables=frozenset(resources or ()),
     )
     ctx.report.client = client

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from functools import cached_property
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import dlt
 
@@ -112,6 +113,8 @@ class SyncContext:
     requested_tables: frozenset[str] = frozenset()
     report: RunReport = field(default_factory=RunReport)
     run_started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    api_zone: ZoneInfo | None = None
+    """The zone of the API server's clock (`api_timezone`); None: unknown (see `windows.api_wall_clock`)."""
     _terms_by_year: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     _shared: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)

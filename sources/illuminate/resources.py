@@ -38,7 +38,7 @@ from .context import SyncContext
 from .convert import RowConverter, natural_key
 from .privacy import PiiPolicy
 from .settings import DELETED_COLUMN, MODIFIED_AFTER_OVERLAP, SLICE_YEAR_COLUMN
-from .windows import attendance_dates, window_params
+from .windows import CURSOR_FORMAT, api_wall_clock, attendance_dates, window_params
 from .wire import PageDecoder
 
 REBATCH_ROWS = 20_000
@@ -503,7 +503,7 @@ def modified_after_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource
                 for session in ctx.session_windows(year):
                     params = window_params("date_range", session, ctx.today) or {}
                     if incremental and cursor is not None:
-                        params["modified_after"] = cursor
+                        params["modified_after"] = api_wall_clock(cursor, ctx.api_zone)
                     windows.append(RequestWindow(params))
             for _, window_tables, _ in fetcher.fetch(windows, before_verified=True):
                 yield from unique(window_tables)
@@ -515,7 +515,7 @@ def modified_after_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource
             for year in ctx.selected_years:
                 if year not in loaded_years:
                     loaded_years.append(year)
-            state["cursor"] = (ctx.run_started_at - MODIFIED_AFTER_OVERLAP).strftime("%Y-%m-%d %H:%M:%S")
+            state["cursor"] = (ctx.run_started_at - MODIFIED_AFTER_OVERLAP).strftime(CURSOR_FORMAT)  # UTC
             state["runs_since_reconcile"] = runs_since_reconcile
 
         with ctx.track(endpoint.table):

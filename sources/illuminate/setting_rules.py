@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .auth import OAuth1Credentials, OAuth2Credentials
 from .errors import ConfigurationError
@@ -37,6 +38,14 @@ def _at_least(minimum: int) -> Callable[[Any], bool]:
 
 def _is_share(value: Any) -> bool:
     return bool(0 <= value <= 1)  # NaN fails both comparisons
+
+
+def _is_time_zone(value: Any) -> bool:
+    try:
+        ZoneInfo(str(value))
+    except (ValueError, ZoneInfoNotFoundError):
+        return False
+    return True
 
 
 def _is_iso_date(value: Any) -> bool:
@@ -68,6 +77,7 @@ SETTING_RULES: dict[str, SettingRule] = {
     "shrink_guard_ratio": SettingRule("a share of rows between 0 and 1, e.g. 0.5", _is_share),
     "pii": SettingRule(f"a PII mode: one of {', '.join(PII_MODES)}", lambda mode: mode in PII_MODES),
     "today": SettingRule("a date as YYYY-MM-DD (leave it unset for the real date)", _is_iso_date),
+    "api_timezone": SettingRule("a time zone's IANA name such as America/Los_Angeles", _is_time_zone),
 }
 """The source's user settings (its arguments that dlt resolves), by argument name."""
 

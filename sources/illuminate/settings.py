@@ -13,6 +13,15 @@ DEFAULT_MAX_CONCURRENCY = 8
 MODIFIED_AFTER_OVERLAP = timedelta(hours=2)
 """The API cache clears every 2 hours: a change can surface that late, so cursors overlap the last run by this."""
 
+UNKNOWN_API_ZONE_MARGIN = timedelta(hours=12)
+"""Without `api_timezone`, a `modified_after` cursor is sent this much earlier. The API's timestamps and its
+`modified_after` are the server's wall clock without a zone, and the documentation does not name the zone: a cursor
+written in UTC is read as local time, so on a server in US Pacific time (UTC-8) a cursor "2 hours before the last
+run" would mean 6 hours after it, and every change of those 8 hours would be missed for good. No zone lags UTC by
+more than 12 hours (UTC-12), so with this margin a server anywhere sees every change; a zone ahead of UTC only makes
+the overlap longer. The cost: up to 12 more hours of changes refetched per run on the three endpoints with a cursor;
+`api_timezone` removes it."""
+
 DEFAULT_ATTENDANCE_LOOKBACK_DAYS = 14
 """Attendance is corrected retroactively: every run refetches this many days before the last synced date."""
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from .catalog import Window
-from .settings import ACADEMIC_YEAR_FIRST_MONTH
+from .settings import ACADEMIC_YEAR_FIRST_MONTH, UNKNOWN_API_ZONE_MARGIN
 
 
 def academic_year_of(day: date) -> int:
@@ -68,6 +69,19 @@ def session_windows(terms: Iterable[Mapping[str, Any]], year: int) -> list[Sessi
         start, end = academic_year_bounds(year)
         return [SessionWindow(year, start, end, "Normal")]
     return sorted(SessionWindow(year, start, end, session) for session, (start, end) in spans.items())
+
+
+CURSOR_FORMAT = "%Y-%m-%d %H:%M:%S"
+"""How a `modified_after` cursor is stored (in UTC) and sent (in the server's wall-clock time)."""
+
+
+def api_wall_clock(cursor_utc: str, api_zone: ZoneInfo | None) -> str:
+    """The `modified_after` value for a cursor stored as a UTC time: that instant on the server's clock when its
+    zone is known (`api_timezone`), else the UTC time less `UNKNOWN_API_ZONE_MARGIN`, early enough for any zone."""
+    instant = datetime.strptime(cursor_utc, CURSOR_FORMAT).replace(tzinfo=timezone.utc)
+    if api_zone is None:
+        return (instant - UNKNOWN_API_ZONE_MARGIN).strftime(CURSOR_FORMAT)
+    return instant.astimezone(api_zone).strftime(CURSOR_FORMAT)
 
 
 def window_params(window_kind: Window | None, window: SessionWindow, today: date) -> dict[str, str] | None:
