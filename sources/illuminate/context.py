@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import dlt
 
-from .catalog import Endpoint, load_catalog
+from .catalog import Endpoint, calendar_endpoint
 from .client import IlluminateClient
 from .convert import QuarantinedRecord, RowConverter
 from .errors import ConfigurationError, ShrinkGuardError
@@ -102,7 +102,6 @@ class SyncContext:
     pii: PiiPolicy = field(default_factory=PiiPolicy)
     allow_shrink: bool = False
     shrink_ratio: float = 0.5
-    requested_tables: frozenset[str] = frozenset()
     report: RunReport = field(default_factory=RunReport)
     run_started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     _terms_by_year: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
@@ -148,7 +147,7 @@ class SyncContext:
                 params = {"start_date": start.isoformat(), "end_date": end.isoformat()}
                 rows = {
                     row["term_id"]: row
-                    for row in self.fetch_typed_rows(load_catalog()["terms"], params)
+                    for row in self.fetch_typed_rows(calendar_endpoint(), params)
                     if row.get("academic_year") == year and row.get("term_id") is not None
                 }
                 self._terms_by_year[year] = list(rows.values())
