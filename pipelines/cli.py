@@ -24,7 +24,7 @@ from illuminate_sync.pipelines.cli_base import (
 )
 from illuminate_sync.pipelines.duckdb_settings import out_of_memory_message
 from illuminate_sync.pipelines.writeback import add_writeback_commands, run_writeback_command
-from illuminate_sync.sources.illuminate.catalog import STRATEGY_DESCRIPTIONS, load_catalog
+from illuminate_sync.sources.illuminate.catalog import OFF_DESCRIPTION, STRATEGY_DESCRIPTIONS, load_catalog
 from illuminate_sync.sources.illuminate.errors import ConfigurationError, IlluminateError
 from illuminate_sync.sources.illuminate.privacy import PII_MODES
 
@@ -364,6 +364,8 @@ def endpoint_table() -> str:
     for endpoint in load_catalog().values():
         key = ", ".join(endpoint.primary_key)
         strategy = STRATEGY_DESCRIPTIONS[endpoint.strategy]
+        if not endpoint.enabled:
+            strategy += f"; {OFF_DESCRIPTION}"
         if endpoint.iterate:
             strategy += f" (one request window per {endpoint.iterate})"
         if endpoint.refresh_setting:

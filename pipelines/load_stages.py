@@ -2,10 +2,11 @@
 
 dlt runs extract, normalize and load one after the other, so a full sync downloaded everything and then loaded
 everything: at 20,000 students the load of 32 M rows came after the last answer and took ~65 s, with the network idle.
-A first sync (a warehouse whose tables hold no rows) extracts its resources in stages (`load_stages`): each stage is
-its own load package, loaded in a background thread (`BackgroundLoad`) while the next stage downloads; the last stage
-loads in the foreground as before. If a later stage fails, what the earlier stages loaded stays, with their cursors,
-and the next run goes on from there.
+A first sync (a warehouse whose tables hold no rows) extracts its resources in stages (`load_stages`), cut after each
+endpoint that `endpoints.toml` marks `ends_load_stage` (the two largest, Attendance/Daily and Attendance/Section, with
+their measurements there): each stage is its own load package, loaded in a background thread (`BackgroundLoad`)
+while the next stage downloads; the last stage loads in the foreground as before. If a later stage fails, what the
+earlier stages loaded stays, with their cursors, and the next run goes on from there.
 
 Later runs stay in one package: a warehouse that dashboards read keeps exactly what it held when a run fails, rather
 than newer roster tables beside older attendance.
@@ -37,19 +38,22 @@ from dlt.dataset.utils import get_destination_clients
 from dlt.load import Load
 from dlt.load.configuration import LoaderConfiguration
 
-STAGE_ENDS = ("attendance_daily", "attendance_section")
-"""Resources after which a stage ends: the two largest endpoints (5 M and 19 M of a 20,000-student district's 32 M
-rows). Everything up to and including Attendance/Daily loads while Attendance/Section downloads (~350 s at 20,000
-students), Attendance/Section's rows while the gradebooks download (~150 s); only the last stage loads after the last
-answer."""
+from illuminate_sync.sources.illuminate.catalog import load_catalog
+
+
+def stage_ends() -> list[str]:
+    """The resources after which a stage ends, in catalog order: the endpoints declaring `ends_load_stage` (the two
+    largest; `endpoints.toml` gives their measurements)."""
+    return [table for table, endpoint in load_catalog().items() if endpoint.ends_load_stage]
 
 
 def load_stages(resources: Sequence[str]) -> list[list[str]]:
-    """The resources (in extraction order) cut into stages after each of `STAGE_ENDS`; no empty stage."""
+    """The resources (in extraction order) cut into stages after each of `stage_ends()`; no empty stage."""
+    ends = set(stage_ends())
     stages: list[list[str]] = [[]]
     for name in resources:
         stages[-1].append(name)
-        if name in STAGE_ENDS:
+        if name in ends:
             stages.append([])
     return [stage for stage in stages if stage]
 

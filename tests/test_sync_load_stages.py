@@ -16,7 +16,7 @@ from dlt.destinations.impl.duckdb import duck
 from sync_support import TODAY, assert_same_data, fast_retries, simulator_env, sync
 
 from illuminate_sync.pipelines.duckdb_settings import BACKGROUND_LOAD_CONFIG
-from illuminate_sync.pipelines.load_stages import STAGE_ENDS, load_stages
+from illuminate_sync.pipelines.load_stages import load_stages, stage_ends
 from illuminate_sync.pipelines.sync import run_sync
 from illuminate_sync.simulator import Simulator, SimulatorConfig
 from illuminate_sync.sources.illuminate import resource_names
@@ -69,7 +69,7 @@ def table_rows(db: Path, table: str) -> int:
 
 def test_stages_end_after_the_largest_endpoints_in_extraction_order() -> None:
     stages = load_stages(resource_names())
-    assert [stage[-1] for stage in stages[:-1]] == list(STAGE_ENDS)
+    assert [stage[-1] for stage in stages[:-1]] == stage_ends()
     assert [name for stage in stages for name in stage] == resource_names()
     assert load_stages(["students", "attendance_section"]) == [["students", "attendance_section"]]
 
@@ -99,7 +99,7 @@ def test_each_stage_is_its_own_load_package(sim: Simulator, tmp_path: Path) -> N
 
         stage_of = {table: load_ids(table) for table in ("students", "attendance_daily", "attendance_section")}
         stage_of["gradebook_scores"] = load_ids("gradebook_scores")
-    assert len(loads) == len(STAGE_ENDS) + 1
+    assert len(loads) == len(stage_ends()) + 1
     assert all(len(ids) == 1 for ids in stage_of.values()), stage_of
     assert stage_of["students"] == stage_of["attendance_daily"]
     assert (

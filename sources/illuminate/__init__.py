@@ -21,7 +21,7 @@ from .client import IlluminateClient
 from .context import RunReport, SyncContext, WarehouseReader
 from .errors import ConfigurationError
 from .privacy import PiiPolicy
-from .resources import RESOURCE_FACTORIES, append_into_an_empty_table
+from .resources import RESOURCE_FACTORIES, append_into_an_empty_table, switched_off_resource
 from .setting_rules import check_source_settings
 from .settings import (
     DEFAULT_ACADEMIC_YEARS_BACK,
@@ -109,7 +109,8 @@ def illuminate_source(
         pii_hash_key: The secret key of `pii="hash"`. Setting: `SOURCES__ILLUMINATE__PII_HASH_KEY`.
         shrink_guard_ratio: A replacement with fewer than this share of the rows held (or none) fails the run.
         report: Filled in while the run goes: progress per resource, invalid values, the HTTP client and its stats.
-        resources: The tables the user asked for by name; the per-user resources fetch only when named here.
+        resources: The tables the user asked for by name; the endpoints that are off (`enabled = false` in the
+            catalog: the per-user ones) fetch only when named here.
 
     Returns:
         One resource per GET endpoint, named after its table. The per-user SchoolFocus resources make one request
@@ -156,13 +157,17 @@ def illuminate_source(
         shrink_ratio=shrink_guard_ratio,
         report=report or RunReport(),
         api_zone=ZoneInfo(api_timezone) if api_timezone else None,
-        requested_tables=frozenset(resources or ()),
     )
     ctx.report.client = client
-    return [build_resource(ctx, endpoint) for endpoint in load_catalog().values()]
+    named = frozenset(resources or ())
+    return [build_resource(ctx, endpoint, endpoint.table in named) for endpoint in load_catalog().values()]
 
 
-def build_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
+def build_resource(ctx: SyncContext, endpoint: Endpoint, named: bool) -> DltResource:
+    """The endpoint's resource: its strategy's, or, for an endpoint that is off and not `named`, one that only creates
+    its table."""
+    if not endpoint.enabled and not named:
+        return switched_off_resource(ctx, endpoint)
     return append_into_an_empty_table(ctx, endpoint, RESOURCE_FACTORIES[endpoint.strategy](ctx, endpoint))
 
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import dlt
 
-from .catalog import Endpoint, load_catalog
+from .catalog import Endpoint, calendar_endpoint
 from .client import IlluminateClient
 from .convert import QuarantinedRecord, RowConverter
 from .errors import ConfigurationError, ShrinkGuardError
@@ -110,7 +110,6 @@ class SyncContext:
     pii: PiiPolicy = field(default_factory=PiiPolicy)
     allow_shrink: bool = False
     shrink_ratio: float = DEFAULT_SHRINK_GUARD_RATIO
-    requested_tables: frozenset[str] = frozenset()
     report: RunReport = field(default_factory=RunReport)
     run_started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     api_zone: ZoneInfo | None = None
@@ -158,7 +157,7 @@ class SyncContext:
                 params = {"start_date": start.isoformat(), "end_date": end.isoformat()}
                 rows = {
                     row["term_id"]: row
-                    for row in self.fetch_typed_rows(load_catalog()["terms"], params)
+                    for row in self.fetch_typed_rows(calendar_endpoint(), params)
                     if row.get("academic_year") == year and row.get("term_id") is not None
                 }
                 self._terms_by_year[year] = list(rows.values())

@@ -11,7 +11,12 @@
 | per_user              | replace                    | one request per user                                       |
 
 A slice (a year, a date) is replaced whole: a tombstone row carrying the slice's merge key and `_deleted = true` is
-yielded with its rows, so a slice that became empty upstream empties locally too (see design-notes.md).
+yielded with its rows, so a slice that became empty upstream empties locally too. What the resources rely on in dlt
+and in the API (why a tombstone, why the cursor overlaps by 2 hours, where a cursor is kept) is in
+docs/incremental-sync.md.
+
+An endpoint that is off (`enabled = false` in the catalog: the per-user ones) and not named in `--resources` gets
+`switched_off_resource` instead of its strategy's.
 """
 
 from __future__ import annotations
@@ -44,7 +49,10 @@ from .wire import PageDecoder
 REBATCH_ROWS = 20_000
 """Rows per item handed to dlt (see `rebatch`)."""
 SMALL_PAGE_ROWS = 500
-"""Pages with fewer rows are converted together with others (see `Fetcher.fetch`)..."""
+"""Pages with fewer rows are converted together with others, once `CONVERT_BATCH_ROWS` of their rows have gathered
+(converting costs ~2 ms per page whatever its size, see `Fetcher.fetch`)."""
+CONVERT_BATCH_ROWS = 5_000
+"""Rows of small pages converted in one call (see `SMALL_PAGE_ROWS`)."""
 KEYS_ALREADY_UNIQUE = {"x-stage-data-deduplicated": True}
 """Table hint of the resources whose rows pass a `KeyFilter`: each key comes once, so dlt's merge inserts the staging
 rows as they are instead of numbering every key with a window function first. That window ran DuckDB out of its
@@ -54,18 +62,6 @@ a resumed load job are removed by the pipeline's check after the load.)"""
 STREAM_BATCH_ROWS = 20_000
 """Pages passed on before their window is verified are gathered into tables of about this many rows (the key filter
 and dlt cost a fixed few milliseconds per call)."""
-
-CONVERT_BATCH_ROWS = 5_000
-"""... once this many of their rows have gathered."""
-
-DLT_TYPES = {
-    "bigint": "bigint",
-    "text": "text",
-    "date": "date",
-    "timestamp": "timestamp",
-    "bool": "bool",
-    "double": "double",
-}
 
 
 @dataclass(frozen=True)
@@ -84,7 +80,8 @@ def column_hints(
     columns = (pii or PiiPolicy()).column_types(endpoint, endpoint.columns)
     hints: dict[str, TColumnSchema] = {}
     for name, column_type in {**columns, **(extra or {})}.items():
-        hint: TColumnSchema = {"data_type": DLT_TYPES[column_type], "nullable": True}  # type: ignore[typeddict-item]
+        # the catalog's column types are dlt's data type names
+        hint: TColumnSchema = {"data_type": column_type, "nullable": True}  # type: ignore[typeddict-item]
         if column_type == "timestamp":
             hint["timezone"] = False
         hints[name] = hint
@@ -371,10 +368,8 @@ def replace_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
                 for year in ctx.selected_years
                 for session in ctx.session_windows(year)
             ]
-        if endpoint.table == "course_requirement_checks":
-            as_of = {"as_of_date": ctx.today.isoformat()}
-            return [RequestWindow({**as_of, **site}) for site in _site_fanout(ctx, endpoint)]
-        return [RequestWindow({})]
+        as_of = {endpoint.run_date_param: ctx.today.isoformat()} if endpoint.run_date_param else {}
+        return [RequestWindow({**as_of, **site}) for site in _site_fanout(ctx, endpoint)]
 
     @dlt.resource(
         name=endpoint.table,
@@ -424,7 +419,7 @@ def academic_year_slice_resource(ctx: SyncContext, endpoint: Endpoint) -> DltRes
             fetcher = Fetcher(ctx, endpoint, extra)
             for year in years:
                 yield fetcher.converter.tombstones(SLICE_YEAR_COLUMN, [year])
-                if endpoint.table == "terms":  # the calendar already fetched them
+                if endpoint.session_calendar:  # the run fetched these rows already, to plan its windows
                     yield from _non_empty([fetcher.converter.to_table(ctx.terms(year), {SLICE_YEAR_COLUMN: year})])
                     fetched = len(ctx.terms(year))
                 else:
@@ -762,23 +757,17 @@ def _typed_document(converter: RowConverter, assessment_id: int, document: Any) 
 
 # --------------------------------------------------------------------------------------------- per user
 def per_user_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
-    """SchoolFocus permissions and sites: one request per user, so off unless named in `--resources`.
-
-    When off, the resource only materializes its (empty) table and appends nothing, so whatever an earlier run
-    that named it loaded stays; when named, the table is replaced.
-    """
-    requested = endpoint.table in ctx.requested_tables
+    """SchoolFocus permissions and sites: one request per user, the table replaced. (Off unless named in
+    `--resources`: the catalog declares them `enabled = false`, see `switched_off_resource`.)"""
 
     @dlt.resource(
         name=endpoint.table,
-        write_disposition="replace" if requested else "append",
+        write_disposition="replace",
         columns=column_hints(endpoint, pii=ctx.pii),
         primary_key=list(endpoint.primary_key),
     )
     def user_rows() -> Iterator[Any]:
         yield dlt.mark.materialize_table_schema()
-        if not requested:
-            return
 
         def tables() -> Iterator[pa.Table]:
             users = ctx.shared_rows("users", lambda: ctx.fetch_typed_rows(load_catalog()["users"]))
@@ -808,6 +797,27 @@ def _user_records(endpoint: Endpoint, user_id: int, answer: Any) -> list[dict[st
     if endpoint.shape == "site_map":
         return [{"user_id": user_id, "site_id": site_id, "site_name": name} for site_id, name in answer.items()]
     return [{**answer, "user_id": user_id}]
+
+
+def switched_off_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
+    """The resource of an endpoint that is off (`enabled = false`) and not named in `--resources`: it creates the
+    table, empty, with its declared columns, and appends nothing, so whatever an earlier run that named it loaded
+    stays.
+
+    Not dlt's `selected=False`, which would also run the resource only when named: a deselected resource creates no
+    table, and a run of every resource leaves every catalog table in the warehouse (the models read them).
+    """
+
+    @dlt.resource(
+        name=endpoint.table,
+        write_disposition="append",
+        columns=column_hints(endpoint, pii=ctx.pii),
+        primary_key=list(endpoint.primary_key),
+    )
+    def no_rows() -> Iterator[Any]:
+        yield dlt.mark.materialize_table_schema()
+
+    return no_rows
 
 
 APPENDS_INTO_AN_EMPTY_TABLE = frozenset(
