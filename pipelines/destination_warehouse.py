@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -114,9 +113,13 @@ class DestinationWarehouse(Warehouse):
             # (bench/README.md, seventh pass). The files stay in the owner-only working directory until loaded.
             # Scoped to this pipeline's normalize step (dlt reads `<PIPELINE>__NORMALIZE__DATA_WRITER__...` first), so
             # other dlt pipelines of the process (an orchestrator's) keep their own setting; the user's wins.
-            from illuminate_sync.pipelines.sync import PIPELINE_NAME
+            from illuminate_sync.pipelines.sync import PIPELINE_NAME, default_setting
 
-            os.environ.setdefault(f"{PIPELINE_NAME.upper()}__NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION", "true")
+            default_setting(
+                f"{PIPELINE_NAME}.normalize.data_writer.disable_compression",
+                "true",
+                also_set_as=("normalize.data_writer.disable_compression", "data_writer.disable_compression"),
+            )
         return super().pipeline()
 
     def destination(self) -> Destination[Any, Any]:

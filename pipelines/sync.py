@@ -130,24 +130,32 @@ def quiet_dlt_logging() -> None:
     Container()[PluggableRunContext].initialize_runtime()
 
 
+def default_setting(key: str, value: str, also_set_as: Sequence[str] = ()) -> None:
+    """Give dlt setting `key` (`load.workers`) the sync's `value` unless the user set it (as `key` or one of
+    `also_set_as`, the less specific keys dlt also reads), in the environment or in `.dlt/config.toml`: an
+    environment variable would win over the file, so it is set only when both are silent."""
+    if all(dlt.config.get(name) is None for name in (key, *also_set_as)):
+        os.environ["__".join(key.split(".")).upper()] = value
+
+
 def prepare_pipeline_settings() -> None:
     """dlt's settings for the sync's pipeline, whatever its destination (each overridable by the user, except the
     row ids, which the copied-twice repair relies on)."""
     quiet_dlt_logging()
     # Load ids on arrow rows give the summary its per-run counts.
-    os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+    default_setting("normalize.parquet_normalizer.add_dlt_load_id", "true")
     # Row ids (how a load job copied twice is recognised, see LoadRepairCheck) come with the source's arrow rows
     # (`with_row_ids`): dlt adding them would rewrite every file in normalize, and add a second `_dlt_id`.
     os.environ["NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID"] = "false"
     # Resources are extracted one after another (each fetches its windows concurrently): round-robin across 38
     # generators kept a partial batch of each in memory at once.
-    os.environ.setdefault("EXTRACT__NEXT_ITEM_MODE", "fifo")
+    default_setting("extract.next_item_mode", "fifo")
     # One load job at a time: DuckDB runs each copy on all cores already, and dlt's default of 20 parallel jobs
     # shared DuckDB's memory limit (the 5,000-student benchmark hit "Out of Memory" on four copy jobs, retried).
-    os.environ.setdefault("LOAD__WORKERS", "1")
+    default_setting("load.workers", "1")
     # dlt keeps every loaded file in the data dir after a successful load: a full copy of the district's student
     # rows per run (1.2 GB after two runs of the 20,000-student benchmark district). The warehouse holds them.
-    os.environ.setdefault("LOAD__DELETE_COMPLETED_JOBS", "true")
+    default_setting("load.delete_completed_jobs", "true")
 
 
 def make_pipeline(target: Warehouse | Path, data_dir: Path | None = None) -> dlt.Pipeline:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
+import os
 import re
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
+import dlt
 import pytest
 from dlt.common import logger as dlt_logger
 from dlt.common.configuration.container import Container
@@ -30,7 +32,7 @@ from illuminate_sync.pipelines.duckdb_settings import (
     with_memory_limit,
 )
 from illuminate_sync.pipelines.models import ModelSettings
-from illuminate_sync.pipelines.sync import QUIET_LOG_LEVEL, quiet_dlt_logging
+from illuminate_sync.pipelines.sync import QUIET_LOG_LEVEL, prepare_pipeline_settings, quiet_dlt_logging
 from illuminate_sync.sources.illuminate import illuminate_source, settings
 from illuminate_sync.sources.illuminate.client import IlluminateClient
 from illuminate_sync.sources.illuminate.context import SyncContext
@@ -46,6 +48,10 @@ SETTING_VARIABLES = (
     "DASHBOARD__MIN_CELL_SIZE",
     "DUCKDB__MEMORY_LIMIT",
     OLD_MEMORY_VARIABLE,
+    "LOAD__WORKERS",
+    "LOAD__DELETE_COMPLETED_JOBS",
+    "EXTRACT__NEXT_ITEM_MODE",
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID",
 )
 
 
@@ -104,6 +110,16 @@ def test_dlt_is_quiet_when_no_log_level_is_set(dlt_project: Callable[[str], None
     assert dlt_log_level() == logging.WARNING  # dlt's own default, before the sync's
     quiet_dlt_logging()
     assert dlt_log_level() == getattr(logging, QUIET_LOG_LEVEL)
+
+
+# --------------------------------------------------------------------------------------------- dlt's pipeline settings
+def test_the_syncs_dlt_settings_give_way_to_config_toml(dlt_project: Callable[[str], None]) -> None:
+    dlt_project('[load]\nworkers = 3\n\n[extract]\nnext_item_mode = "round_robin"\n')
+    prepare_pipeline_settings()
+    assert "LOAD__WORKERS" not in os.environ and "EXTRACT__NEXT_ITEM_MODE" not in os.environ
+    assert dlt.config.get("load.workers") == 3
+    assert dlt.config.get("extract.next_item_mode") == "round_robin"
+    assert os.environ["LOAD__DELETE_COMPLETED_JOBS"] == "true"  # not set by the user: the sync's default
 
 
 # -------------------------------------------------------------------------------------------- models and dashboard
