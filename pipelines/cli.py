@@ -158,8 +158,8 @@ def _add_warehouse_arguments(parser: argparse.ArgumentParser, required: bool, du
     parser.add_argument(
         "--dataset",
         default=None,
-        help="with --destination: the raw tables' dataset (default illuminate; the models go to analytics, or"
-        " <dataset>_analytics)",
+        help="the raw tables' dataset (schema of a DuckDB file; default illuminate): the models go to analytics"
+        " beside illuminate, analytics_<name> beside illuminate_<name>, else <dataset>_analytics",
     )
 
 
@@ -242,8 +242,6 @@ def command_run(args: argparse.Namespace, **source_options: object) -> int:
 
     if args.pii is not None:
         source_options["pii"] = args.pii
-    if args.dataset is not None and args.destination is None:
-        raise ConfigurationError("--dataset goes with --destination (a DuckDB file keeps schema illuminate)")
     duckdb_path = args.duckdb
     if duckdb_path is None and args.destination is None:
         duckdb_path = Path("demo.duckdb")  # `demo` without a warehouse

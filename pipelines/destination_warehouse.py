@@ -310,7 +310,7 @@ class DestinationWarehouse(Warehouse):
         log = io.StringIO()
         client = self.open_client()
         try:
-            build_models_postgres(client.native_connection, settings, out=log)
+            build_models_postgres(client.native_connection, settings, out=log, schemas=self.model_schemas())
         finally:
             client.close_connection()
         if out is not None:
@@ -324,6 +324,6 @@ class DestinationWarehouse(Warehouse):
 
         client = self.open_client()
         try:
-            return test_models_postgres(client.native_connection)
+            return test_models_postgres(client.native_connection, self.model_schemas())
         finally:
             client.close_connection()

@@ -1,4 +1,5 @@
-"""The default warehouse: one local DuckDB file (`--duckdb PATH`), raw tables in schema `illuminate`.
+"""The default warehouse: one local DuckDB file (`--duckdb PATH`), raw tables in schema `illuminate` (or the schema
+of `--dataset`, e.g. `illuminate_north`, with the models in `analytics_north`).
 
 What only a file has: its path is checked before anything is written (a wrong file is never turned into a database),
 a lock file beside it keeps a second run out, its files are owner-only, and the loads run on one DuckDB connection
@@ -45,19 +46,23 @@ from illuminate_sync.sources.illuminate.errors import ConfigurationError, Illumi
 from illuminate_sync.sources.illuminate.settings import DATASET_NAME
 
 
-def default_data_dir(duckdb_path: Path) -> Path:
-    """dlt's working directory for a warehouse: beside the DuckDB file, one per file."""
-    return duckdb_path.parent / f".{duckdb_path.name}.dlt"
+def default_data_dir(duckdb_path: Path, dataset: str = DATASET_NAME) -> Path:
+    """dlt's working directory for a warehouse: beside the DuckDB file, one per file and raw dataset (dlt's state,
+    the cursors included, belongs to one dataset: `.w.duckdb.dlt` for `illuminate`, `.w.duckdb.illuminate_north.dlt`
+    for another)."""
+    if dataset == DATASET_NAME:
+        return duckdb_path.parent / f".{duckdb_path.name}.dlt"
+    return duckdb_path.parent / f".{duckdb_path.name}.{dataset}.dlt"
 
 
 class DuckDBFileWarehouse(Warehouse):
     """A DuckDB file, read on short read-only connections (or the background load's cursor, see `sharing`)."""
 
-    def __init__(self, path: Path, data_dir: Path | None = None) -> None:
+    def __init__(self, path: Path, data_dir: Path | None = None, dataset: str = DATASET_NAME) -> None:
         self.path = path
-        self.dataset = DATASET_NAME
+        self.dataset = dataset
         self.data_dir_given = data_dir is not None
-        self.data_dir = data_dir or default_data_dir(path)
+        self.data_dir = data_dir or default_data_dir(path, dataset)
         self._shared: duckdb.DuckDBPyConnection | None = None
         self._shared_lock = threading.Lock()
 
@@ -203,11 +208,11 @@ class DuckDBFileWarehouse(Warehouse):
     # ------------------------------------------------------------------ models
     def build_models(self, settings: ModelSettings, out: TextIO | None = None) -> str:
         log = io.StringIO()
-        build_models(self.path, out=log, settings=settings)
+        build_models(self.path, out=log, settings=settings, schemas=self.model_schemas())
         return log.getvalue().strip().splitlines()[-1]  # "built N models into analytics ..."
 
     def test_models(self) -> list[str]:
-        return test_models(self.path)
+        return test_models(self.path, self.model_schemas())
 
 
 def load_on_one_connection(pipeline: dlt.Pipeline, duckdb_path: Path) -> LoadInfo:

@@ -98,9 +98,10 @@ from dlt.common.storages.configuration import FilesystemConfiguration
 
 from illuminate_sync.pipelines.duckdb_settings import DUCKDB_WRITE_CONFIG, with_memory_limit
 from illuminate_sync.pipelines.duckdb_warehouse import file_lock
-from illuminate_sync.pipelines.models import MODEL_SCHEMA, SOURCE_SCHEMA, ModelSettings, build_models, test_models
+from illuminate_sync.pipelines.models import ModelSettings, build_models, test_models
 from illuminate_sync.pipelines.warehouse import LOAD_ID, ROW_ID, Warehouse, check_data_dir, quoted
 from illuminate_sync.sources.illuminate.errors import ConfigurationError, IlluminateError
+from illuminate_sync.sources.illuminate.settings import DATASET_NAME
 
 LAKE_DESTINATION = "delta"
 """`--destination delta`."""
@@ -414,44 +415,44 @@ class DeltaLakeWarehouse(Warehouse):
         return Path(str(configured)).expanduser() if configured else self.data_dir / "models.duckdb"
 
     def copy_raw_tables(self, path: Path) -> int:
-        """The lake's raw tables copied into schema `illuminate` of the DuckDB file `path` (a table whose Delta
-        version was copied before is left as it is; a table gone from the lake is dropped). Returns the copies."""
+        """The lake's raw tables copied into schema `illuminate` (the lake's dataset) of the DuckDB file `path` (a
+        table whose Delta version was copied before is left as it is; a table gone from the lake is dropped). Returns
+        the copies."""
+        source = self.dataset
+        # the file may be shared by the lake's datasets (`models.lake_duckdb`): each keeps its own versions
+        versions = f"{VERSIONS_SCHEMA}.versions" if source == DATASET_NAME else f"{VERSIONS_SCHEMA}.versions_{source}"
         copied = 0
         path.parent.mkdir(parents=True, exist_ok=True)
         with duckdb.connect(str(path), config=with_memory_limit(DUCKDB_WRITE_CONFIG)) as con:
-            con.execute(f"create schema if not exists {SOURCE_SCHEMA}")
+            con.execute(f"create schema if not exists {source}")
             con.execute(f"create schema if not exists {VERSIONS_SCHEMA}")
-            con.execute(
-                f"create table if not exists {VERSIONS_SCHEMA}.versions"
-                " (table_name varchar primary key, version bigint)"
-            )
-            known = dict(con.execute(f"select table_name, version from {VERSIONS_SCHEMA}.versions").fetchall())
+            con.execute(f"create table if not exists {versions} (table_name varchar primary key, version bigint)")
+            known = dict(con.execute(f"select table_name, version from {versions}").fetchall())
             tables = self.raw_tables()
             for table in tables:
                 delta = self.delta_table(table)
                 if delta is None or known.get(table) == delta.version():
                     continue
                 con.register("lake_copy", delta.to_pyarrow_dataset())
-                con.execute(f"create or replace table {SOURCE_SCHEMA}.{quoted(table)} as select * from lake_copy")
+                con.execute(f"create or replace table {source}.{quoted(table)} as select * from lake_copy")
                 con.unregister("lake_copy")
-                con.execute(
-                    f"insert or replace into {VERSIONS_SCHEMA}.versions values (?, ?)", [table, delta.version()]
-                )
+                con.execute(f"insert or replace into {versions} values (?, ?)", [table, delta.version()])
                 copied += 1
             stale = [
                 row[0]
                 for row in con.execute(
-                    "select table_name from information_schema.tables where table_schema = ?", [SOURCE_SCHEMA]
+                    "select table_name from information_schema.tables where table_schema = ?", [source]
                 ).fetchall()
                 if row[0] not in tables
             ]
             for table in stale:
-                con.execute(f"drop table {SOURCE_SCHEMA}.{quoted(table)}")
-                con.execute(f"delete from {VERSIONS_SCHEMA}.versions where table_name = ?", [table])
+                con.execute(f"drop table {source}.{quoted(table)}")
+                con.execute(f"delete from {versions} where table_name = ?", [table])
         return copied
 
     def write_models_to_lake(self, path: Path) -> list[str]:
-        """The tables of schema `analytics` (marts, reports, settings) written to `<bucket>/<model dataset>/`."""
+        """The tables of the model schema (`analytics`: marts, reports, settings) written to
+        `<bucket>/<model dataset>/`."""
         from deltalake import write_deltalake
         from dlt.common.libs.deltalake import ensure_delta_compatible_arrow_data
 
@@ -462,11 +463,11 @@ class DeltaLakeWarehouse(Warehouse):
                 for row in con.execute(
                     "select table_name from information_schema.tables where table_schema = ?"
                     " and table_type = 'BASE TABLE' order by 1",
-                    [MODEL_SCHEMA],
+                    [self.model_dataset],
                 ).fetchall()
             ]
             for name in names:
-                data = con.sql(f"select * from {MODEL_SCHEMA}.{quoted(name)}").to_arrow_table()
+                data = con.sql(f"select * from {self.model_dataset}.{quoted(name)}").to_arrow_table()
                 write_deltalake(
                     self.table_uri(name, self.model_dataset),
                     ensure_delta_compatible_arrow_data(data),
@@ -485,7 +486,7 @@ class DeltaLakeWarehouse(Warehouse):
         path = self.models_path()
         self.copy_raw_tables(path)
         log = io.StringIO()
-        build_models(path, out=log, settings=settings)
+        build_models(path, out=log, settings=settings, schemas=self.model_schemas())
         if out is not None:
             out.write(log.getvalue())
         line = log.getvalue().strip().splitlines()[-1]  # "built N models into analytics in S s"
@@ -497,7 +498,7 @@ class DeltaLakeWarehouse(Warehouse):
         return line
 
     def test_models(self) -> list[str]:
-        return test_models(self.models_path())
+        return test_models(self.models_path(), self.model_schemas())
 
 
 def models_to_lake() -> bool:

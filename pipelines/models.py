@@ -68,6 +68,7 @@ __all__ = [
     "Model",
     "ModelDatabase",
     "ModelError",
+    "ModelSchemas",
     "ModelSettings",
     "ModelTest",
     "ModelsConfiguration",
@@ -86,6 +87,10 @@ MODEL_SCHEMA = "analytics"
 
 SOURCE_SCHEMA = DATASET_NAME
 """The schema of the raw tables, loaded by the sync."""
+
+SCHEMA_NAME = r"[a-z_][a-z0-9_]*"
+"""A schema the models are built into or read: written unquoted in the statements the runner generates, so a plain
+lower-case SQL name (DuckDB and PostgreSQL read it alike)."""
 
 SETTINGS_RELATION = "settings"
 """`analytics.settings`: one row with the resolved settings, created by the runner before the models."""
@@ -204,6 +209,72 @@ def _parse_days(raw: Any) -> int:
     if value != int(value):
         raise ValueError(raw)
     return int(value)
+
+
+# -------------------------------------------------------------------------------------------------------- schemas
+@dataclass(frozen=True)
+class ModelSchemas:
+    """Where a build reads the raw tables (`source`) and builds the models (`model`): `illuminate` and `analytics`
+    by default, `illuminate_north` and `analytics_north` for instance `north`.
+
+    The model files always name the default schemas (`illuminate.students`, `analytics.stg_students`): one SQL source,
+    which reads as it runs in the default warehouse and which sqlglot, DuckDB's CLI and an editor parse as it is (a
+    placeholder such as `{{ source }}` would not parse). For other schemas `rename` rewrites each schema-qualified
+    table (and column) reference of a statement on sqlglot's tree, in place in the text, so nothing else changes."""
+
+    source: str = SOURCE_SCHEMA
+    model: str = MODEL_SCHEMA
+
+    def __post_init__(self) -> None:
+        for role, name in (("raw tables", self.source), ("models", self.model)):
+            if not re.fullmatch(SCHEMA_NAME, name):
+                raise ConfigurationError(
+                    f"schema {name!r} for the {role}: the models need a lower-case SQL name (a-z, 0-9, _)"
+                )
+        if self.source == self.model:
+            raise ConfigurationError(f"schema {self.source}: the raw tables and the models need two schemas")
+
+    @property
+    def is_default(self) -> bool:
+        return self.source == SOURCE_SCHEMA and self.model == MODEL_SCHEMA
+
+    def rename(self, sql: str) -> str:
+        """`sql` (DuckDB SQL naming the default schemas) naming these schemas; unchanged for the default ones."""
+        if self.is_default:
+            return sql
+        return rename_schemas(sql, self.source, self.model)
+
+
+DEFAULT_SCHEMAS = ModelSchemas()
+
+
+@lru_cache(maxsize=1024)
+def rename_schemas(sql: str, source: str, model: str) -> str:
+    """`sql` with every table (or column) qualified by schema `illuminate` qualified by `source` instead, and every
+    one qualified by `analytics` by `model`. Found on sqlglot's tree, so a schema's name in a string literal, a
+    comment or an unqualified name is left as it is; replaced in the text at the positions sqlglot records."""
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except SqlglotError as error:
+        raise ModelError(
+            f"cannot parse SQL to rename its schemas: {_one_line(str(error).strip().splitlines()[0])}"
+        ) from None
+    targets = {SOURCE_SCHEMA: source, MODEL_SCHEMA: model}
+    spans: list[tuple[int, int, str]] = []
+    for node in tree.find_all(exp.Table, exp.Column):
+        schema = node.args.get("db")
+        if node.args.get("catalog") or not isinstance(schema, exp.Identifier):
+            continue
+        target = targets.get(schema.name.lower())
+        if target is None:
+            continue
+        start, end = schema.meta.get("start"), schema.meta.get("end")
+        if start is None or end is None:  # pragma: no cover - sqlglot records both for every parsed identifier
+            raise ModelError(f"sqlglot gave no position for {node.sql('duckdb')}")
+        spans.append((start, end + 1, target))
+    for start, end, target in sorted(spans, reverse=True):  # from the end, so that earlier offsets hold
+        sql = sql[:start] + target + sql[end:]
+    return sql
 
 
 # --------------------------------------------------------------------------------------------------------- models
@@ -397,6 +468,14 @@ class Macro:
     statement: str
     """`create or replace macro analytics.<name>(...) as <body>`: what the DuckDB build runs."""
 
+    def statement_in(self, schema: str) -> str:
+        """`statement` creating the macro in `schema` (the build's model schema)."""
+        if schema == MODEL_SCHEMA:
+            return self.statement
+        tree = sqlglot.parse_one(self.statement, read="duckdb")
+        tree.this.this.set("db", exp.to_identifier(schema))
+        return tree.sql("duckdb", comments=False)
+
 
 MACRO_FORM = "create or replace macro name(arguments) as expression"
 
@@ -505,6 +584,13 @@ class ModelDatabase:
     analyzes_tables: bool = False
     """Gather a table's statistics once it is built, for the plans of the marts that read it (PostgreSQL gathers
     them only after a commit, by autovacuum)."""
+    schemas: ModelSchemas = DEFAULT_SCHEMAS
+    """The schemas the build reads and writes: each statement of the models and tests is renamed (`ModelSchemas.rename`)
+    before `translate`."""
+
+    def select(self, sql: str) -> str:
+        """A SELECT of the models or tests (DuckDB SQL naming the default schemas) as this database runs it."""
+        return self.translate(self.schemas.rename(sql))
 
 
 # ------------------------------------------------------------------------------------------------ source columns
@@ -595,17 +681,17 @@ def resolve_sources(model: Model, existing: Mapping[str, Mapping[str, str]]) -> 
 
 # ---------------------------------------------------------------------------------------------------------- build
 def relation_kinds(database: ModelDatabase) -> dict[str, str]:
-    """Name -> "view" or "table" of every relation of schema `analytics`."""
+    """Name -> "view" or "table" of every relation of the model schema (`analytics`)."""
     rows = database.execute(
         "select table_name, table_type from information_schema.tables"
-        f" where table_schema = {_quote_literal(MODEL_SCHEMA)}"
+        f" where table_schema = {_quote_literal(database.schemas.model)}"
     )
     return {str(name).lower(): ("view" if kind == "VIEW" else "table") for name, kind in rows}
 
 
 def _replace_relation(database: ModelDatabase, kind: str, name: str, select: str) -> None:
     """`analytics.<name>` as a new `kind` ("view" or "table") holding `select` (already in the database's SQL)."""
-    relation = f"{MODEL_SCHEMA}.{name}"
+    relation = f"{database.schemas.model}.{name}"
     current = relation_kinds(database).get(name)
     if database.replaces_in_place:
         if current is not None and current != kind:
@@ -629,9 +715,9 @@ def settings_select(settings: ModelSettings) -> str:
 
 
 def _write_settings(database: ModelDatabase, settings: ModelSettings) -> None:
-    _replace_relation(database, "table", SETTINGS_RELATION, database.translate(settings_select(settings)))
+    _replace_relation(database, "table", SETTINGS_RELATION, database.select(settings_select(settings)))
     database.execute(
-        f"comment on table {MODEL_SCHEMA}.{SETTINGS_RELATION} is "
+        f"comment on table {database.schemas.model}.{SETTINGS_RELATION} is "
         + _quote_literal("The settings the models were built with (one row); see sql/README.md.")
     )
 
@@ -643,9 +729,9 @@ def build_into(
     settings: ModelSettings,
     out: TextIO,
 ) -> int:
-    """Create schema `analytics`, its settings row and every model of `order` (in that order); the caller holds the
-    transaction. Returns the number of models built."""
-    database.execute(f"create schema if not exists {MODEL_SCHEMA}")
+    """Create the model schema (`analytics`), its settings row and every model of `order` (in that order); the caller
+    holds the transaction. Returns the number of models built."""
+    database.execute(f"create schema if not exists {database.schemas.model}")
     for statement in database.setup:
         database.execute(statement)
     if database.creates_macros:
@@ -663,14 +749,14 @@ def _create_macros(database: ModelDatabase) -> None:
     read, also by a BI tool on its own connection, so they are stored beside the views (not temporary)."""
     for macro in load_macros():
         try:
-            database.execute(macro.statement)
+            database.execute(macro.statement_in(database.schemas.model))
         except database.errors as error:
             raise ModelError(f"sql/{MACROS_FILE} failed: macro {macro.name}: {database.message(error)}") from None
 
 
-def built_message(count: int, seconds: float) -> str:
+def built_message(count: int, seconds: float, schema: str = MODEL_SCHEMA) -> str:
     """The build's last progress line."""
-    return f"built {count} models into {MODEL_SCHEMA} in {seconds:.1f} s"
+    return f"built {count} models into {schema} in {seconds:.1f} s"
 
 
 def build_models(
@@ -678,8 +764,10 @@ def build_models(
     out: TextIO = sys.stderr,
     settings: ModelSettings | None = None,
     select: Iterable[str] | None = None,
+    schemas: ModelSchemas = DEFAULT_SCHEMAS,
 ) -> None:
-    """Build every model (or those named in `select` and what they read) into schema `analytics`.
+    """Build every model (or those named in `select` and what they read) into schema `schemas.model` (`analytics`)
+    from the raw tables of `schemas.source` (`illuminate`).
 
     All-or-nothing: the models are built in one transaction; on failure it is rolled back and `ModelError` names
     the model's file and DuckDB's message. Settings default to `ModelSettings.resolve()`.
@@ -698,11 +786,11 @@ def build_models(
     except duckdb.Error as error:
         raise ModelError(f"cannot open {duckdb_path}: {_one_line(str(error))}") from None
     try:
-        database = _duckdb_database(con)
-        existing = existing_columns(database, SOURCE_SCHEMA)
+        database = _duckdb_database(con, schemas)
+        existing = existing_columns(database, schemas.source)
         if not existing:
             raise ModelError(
-                f"{duckdb_path} has no raw tables in schema {SOURCE_SCHEMA}: run `illuminate-sync run` first"
+                f"{duckdb_path} has no raw tables in schema {schemas.source}: run `illuminate-sync run` first"
             )
         con.execute("begin transaction")
         try:
@@ -713,14 +801,14 @@ def build_models(
             raise
     finally:
         con.close()
-    print(built_message(built, time.monotonic() - started), file=out)
+    print(built_message(built, time.monotonic() - started, schemas.model), file=out)
 
 
-def _duckdb_database(con: duckdb.DuckDBPyConnection) -> ModelDatabase:
+def _duckdb_database(con: duckdb.DuckDBPyConnection, schemas: ModelSchemas = DEFAULT_SCHEMAS) -> ModelDatabase:
     def execute(sql: str) -> list[tuple[Any, ...]]:
         return con.execute(sql).fetchall()
 
-    return ModelDatabase(execute=execute, errors=(duckdb.Error,))
+    return ModelDatabase(execute=execute, errors=(duckdb.Error,), schemas=schemas)
 
 
 def _with_dependencies(models: Mapping[str, Model], names: Iterable[str]) -> set[str]:
@@ -740,9 +828,9 @@ def _with_dependencies(models: Mapping[str, Model], names: Iterable[str]) -> set
 def _build_one(database: ModelDatabase, model: Model, existing: Mapping[str, Mapping[str, str]], out: TextIO) -> None:
     started = time.monotonic()
     kind = model.materialization
-    relation = f"{MODEL_SCHEMA}.{model.name}"
+    relation = f"{database.schemas.model}.{model.name}"
     try:
-        _replace_relation(database, kind, model.name, database.translate(resolve_sources(model, existing)))
+        _replace_relation(database, kind, model.name, database.select(resolve_sources(model, existing)))
         if model.description:
             database.execute(f"comment on {kind} {relation} is {_quote_literal(model.description)}")
         detail = ""
@@ -891,14 +979,15 @@ def _column_list(value: Any) -> list[str]:
     return [str(column) for column in value]
 
 
-def test_models(duckdb_path: Path) -> list[str]:
-    """Run every declared model test on a built warehouse; returns one line per failure (empty: all pass)."""
+def test_models(duckdb_path: Path, schemas: ModelSchemas = DEFAULT_SCHEMAS) -> list[str]:
+    """Run every declared model test on a built warehouse (models in `schemas.model`); returns one line per failure
+    (empty: all pass)."""
     try:
         con = duckdb.connect(str(duckdb_path), read_only=True)
     except duckdb.Error as error:
         return [f"cannot open {duckdb_path}: {_one_line(str(error))}"]
     try:
-        return run_model_tests(_duckdb_database(con))
+        return run_model_tests(_duckdb_database(con, schemas))
     finally:
         con.close()
 
@@ -908,7 +997,7 @@ def run_model_tests(database: ModelDatabase) -> list[str]:
     failures: list[str] = []
     for test in load_model_tests():
         try:
-            rows = database.execute(database.translate(test.query))
+            rows = database.execute(database.select(test.query))
         except database.errors as error:
             failures.append(f"{test.label}: {database.message(error)}")
             continue

@@ -24,7 +24,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable, Iterator
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any, TextIO
 
 import sqlglot
@@ -32,10 +32,11 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from illuminate_sync.pipelines.models import (
+    DEFAULT_SCHEMAS,
     MODEL_SCHEMA,
-    SOURCE_SCHEMA,
     ModelDatabase,
     ModelError,
+    ModelSchemas,
     ModelSettings,
     build_into,
     build_order,
@@ -49,7 +50,7 @@ from illuminate_sync.pipelines.models import (
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
 
-__all__ = ["TranspileError", "build_models_postgres", "postgres_sql", "test_models_postgres"]
+__all__ = ["TranspileError", "build_models_postgres", "helper_functions", "postgres_sql", "test_models_postgres"]
 
 
 class TranspileError(ModelError):
@@ -80,20 +81,24 @@ ROUNDED_TYPES = {"bigint", "integer"}
 DuckDB 2.0), where PostgreSQL's integer input refuses it: these helpers read the text as numeric and round it."""
 
 
-def _try_cast_function(suffix: str, pg_type: str) -> str:
+def _try_cast_function(suffix: str, pg_type: str, schema: str = MODEL_SCHEMA) -> str:
     value = "round(cast(value as numeric))" if pg_type in ROUNDED_TYPES else "value"
     return (
-        f"create or replace function {MODEL_SCHEMA}.try_cast_{suffix}(value text) returns {pg_type}"
+        f"create or replace function {schema}.try_cast_{suffix}(value text) returns {pg_type}"
         " language plpgsql stable parallel safe as $$\n"
         f"begin\n    return cast({value} as {pg_type});\n"
         "exception when data_exception then\n    return null;\nend\n$$"
     )
 
 
-HELPER_FUNCTIONS: tuple[str, ...] = tuple(
-    _try_cast_function(*names) for names in dict.fromkeys(TRY_CAST_TYPES.values())
-)
-"""Created in schema `analytics` by every build, before the models (`postgres_sql` output may call them)."""
+def helper_functions(schema: str = MODEL_SCHEMA) -> tuple[str, ...]:
+    """The statements creating the helper functions in the model schema `schema`."""
+    return tuple(_try_cast_function(*names, schema) for names in dict.fromkeys(TRY_CAST_TYPES.values()))
+
+
+HELPER_FUNCTIONS: tuple[str, ...] = helper_functions()
+"""Created in the model schema (`analytics`) by every build, before the models (`postgres_sql` output may call
+them)."""
 
 
 # ------------------------------------------------------------------------------------------------------ rewrites
@@ -226,8 +231,9 @@ def _union_by_name_to_positions(node: exp.Expression) -> exp.Expression:
     return node
 
 
-def _try_cast_to_function(node: exp.Expression) -> exp.Expression:
-    """DuckDB's `try_cast(x as t)` is NULL where the cast fails: `analytics.try_cast_<t>(cast(x as text))`."""
+def _try_cast_to_function(node: exp.Expression, schema: str = MODEL_SCHEMA) -> exp.Expression:
+    """DuckDB's `try_cast(x as t)` is NULL where the cast fails: `analytics.try_cast_<t>(cast(x as text))`, the
+    helper function of the model schema `schema`."""
     if not isinstance(node, exp.TryCast):
         return node
     target = node.to.this
@@ -237,7 +243,7 @@ def _try_cast_to_function(node: exp.Expression) -> exp.Expression:
         raise TranspileError(f"try_cast to {node.to.sql('duckdb')} has no PostgreSQL helper function")
     suffix = TRY_CAST_TYPES[target][0]
     text = exp.Cast(this=node.this, to=exp.DataType.build("text"))
-    return exp.func(f"{MODEL_SCHEMA}.try_cast_{suffix}", text)
+    return exp.func(f"{schema}.try_cast_{suffix}", text)
 
 
 def _fill(template: str, **parts: exp.Expression) -> exp.Expression:
@@ -329,13 +335,16 @@ _REWRITES: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
 once every aggregate is a node sqlglot knows as one (`json_group_object` is an unknown function until rewritten)."""
 
 
-def postgres_sql(sql: str) -> str:
-    """One model's SELECT (DuckDB SQL) as PostgreSQL SQL; `TranspileError` names a construct without equivalent."""
+def postgres_sql(sql: str, model_schema: str = MODEL_SCHEMA) -> str:
+    """One model's SELECT (DuckDB SQL) as PostgreSQL SQL; `TranspileError` names a construct without equivalent.
+    Calls of helper functions name `model_schema` (the schemas of the tables are the caller's: `ModelSchemas`)."""
     try:
         tree = sqlglot.parse_one(sql, read="duckdb")
     except SqlglotError as error:
         raise TranspileError(f"cannot parse: {_first_line(str(error))}") from None
     for rewrite in _REWRITES:
+        if rewrite is _try_cast_to_function and model_schema != MODEL_SCHEMA:
+            rewrite = partial(_try_cast_to_function, schema=model_schema)
         tree = _bottom_up(tree, rewrite)
     _alias_derived_tables(tree)
     try:
@@ -390,8 +399,8 @@ def _message(error: BaseException) -> str:
     return _first_line(primary or str(error))
 
 
-def postgres_database(connection: PgConnection) -> ModelDatabase:
-    """The shared build and test loops' view of an open psycopg2 connection."""
+def postgres_database(connection: PgConnection, schemas: ModelSchemas = DEFAULT_SCHEMAS) -> ModelDatabase:
+    """The shared build and test loops' view of an open psycopg2 connection, building into `schemas`."""
     import psycopg2
 
     def execute(sql: str) -> list[tuple[Any, ...]]:
@@ -403,12 +412,13 @@ def postgres_database(connection: PgConnection) -> ModelDatabase:
         execute=execute,
         errors=(psycopg2.Error, TranspileError),
         message=_message,
-        translate=postgres_sql,
+        translate=postgres_sql if schemas.model == MODEL_SCHEMA else partial(postgres_sql, model_schema=schemas.model),
         type_names=PG_TYPE_NAMES,
         replaces_in_place=False,
-        setup=HELPER_FUNCTIONS,
+        setup=helper_functions(schemas.model),
         creates_macros=False,
         analyzes_tables=True,
+        schemas=schemas,
     )
 
 
@@ -448,28 +458,35 @@ def _require_idle(connection: PgConnection) -> None:
         raise ModelError("the PostgreSQL connection is inside a transaction: commit or roll it back first")
 
 
-def build_models_postgres(connection: PgConnection, settings: ModelSettings, out: TextIO = sys.stderr) -> int:
-    """Build every model into schema `analytics` of the PostgreSQL database behind `connection` (a psycopg2
-    connection, e.g. dlt's `pipeline.sql_client().native_connection`), reading the raw tables of `illuminate`.
+def build_models_postgres(
+    connection: PgConnection,
+    settings: ModelSettings,
+    out: TextIO = sys.stderr,
+    schemas: ModelSchemas = DEFAULT_SCHEMAS,
+) -> int:
+    """Build every model into schema `schemas.model` (`analytics`) of the PostgreSQL database behind `connection` (a
+    psycopg2 connection, e.g. dlt's `pipeline.sql_client().native_connection`), reading the raw tables of
+    `schemas.source` (`illuminate`).
 
     All-or-nothing, like `build_models`: one transaction; on failure it is rolled back and `ModelError` names the
     model's file and the server's message. Returns the number of models built."""
     started = time.monotonic()
     order = build_order(discover_models())
-    database = postgres_database(connection)
+    database = postgres_database(connection, schemas)
     with _transaction(connection):
-        existing = existing_columns(database, SOURCE_SCHEMA)
+        existing = existing_columns(database, schemas.source)
         if not existing:
-            raise ModelError(f"the PostgreSQL database has no raw tables in schema {SOURCE_SCHEMA}: load them first")
+            raise ModelError(f"the PostgreSQL database has no raw tables in schema {schemas.source}: load them first")
         built = build_into(database, order, existing, settings, out)
-    print(built_message(built, time.monotonic() - started), file=out)
+    print(built_message(built, time.monotonic() - started, schemas.model), file=out)
     return built
 
 
-def test_models_postgres(connection: PgConnection) -> list[str]:
-    """Run every declared model test on the PostgreSQL build; one line per failure (empty: all pass)."""
+def test_models_postgres(connection: PgConnection, schemas: ModelSchemas = DEFAULT_SCHEMAS) -> list[str]:
+    """Run every declared model test on the PostgreSQL build (models in `schemas.model`); one line per failure
+    (empty: all pass)."""
     with _autocommit(connection):
-        return run_model_tests(postgres_database(connection))
+        return run_model_tests(postgres_database(connection, schemas))
 
 
 test_models_postgres.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, despite its name

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -32,7 +33,7 @@ import pyarrow as pa
 from dlt.common.destination import Destination
 from dlt.common.pipeline import LoadInfo
 
-from illuminate_sync.pipelines.models import ModelSettings
+from illuminate_sync.pipelines.models import SCHEMA_NAME, ModelSchemas, ModelSettings
 from illuminate_sync.pipelines.run_history import (
     QUARANTINE_TABLE,
     RUN_TABLES_TABLE,
@@ -138,6 +139,11 @@ class Warehouse(ABC):
     @property
     def model_dataset(self) -> str:
         return model_dataset_for(self.dataset)
+
+    def model_schemas(self) -> ModelSchemas:
+        """Where the models read the raw tables and are built: `illuminate` -> `analytics`, `illuminate_north` ->
+        `analytics_north`."""
+        return ModelSchemas(source=self.dataset, model=self.model_dataset)
 
     @property
     @abstractmethod
@@ -307,12 +313,10 @@ class Warehouse(ABC):
 
     # ------------------------------------------------------------------ models
     def check_models(self) -> None:
-        """Before a run that builds the models: they read schema `illuminate`, so another raw dataset has none."""
-        if self.dataset != DATASET_NAME:
-            raise ConfigurationError(
-                f"--dataset {self.dataset}: the SQL models read the raw tables of dataset {DATASET_NAME}; add"
-                " --skip-models to load this dataset without them"
-            )
+        """Before a run that builds the models: they are built into `model_dataset` from the raw tables of `dataset`,
+        both written unquoted in their SQL, so both must be plain lower-case SQL names."""
+        check_dataset_name(self.dataset, "the SQL models")
+        self.model_schemas()
 
     @abstractmethod
     def build_models(self, settings: ModelSettings, out: TextIO | None = None) -> str:
@@ -322,6 +326,15 @@ class Warehouse(ABC):
     @abstractmethod
     def test_models(self) -> list[str]:
         """Run the model tests; one line per failure."""
+
+
+def check_dataset_name(dataset: str, reader: str) -> None:
+    """`--dataset NAME`: a plain lower-case SQL name where `reader` writes it unquoted (a one-line error else)."""
+    if not re.fullmatch(SCHEMA_NAME, dataset):
+        raise ConfigurationError(
+            f"--dataset {dataset}: {reader} need a lower-case SQL name (letters a-z, digits, _; not starting with a"
+            " digit)"
+        )
 
 
 def open_warehouse(
@@ -334,14 +347,11 @@ def open_warehouse(
     if (duckdb_path is None) == (destination is None):
         raise ConfigurationError("give either --duckdb PATH or --destination NAME (one of the two)")
     if duckdb_path is not None:
-        if dataset is not None and dataset != DATASET_NAME:
-            raise ConfigurationError(
-                f"--dataset {dataset}: a DuckDB file keeps its raw tables in schema {DATASET_NAME} (drop --dataset,"
-                " or use --destination duckdb with DESTINATION__DUCKDB__CREDENTIALS)"
-            )
+        if dataset is not None:
+            check_dataset_name(dataset, "the raw tables of a DuckDB file")
         from illuminate_sync.pipelines.duckdb_warehouse import DuckDBFileWarehouse
 
-        return DuckDBFileWarehouse(duckdb_path, data_dir)
+        return DuckDBFileWarehouse(duckdb_path, data_dir, dataset or DATASET_NAME)
     assert destination is not None
     if destination == "delta":
         from illuminate_sync.pipelines.lake_warehouse import DeltaLakeWarehouse
