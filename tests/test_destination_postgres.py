@@ -311,15 +311,15 @@ def test_the_cli_builds_the_models_on_postgres_they_pass_their_tests_and_the_mar
     assert not differences(got, want), "\n".join(differences(got, want))
 
 
-def test_another_dataset_loads_beside_illuminate_and_refuses_the_models_that_read_illuminate(
+def test_another_dataset_loads_beside_illuminate_with_its_models_beside_analytics(
     sim: Simulator, pg: PostgresCluster, database: str, tmp_path: Path
 ) -> None:
     env = {VARIABLE: pg.url(database)}
     arguments = ["run", "--destination", "postgres", "--dataset", "illuminate_test", "--data-dir", str(tmp_path)]
-    refused = run_cli(sim, arguments, **env)
-    assert refused.returncode == 1 and "add --skip-models" in refused.stderr.strip().splitlines()[-1]
-    assert sum(sim.request_counts().values()) == 0
-
-    loaded = run_cli(sim, [*arguments, "--skip-models", "--resources", "sites,students"], **env)
+    loaded = run_cli(sim, [*arguments, "--resources", "sites,students"], **env)
     assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert "models into analytics_test" in loaded.stderr
     assert pg.execute("select count(*) from illuminate_test.students", database) == [(40,)]
+    assert pg.execute("select count(*) from analytics_test.dim_students", database) == [(40,)]
+    schemas = {row[0] for row in pg.execute("select nspname from pg_namespace", database)}
+    assert not schemas & {"illuminate", "analytics"}, "nothing written into the default schemas"
