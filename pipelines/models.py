@@ -10,6 +10,9 @@ A model's dependencies are the tables its SELECT reads (`analytics.x`, `illumina
 sqlglot; the runner builds them in dependency order (`graphlib`) inside one transaction, so a failure leaves the
 previous `analytics` relations as they were and raises `ModelError` naming the model's file and DuckDB's message.
 
+`illuminate` and `analytics` are the default schemas: a build for another pair (`ModelSchemas`, e.g. raw tables in
+`illuminate_north` and models in `analytics_north`) runs the same files with their schema references renamed.
+
 `sql/macros.sql` holds the DuckDB macros the models call (`null_if_blank`): the runner creates them in schema
 `analytics` before the models; on PostgreSQL `models_postgres` expands each call into the macro's body.
 

@@ -342,6 +342,7 @@ def postgres_sql(sql: str, model_schema: str = MODEL_SCHEMA) -> str:
         tree = sqlglot.parse_one(sql, read="duckdb")
     except SqlglotError as error:
         raise TranspileError(f"cannot parse: {_first_line(str(error))}") from None
+    _alias_derived_tables(tree)  # first: a stand-in replacing a raw table is one, and QUALIFY's rewrite may name it
     for rewrite in _REWRITES:
         if rewrite is _try_cast_to_function and model_schema != MODEL_SCHEMA:
             rewrite = partial(_try_cast_to_function, schema=model_schema)
