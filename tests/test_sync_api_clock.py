@@ -16,8 +16,9 @@ from illuminate_sync.sources.illuminate.windows import api_wall_clock
 
 RESULTS = "assessment_aggregate_student_responses"
 RESCORED = 4
-WITHOUT_RECONCILIATION = {"reconcile_every_n_runs": 0}
-"""Reconciliation would refetch the rescored results anyway: these tests look at the cursor alone."""
+ONLY_THE_RESULTS = {"reconcile_every_n_runs": 0, "resources": ["assessments", RESULTS]}
+"""The results and the assessments they belong to, without reconciliation (it would refetch the rescored results
+anyway: these tests look at the cursor alone)."""
 
 
 def _results_written_the_night_after_a_rescoring(server_zone: str, tmp_path: Path, **options: Any) -> int:
@@ -25,9 +26,9 @@ def _results_written_the_night_after_a_rescoring(server_zone: str, tmp_path: Pat
     sim.start(port=0)
     try:
         db = tmp_path / "warehouse.duckdb"
-        sync(sim, db, **WITHOUT_RECONCILIATION, **options)
+        sync(sim, db, **ONLY_THE_RESULTS, **options)
         sim.mutate("change_assessment_result", count=RESCORED)
-        nightly = sync(sim, db, **WITHOUT_RECONCILIATION, **options)
+        nightly = sync(sim, db, **ONLY_THE_RESULTS, **options)
         written = nightly.tables[RESULTS].rows_written
         assert written is not None
         return written
