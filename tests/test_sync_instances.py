@@ -264,3 +264,22 @@ def test_instance_and_dataset_together_are_a_usage_error(north: Simulator, south
     line = one_error_line(result, 2)
     assert "--instance" in line and "--dataset" in line, line
     assert tree(tmp_path) == {}
+
+
+def test_a_second_instance_into_a_busy_duckdb_file_fails_at_once(
+    north: Simulator, south: Simulator, tmp_path: Path
+) -> None:
+    """DuckDB lets one process write a file: instances of one file take turns, and the message says why."""
+    from illuminate_sync.pipelines.duckdb_warehouse import warehouse_lock
+
+    db = tmp_path / "w.duckdb"
+    with warehouse_lock(db):  # another run (of any instance) holds the file
+        result = run_cli(
+            tmp_path, network_env(north, south), "run", "--duckdb", "w.duckdb", "--instance", "south", "--skip-models"
+        )
+    assert result.returncode == 1, result.stderr
+    *progress, line = result.stderr.splitlines()  # the run's "syncing ..." line comes before it takes the lock
+    assert [text for text in progress if not text.startswith("syncing instance south")] == [], result.stderr
+    assert line.startswith("illuminate-sync: error: "), line
+    assert "another illuminate-sync run is using" in line and "one writing process per file" in line, line
+    assert not db.exists()
