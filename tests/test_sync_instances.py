@@ -283,3 +283,34 @@ def test_a_second_instance_into_a_busy_duckdb_file_fails_at_once(
     assert line.startswith("illuminate-sync: error: "), line
     assert "another illuminate-sync run is using" in line and "one writing process per file" in line, line
     assert not db.exists()
+
+
+def test_an_instance_declared_in_the_settings_files_syncs_with_its_own_overrides(
+    north: Simulator, tmp_path: Path
+) -> None:
+    """The same sections in `.dlt/config.toml` and `.dlt/secrets.toml` (a secret override included), resolved by dlt
+    in an installed user's run."""
+    consumer_key, consumer_secret, token, token_secret = north.oauth1
+    settings = tmp_path / ".dlt"
+    settings.mkdir()
+    (settings / "config.toml").write_text(
+        f'[sources.illuminate]\ntoday = "{TODAY.isoformat()}"\n\n'
+        f'[sources.illuminate.instances.west]\nbase_url = "{north.base_url}"\npii = "hash"\nmax_concurrency = 2\n'
+    )
+    (settings / "secrets.toml").write_text(
+        '[sources.illuminate.instances.west]\npii_hash_key = "a-key-for-west-only"\n\n'
+        "[sources.illuminate.instances.west.credentials]\n"
+        f'consumer_key = "{consumer_key}"\nconsumer_secret = "{consumer_secret}"\n'
+        f'token = "{token}"\ntoken_secret = "{token_secret}"\n'
+    )
+    env = {name: value for name, value in os.environ.items() if not name.startswith(SOURCE)}
+    argv = ("run", "--duckdb", "w.duckdb", "--instance", "west", "--skip-models", "--resources", "students")
+    result = run_cli(tmp_path, env, *argv)
+    assert result.returncode == 0, result.stderr
+    assert "a-key-for-west-only" not in result.stdout + result.stderr
+    assert_no_secret(result, north)
+    loaded = loaded_keys(tmp_path / "w.duckdb", "students", "illuminate_west")
+    assert set(loaded) == expected_keys(north, "students")
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        last_names = {row[0] for row in con.execute("select last_name from illuminate_west.students").fetchall()}
+    assert not last_names & {record["last_name"] for record in north.query("Students", {})}, "pii=hash not applied"

@@ -30,7 +30,7 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException, Con
 from dlt.common.configuration.providers import EnvironProvider
 from dlt.common.configuration.specs import BaseConfiguration, configspec
 from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
-from dlt.common.typing import AnyType
+from dlt.common.typing import AnyType, extract_inner_type
 
 from .auth import IlluminateCredentials
 from .client import normalize_base_url
@@ -163,7 +163,7 @@ def _resolve_overrides(sections: tuple[str, ...]) -> dict[str, Any]:
         accessor = dlt.secrets if setting in SECRET_FIELDS else dlt.config
         key = ".".join((*sections, setting))
         try:
-            value = accessor.get(key, hints[setting])
+            value = accessor.get(key, extract_inner_type(hints[setting]))  # `str | None`: a `str` if set
         except ConfigValueCannotBeCoercedException as error:
             raise ConfigurationError(invalid_setting_message(setting, error.field_value, error.hint)) from None
         if value is not None:
