@@ -85,12 +85,31 @@ def positive_number(text: str) -> float:
     raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0")
 
 
+def instance_name(text: str) -> str:
+    """`--instance` values: a name declared under `[sources.illuminate.instances.<name>]` (checked when the run
+    resolves it); here only its form, which becomes schema names."""
+    from illuminate_sync.sources.illuminate.instances import check_instance_name
+
+    try:
+        check_instance_name(text)
+    except ConfigurationError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--instance ")) from None
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="illuminate-sync", description="Sync Illuminate Education data into DuckDB.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     run = commands.add_parser("run", help="sync the instance configured in .dlt/ or SOURCES__ILLUMINATE__* variables")
     _add_sync_arguments(run, duckdb_required=True)
+    run.add_argument(
+        "--instance",
+        type=instance_name,
+        default=None,
+        help="sync named instance NAME, declared under [sources.illuminate.instances.NAME] or"
+        " SOURCES__ILLUMINATE__INSTANCES__NAME__*, into dataset illuminate_NAME (models in analytics_NAME)",
+    )
 
     demo = commands.add_parser("demo", help="start the built-in simulated district and sync it")
     _add_sync_arguments(demo, duckdb_required=False)
@@ -198,7 +217,10 @@ def _add_sync_arguments(parser: argparse.ArgumentParser, duckdb_required: bool) 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "instance", None) is not None and args.dataset is not None:
+        parser.error(f"--instance {args.instance} goes without --dataset (its dataset is illuminate_{args.instance})")
     logging.basicConfig(
         level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -242,6 +264,7 @@ def command_run(args: argparse.Namespace, **source_options: object) -> int:
 
     if args.pii is not None:
         source_options["pii"] = args.pii
+    instance = getattr(args, "instance", None)  # `run` only
     duckdb_path = args.duckdb
     if duckdb_path is None and args.destination is None:
         duckdb_path = Path("demo.duckdb")  # `demo` without a warehouse
@@ -249,6 +272,7 @@ def command_run(args: argparse.Namespace, **source_options: object) -> int:
         duckdb_path,
         destination=args.destination,
         dataset=args.dataset,
+        instance=instance,
         resources=args.resources,
         academic_years=args.academic_years,
         full_refresh=args.full_refresh,

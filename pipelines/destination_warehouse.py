@@ -113,10 +113,10 @@ class DestinationWarehouse(Warehouse):
             # (bench/README.md, seventh pass). The files stay in the owner-only working directory until loaded.
             # Scoped to this pipeline's normalize step (dlt reads `<PIPELINE>__NORMALIZE__DATA_WRITER__...` first), so
             # other dlt pipelines of the process (an orchestrator's) keep their own setting; the user's wins.
-            from illuminate_sync.pipelines.sync import PIPELINE_NAME, default_setting
+            from illuminate_sync.pipelines.sync import default_setting
 
             default_setting(
-                f"{PIPELINE_NAME}.normalize.data_writer.disable_compression",
+                f"{self.pipeline_name}.normalize.data_writer.disable_compression",
                 "true",
                 also_set_as=("normalize.data_writer.disable_compression", "data_writer.disable_compression"),
             )

@@ -87,7 +87,7 @@ class DuckDBFileWarehouse(Warehouse):
         return dlt.destinations.duckdb(credentials)
 
     def lock(self) -> AbstractContextManager[None]:
-        return warehouse_lock(self.path)
+        return warehouse_lock(self.path, shared_by_instances=self.instance is not None)
 
     def protected(self) -> AbstractContextManager[None]:
         return owner_only_files(self.path)
@@ -240,8 +240,9 @@ def _lock_exclusively(descriptor: int) -> None:
 
 
 @contextmanager
-def file_lock(lock_path: Path, holder: str) -> Iterator[None]:
-    """An exclusive lock on `lock_path`: a second run exits at once instead of waiting or corrupting the first."""
+def file_lock(lock_path: Path, holder: str, why: str = "") -> Iterator[None]:
+    """An exclusive lock on `lock_path`: a second run exits at once instead of waiting or corrupting the first.
+    `why` ends the message (why the other run keeps this one out)."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -249,16 +250,25 @@ def file_lock(lock_path: Path, holder: str) -> Iterator[None]:
             _lock_exclusively(descriptor)
         except OSError:
             raise IlluminateError(
-                f"another illuminate-sync run is using {holder} (lock {lock_path}): wait for it to finish"
+                f"another illuminate-sync run is using {holder} (lock {lock_path}): wait for it to finish{why}"
             ) from None
         yield
     finally:
         os.close(descriptor)
 
 
-def warehouse_lock(duckdb_path: Path) -> AbstractContextManager[None]:
-    """One sync per DuckDB file at a time (the lock file is beside it)."""
-    return file_lock(duckdb_path.parent / f".{duckdb_path.name}.lock", str(duckdb_path))
+SHARED_FILE_NOTE = (
+    "; instances loading into one DuckDB file run one after another (DuckDB allows one writing process per file):"
+    " give each instance its own --duckdb file to run them at the same time"
+)
+
+
+def warehouse_lock(duckdb_path: Path, shared_by_instances: bool = False) -> AbstractContextManager[None]:
+    """One sync per DuckDB file at a time (the lock file is beside it), whichever instance it loads: DuckDB lets
+    one process write a file, so the instances of one file take turns (`shared_by_instances` says so in the
+    message)."""
+    why = SHARED_FILE_NOTE if shared_by_instances else ""
+    return file_lock(duckdb_path.parent / f".{duckdb_path.name}.lock", str(duckdb_path), why)
 
 
 @contextmanager

@@ -44,9 +44,10 @@ from illuminate_sync.pipelines.memory import hold_less_memory, release_free_memo
 from illuminate_sync.pipelines.models import ModelSettings
 from illuminate_sync.pipelines.progress import reporting_progress
 from illuminate_sync.pipelines.run_history import BOOKKEEPING_TABLES, QUARANTINE_TABLE, RunRecord, TableRun
-from illuminate_sync.pipelines.warehouse import Warehouse, open_warehouse
+from illuminate_sync.pipelines.warehouse import PIPELINE_NAME, Warehouse, open_warehouse
 from illuminate_sync.sources.illuminate import RunReport, illuminate_source, resource_names
 from illuminate_sync.sources.illuminate.errors import ConfigurationError, IlluminateError, ShrinkGuardError
+from illuminate_sync.sources.illuminate.instances import resolve_instance
 from illuminate_sync.sources.illuminate.setting_rules import invalid_setting_message, setting_variable
 from illuminate_sync.sources.illuminate.settings import DATASET_NAME
 
@@ -55,7 +56,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-PIPELINE_NAME = "illuminate_sync"
+__all__ = ["PIPELINE_NAME", "SyncSummary", "run_sync"]
 
 
 @dataclass
@@ -175,17 +176,24 @@ def run_sync(
     build_models_after: bool = True,
     destination: str | None = None,
     dataset: str | None = None,
+    instance: str | None = None,
     **source_options: Any,
 ) -> SyncSummary:
     """Run one sync into a DuckDB file (`duckdb_path`) or a dlt destination (`destination`, `dataset`), then
     rebuild the SQL models, and return the sync's summary.
+
+    `instance`: a named instance (`[sources.illuminate.instances.<name>]`) instead of the single one: its base URL,
+    credentials and settings, into raw dataset `illuminate_<name>` with its own dlt pipeline (state, cursors);
+    `source_options` given here still win over its settings (the command line's `--pii`).
 
     Every input is checked before anything is written (the paths or the destination's connection, the source's and
     the models' settings): a wrong one raises a one-line ConfigurationError and leaves everything as it was. Raises
     IlluminateError (one-line, user-facing) on failure; what earlier runs loaded stays as it was.
     """
     quiet_dlt_logging()
-    warehouse = open_warehouse(duckdb_path, destination, dataset, data_dir)
+    if instance is not None:
+        source_options = {**resolve_instance(instance).source_options(), **source_options}
+    warehouse = open_warehouse(duckdb_path, destination, dataset, data_dir, instance)
     warehouse.check()
     select_resources(resources)
     check_source_options(**source_options)
@@ -193,7 +201,12 @@ def run_sync(
     models = model_settings(source_options.get("today"))
     if build_models_after:
         warehouse.check_models()
-    print(f"syncing into {warehouse.label} ...", file=out, flush=True)
+    if instance is None:
+        print(f"syncing into {warehouse.label} ...", file=out, flush=True)
+    else:
+        print(
+            f"syncing instance {instance} into {warehouse.label}, dataset {warehouse.dataset} ...", file=out, flush=True
+        )
     hold_less_memory()
     try:
         with warehouse.lock(), warehouse.protected():

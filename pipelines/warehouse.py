@@ -43,11 +43,20 @@ from illuminate_sync.pipelines.run_history import (
 )
 from illuminate_sync.sources.illuminate.convert import QuarantinedRecord
 from illuminate_sync.sources.illuminate.errors import ConfigurationError
+from illuminate_sync.sources.illuminate.instances import dataset_for
 from illuminate_sync.sources.illuminate.settings import DATASET_NAME
 
 MODEL_DATASET = "analytics"
+PIPELINE_NAME = "illuminate_sync"
+"""The dlt pipeline of the single instance (its state, cursors, working directory); a named instance's is
+`illuminate_sync_<name>` (`pipeline_name_for`)."""
 ROW_ID = "_dlt_id"
 LOAD_ID = "_dlt_load_id"
+
+
+def pipeline_name_for(instance: str | None) -> str:
+    """The dlt pipeline of instance `instance` (None: the single instance)."""
+    return PIPELINE_NAME if instance is None else f"{PIPELINE_NAME}_{instance}"
 
 
 def model_dataset_for(dataset: str) -> str:
@@ -126,7 +135,10 @@ class Warehouse(ABC):
     """A warehouse the sync loads into: the reads the source needs (a `WarehouseReader`) and the run's chores."""
 
     dataset: str
-    """The raw tables' dataset (schema): `illuminate` unless `--dataset` says otherwise."""
+    """The raw tables' dataset (schema): `illuminate` unless `--dataset` says otherwise (`illuminate_<name>` for a
+    named instance)."""
+    instance: str | None = None
+    """The named instance this warehouse is loaded for (`--instance`), or None for the single instance."""
     data_dir: Path
     """dlt's working directory for this warehouse (its state, its packages), owner-only."""
 
@@ -144,6 +156,11 @@ class Warehouse(ABC):
         """Where the models read the raw tables and are built: `illuminate` -> `analytics`, `illuminate_north` ->
         `analytics_north`."""
         return ModelSchemas(source=self.dataset, model=self.model_dataset)
+
+    @property
+    def pipeline_name(self) -> str:
+        """The dlt pipeline: one per instance, so each has its own state and cursors."""
+        return pipeline_name_for(self.instance)
 
     @property
     @abstractmethod
@@ -167,13 +184,13 @@ class Warehouse(ABC):
 
     def pipeline(self) -> dlt.Pipeline:
         """The dlt pipeline that loads this warehouse (see `pipelines.sync.make_pipeline` for its settings)."""
-        from illuminate_sync.pipelines.sync import PIPELINE_NAME, prepare_pipeline_settings
+        from illuminate_sync.pipelines.sync import prepare_pipeline_settings
 
         prepare_pipeline_settings()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.chmod(0o700)
         return dlt.pipeline(
-            pipeline_name=PIPELINE_NAME,
+            pipeline_name=self.pipeline_name,
             pipelines_dir=str(self.data_dir),
             destination=self.destination(),
             dataset_name=self.dataset,
@@ -342,21 +359,33 @@ def open_warehouse(
     destination: str | None = None,
     dataset: str | None = None,
     data_dir: Path | None = None,
+    instance: str | None = None,
 ) -> Warehouse:
-    """The warehouse of `--duckdb PATH` or of `--destination NAME [--dataset NAME]` (exactly one of the two)."""
+    """The warehouse of `--duckdb PATH` or of `--destination NAME [--dataset NAME]` (exactly one of the two), for the
+    single instance or for named instance `instance` (its raw dataset `illuminate_<name>`, its own pipeline)."""
     if (duckdb_path is None) == (destination is None):
         raise ConfigurationError("give either --duckdb PATH or --destination NAME (one of the two)")
+    if instance is not None and dataset is not None:
+        raise ConfigurationError(
+            f"--dataset {dataset} with --instance {instance}: an instance's dataset is {dataset_for(instance)}"
+            " (drop --dataset)"
+        )
+    raw_dataset = dataset or dataset_for(instance)
+    warehouse: Warehouse
     if duckdb_path is not None:
         if dataset is not None:
             check_dataset_name(dataset, "the raw tables of a DuckDB file")
         from illuminate_sync.pipelines.duckdb_warehouse import DuckDBFileWarehouse
 
-        return DuckDBFileWarehouse(duckdb_path, data_dir, dataset or DATASET_NAME)
-    assert destination is not None
-    if destination == "delta":
+        warehouse = DuckDBFileWarehouse(duckdb_path, data_dir, raw_dataset)
+    elif destination == "delta":
         from illuminate_sync.pipelines.lake_warehouse import DeltaLakeWarehouse
 
-        return DeltaLakeWarehouse(dataset or DATASET_NAME, data_dir)
-    from illuminate_sync.pipelines.destination_warehouse import DestinationWarehouse
+        warehouse = DeltaLakeWarehouse(raw_dataset, data_dir)
+    else:
+        from illuminate_sync.pipelines.destination_warehouse import DestinationWarehouse
 
-    return DestinationWarehouse(destination, dataset or DATASET_NAME, data_dir)
+        assert destination is not None
+        warehouse = DestinationWarehouse(destination, raw_dataset, data_dir)
+    warehouse.instance = instance
+    return warehouse

@@ -163,15 +163,16 @@ def expected_keys(sim: Simulator, table: str, years: tuple[int, ...] = YEARS) ->
     return {typed_key(endpoint, record) for record in expected_records(sim, table, years)}
 
 
-def loaded_keys(db: Path, table: str) -> list[tuple[Any, ...]]:
-    """Every row's natural key as loaded (a list, so duplicates show); slices add their `_academic_year`."""
+def loaded_keys(db: Path, table: str, schema: str = "illuminate") -> list[tuple[Any, ...]]:
+    """Every row's natural key as loaded in raw schema `schema` (a list, so duplicates show); slices add their
+    `_academic_year`."""
     endpoint = load_catalog()[table]
     key_columns = list(endpoint.primary_key)
     if endpoint.strategy == "academic_year_slice" and SLICE_YEAR_COLUMN not in key_columns:
         key_columns.append(SLICE_YEAR_COLUMN)
     columns = ", ".join(f'"{column}"' for column in key_columns)
     with duckdb.connect(str(db), read_only=True) as con:
-        return [tuple(row) for row in con.execute(f'select {columns} from illuminate."{table}"').fetchall()]
+        return [tuple(row) for row in con.execute(f'select {columns} from {schema}."{table}"').fetchall()]
 
 
 def column_types(db: Path, table: str) -> dict[str, str]:
@@ -187,13 +188,14 @@ def column_types(db: Path, table: str) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------------------------------
 # Whole-run reliability and security tests (tests/test_reliability_*.py, tests/test_security_*.py)
 # ---------------------------------------------------------------------------------------------------------------------
-def data_tables(db: Path) -> list[str]:
-    """Every table of schema `illuminate` that holds data (catalog tables and their child tables, the quarantine; no
+def data_tables(db: Path, schema: str = "illuminate") -> list[str]:
+    """Every table of raw schema `schema` that holds data (catalog tables and their child tables, the quarantine; no
     `_dlt_*` and no run history, which differs from run to run by its nature)."""
     with duckdb.connect(str(db), read_only=True) as con:
         rows = con.execute(
-            "select table_name from information_schema.tables where table_schema = 'illuminate'"
-            " and table_name not like '\\_dlt%' escape '\\' order by 1"
+            "select table_name from information_schema.tables where table_schema = ?"
+            " and table_name not like '\\_dlt%' escape '\\' order by 1",
+            [schema],
         ).fetchall()
     return [row[0] for row in rows if row[0] not in RUN_HISTORY]
 
@@ -202,7 +204,7 @@ VOLATILE_COLUMNS = frozenset({"exported_at"})
 """Columns whose value is the time of the request (`Assessment/{id}/View`'s `exported_at`), not data."""
 
 
-def table_snapshot(db: Path, with_dlt_columns: bool = True) -> dict[str, tuple[int, int]]:
+def table_snapshot(db: Path, with_dlt_columns: bool = True, schema: str = "illuminate") -> dict[str, tuple[int, int]]:
     """(rows, order-independent digest of the rows) per data table. With `with_dlt_columns=False` the dlt
     bookkeeping columns (`_dlt_id`, `_dlt_load_id`, ...) and the VOLATILE_COLUMNS are left out, so two warehouses
     loaded by different runs compare equal when they hold the same data."""
@@ -210,13 +212,13 @@ def table_snapshot(db: Path, with_dlt_columns: bool = True) -> dict[str, tuple[i
     if not db.exists():
         return snapshot
     with duckdb.connect(str(db), read_only=True) as con:
-        for table in data_tables(db):
+        for table in data_tables(db, schema):
             columns = [
                 row[0]
                 for row in con.execute(
-                    "select column_name from information_schema.columns where table_schema = 'illuminate'"
+                    "select column_name from information_schema.columns where table_schema = ?"
                     " and table_name = ? order by column_name",
-                    [table],
+                    [schema, table],
                 ).fetchall()
                 if with_dlt_columns or not (row[0].startswith("_dlt_") or row[0] in VOLATILE_COLUMNS)
             ]
@@ -224,7 +226,7 @@ def table_snapshot(db: Path, with_dlt_columns: bool = True) -> dict[str, tuple[i
             quoted = ", ".join(f'"{column}"' for column in columns)
             row_hash = f"hash({quoted})::hugeint"
             count, digest = con.execute(
-                f'select count(*), coalesce(sum({row_hash}), 0) from illuminate."{table}"'
+                f'select count(*), coalesce(sum({row_hash}), 0) from {schema}."{table}"'
             ).fetchone()  # type: ignore[misc]
             snapshot[table] = (int(count), int(digest))
     return snapshot

@@ -31,6 +31,7 @@ from requests import PreparedRequest
 from requests.auth import AuthBase
 
 from .errors import AuthenticationError, ConfigurationError
+from .variables import credentials_section, credentials_variable
 
 __all__ = [
     "CREDENTIALS_ENV_PREFIX",
@@ -60,14 +61,22 @@ logging.getLogger("oauthlib.oauth1.rfc5849").addFilter(_DropDebugRecords())
 
 
 def _env(field: str) -> str:
-    return CREDENTIALS_ENV_PREFIX + field.upper()
+    """The variable of a credentials field: the single instance's, or a named instance's while its settings are
+    resolved (`variables.naming_instance`)."""
+    return credentials_variable(field)
 
 
-NO_CREDENTIALS = (
-    f"no credentials: set {_env('consumer_key')}, {_env('consumer_secret')}, {_env('token')} and"
-    f" {_env('token_secret')} (OAuth1) or {_env('client_id')} and {_env('client_secret')} (OAuth2),"
-    " or the same keys under [sources.illuminate.credentials] in .dlt/secrets.toml"
-)
+def no_credentials_message() -> str:
+    """No credentials at all: the variables to set (the single instance's or the named instance's being resolved)."""
+    return (
+        f"no credentials: set {_env('consumer_key')}, {_env('consumer_secret')}, {_env('token')} and"
+        f" {_env('token_secret')} (OAuth1) or {_env('client_id')} and {_env('client_secret')} (OAuth2),"
+        f" or the same keys under {credentials_section()} in .dlt/secrets.toml"
+    )
+
+
+NO_CREDENTIALS = no_credentials_message()
+"""The single instance's message when it has no credentials."""
 
 
 @configspec
@@ -98,7 +107,7 @@ class SchemeCredentials(CredentialsConfiguration):
             ConfigurationError: No credentials, or a set with a missing part; the message names the variable.
         """
         if not self.given():
-            raise ConfigurationError(NO_CREDENTIALS)
+            raise ConfigurationError(no_credentials_message())
         self._refuse_a_partial_set()
 
     def on_partial(self) -> None:
@@ -116,7 +125,7 @@ class SchemeCredentials(CredentialsConfiguration):
         if self.given():
             self._refuse_a_partial_set()
         elif self.last_in_union:
-            raise ConfigurationError(NO_CREDENTIALS)
+            raise ConfigurationError(no_credentials_message())
 
     def _refuse_a_partial_set(self) -> None:
         for name, reason in self.needs.items():

@@ -72,6 +72,7 @@ from .errors import (
     tls_message,
 )
 from .settings import DEFAULT_MAX_CONCURRENCY
+from .variables import credentials_variable, source_variable
 from .wire import WirePage
 
 __all__ = ["IlluminateClient", "Page", "PathStats", "RequestStats", "RetryPolicy", "normalize_base_url"]
@@ -345,10 +346,11 @@ def normalize_base_url(base_url: str) -> str:
     Raises:
         ConfigurationError: The URL is malformed, not https, or carries credentials, a query or a fragment.
     """
+    variable = source_variable("base_url")  # the single instance's, or a named instance's being resolved
     text = (base_url or "").strip()
     if not text:
         raise ConfigurationError(
-            f"{BASE_URL_ENV} is not set: set it to the instance root, e.g. https://yourdistrict.illuminateed.com/live"
+            f"{variable} is not set: set it to the instance root, e.g. https://yourdistrict.illuminateed.com/live"
         )
     try:
         parts = urlsplit(text)
@@ -356,27 +358,27 @@ def normalize_base_url(base_url: str) -> str:
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
         raise ConfigurationError(
-            f"{BASE_URL_ENV} is not a valid URL: expected the instance root, e.g."
+            f"{variable} is not a valid URL: expected the instance root, e.g."
             " https://yourdistrict.illuminateed.com/live"
         ) from None
     if parts.scheme.lower() not in ("http", "https") or not host:
         raise ConfigurationError(
-            f"{BASE_URL_ENV} is not a valid URL (got {text!r}): expected the instance root, e.g."
+            f"{variable} is not a valid URL (got {text!r}): expected the instance root, e.g."
             " https://yourdistrict.illuminateed.com/live"
         )
     if parts.username is not None or parts.password is not None:
         raise ConfigurationError(
-            f"{BASE_URL_ENV} must not contain a user name or password: put the credentials in"
-            f" {CREDENTIALS_ENV_PREFIX}* instead"
+            f"{variable} must not contain a user name or password: put the credentials in"
+            f" {credentials_variable('')}* instead"
         )
     if parts.query or parts.fragment:
         raise ConfigurationError(
-            f"{BASE_URL_ENV} must be the instance root without a query or fragment, e.g."
+            f"{variable} must be the instance root without a query or fragment, e.g."
             " https://yourdistrict.illuminateed.com/live"
         )
     if parts.scheme.lower() != "https" and not _is_loopback(host):
         raise ConfigurationError(
-            f"{BASE_URL_ENV} must use https (got {parts.scheme}://{host}): plain http is only allowed for a loopback"
+            f"{variable} must use https (got {parts.scheme}://{host}): plain http is only allowed for a loopback"
             " host such as 127.0.0.1 or localhost"
         )
     path = parts.path.rstrip("/")

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .auth import OAuth1Credentials, OAuth2Credentials
 from .errors import ConfigurationError
 from .privacy import PII_MODES
+from .variables import credentials_variable, source_variable
 
-SOURCE_VARIABLE_PREFIX = "SOURCES__ILLUMINATE__"
 CREDENTIALS_FIELDS = (*OAuth1Credentials.needs, *OAuth2Credentials.needs)
 """The fields of `[sources.illuminate.credentials]`: those of both schemes of `IlluminateCredentials`."""
 SECRET_FIELDS = frozenset({*CREDENTIALS_FIELDS, "pii_hash_key"})
@@ -91,9 +91,9 @@ TYPE_DESCRIPTIONS: dict[type, str] = {
 
 
 def setting_variable(field: str) -> str:
-    """The environment variable that sets a field of the source's configuration (or of its credentials)."""
-    section = "CREDENTIALS__" if field in CREDENTIALS_FIELDS else ""
-    return f"{SOURCE_VARIABLE_PREFIX}{section}{field.upper()}"
+    """The environment variable that sets a field of the source's configuration (or of its credentials): the single
+    instance's, or a named instance's while its settings are resolved (`variables.naming_instance`)."""
+    return credentials_variable(field) if field in CREDENTIALS_FIELDS else source_variable(field)
 
 
 def invalid_setting_message(field: str, value: Any, declared_type: Any = None) -> str:

@@ -1,0 +1,316 @@
+"""Named instances (`[sources.illuminate.instances.<name>]`, `--instance NAME`): two simulated districts whose ids
+overlap, declared through environment variables only, synced one after the other into one DuckDB file. Each raw
+schema holds exactly its own district, nothing crosses over, the single instance's schema is never created, each
+instance keeps its own cursors; a wrong instance is one line and nothing is written."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import duckdb
+import pytest
+from sync_support import TODAY, expected_keys, illuminate_sync_command, loaded_keys, table_snapshot
+
+from illuminate_sync.pipelines.cli import main
+from illuminate_sync.pipelines.duckdb_warehouse import default_data_dir
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.sources.illuminate.catalog import load_catalog
+
+SOURCE = "SOURCES__ILLUMINATE__"
+ENABLED_TABLES = [table for table, endpoint in load_catalog().items() if endpoint.enabled]
+DISTRICT_TABLES = ("students", "enrollment", "roster", "attendance_daily", "assessment_aggregate_student_responses")
+
+
+def instance_variables(name: str, sim: Simulator, **settings: str) -> dict[str, str]:
+    """`sim` declared as instance `name` (OAuth1), with other settings of the instance."""
+    prefix = f"{SOURCE}INSTANCES__{name.upper()}__"
+    variables = {
+        prefix + variable.removeprefix(SOURCE): value
+        for variable, value in sim.env().items()
+        if "CLIENT_" not in variable
+    }
+    variables.update({prefix + setting: value for setting, value in settings.items()})
+    return variables
+
+
+def network_env(north: Simulator, south: Simulator) -> dict[str, str]:
+    """Both districts as instances, nothing of the single instance but `today` (which the instances inherit)."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(SOURCE)}
+    env[f"{SOURCE}TODAY"] = TODAY.isoformat()
+    env.update(instance_variables("north", north, MAX_CONCURRENCY="3"))
+    env.update(instance_variables("south", south))
+    return env
+
+
+@contextmanager
+def environment(env: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run_instance(db: Path, name: str, *argv: str) -> tuple[int, str]:
+    """`illuminate-sync run --duckdb db --instance name --skip-models` in this process: (exit code, stdout)."""
+    out = io.StringIO()
+    with redirect_stdout(out), redirect_stderr(io.StringIO()):
+        code = main(["run", "--duckdb", str(db), "--instance", name, "--skip-models", *argv])
+    return code, out.getvalue()
+
+
+def requests_of(summary: str) -> int:
+    line = next(line for line in summary.splitlines() if " requests (" in line)
+    return int(line.split()[0].replace(",", ""))
+
+
+@pytest.fixture(scope="module")
+def north() -> Iterator[Simulator]:
+    sim = Simulator(SimulatorConfig(students=30, seed=1, today=TODAY))
+    sim.start(port=0)
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="module")
+def south() -> Iterator[Simulator]:
+    sim = Simulator(SimulatorConfig(students=30, seed=2, today=TODAY))
+    sim.start(port=0)
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="module")
+def network(north: Simulator, south: Simulator, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """One DuckDB file: north synced, its tables' snapshot taken, then south synced, then north again."""
+    db = tmp_path_factory.mktemp("network") / "network.duckdb"
+    with environment(network_env(north, south)):
+        first_code, first = run_instance(db, "north")
+        north_after_its_sync = table_snapshot(db, schema="illuminate_north")
+        south_code, _ = run_instance(db, "south")
+        north_after_south = table_snapshot(db, schema="illuminate_north")
+        rerun_code, rerun = run_instance(db, "north")
+    assert (first_code, south_code, rerun_code) == (0, 0, 0)
+    return {
+        "db": db,
+        "north_first": first,
+        "north_rerun": rerun,
+        "north_after_its_sync": north_after_its_sync,
+        "north_after_south": north_after_south,
+    }
+
+
+def test_the_districts_overlap_in_ids_but_not_in_data(north: Simulator, south: Simulator) -> None:
+    """Otherwise the isolation tests below would prove little."""
+    north_students, south_students = expected_keys(north, "students"), expected_keys(south, "students")
+    assert north_students & south_students, "the two districts share no student id"
+    assert expected_keys(north, "roster") != expected_keys(south, "roster")
+
+
+@pytest.mark.parametrize("table", ENABLED_TABLES)
+def test_each_instance_schema_holds_exactly_its_own_district(
+    north: Simulator, south: Simulator, network: dict[str, object], table: str
+) -> None:
+    db = network["db"]
+    assert isinstance(db, Path)
+    for schema, sim in (("illuminate_north", north), ("illuminate_south", south)):
+        loaded = loaded_keys(db, table, schema)
+        assert len(loaded) == len(set(loaded)), f"{schema}.{table} has duplicate natural keys"
+        assert set(loaded) == expected_keys(sim, table), f"{schema}.{table}"
+
+
+def test_the_instances_are_not_trivially_empty(network: dict[str, object]) -> None:
+    db = network["db"]
+    assert isinstance(db, Path)
+    for schema in ("illuminate_north", "illuminate_south"):
+        for table in DISTRICT_TABLES:
+            assert loaded_keys(db, table, schema), f"{schema}.{table}"
+
+
+def test_syncing_one_instance_leaves_the_other_untouched(network: dict[str, object]) -> None:
+    assert network["north_after_its_sync"]
+    assert network["north_after_south"] == network["north_after_its_sync"]
+
+
+def test_the_single_instance_schema_and_pipeline_are_never_created(network: dict[str, object]) -> None:
+    db = network["db"]
+    assert isinstance(db, Path)
+    with duckdb.connect(str(db), read_only=True) as con:
+        schemas = {row[0] for row in con.execute("select schema_name from information_schema.schemata").fetchall()}
+    assert {"illuminate_north", "illuminate_south"} <= schemas
+    assert not schemas & {"illuminate", "analytics", "analytics_north", "analytics_south"}  # models were skipped
+    pipelines = {path.name for path in default_data_dir(db).iterdir()}
+    assert {"illuminate_sync_north", "illuminate_sync_south"} <= pipelines
+    assert "illuminate_sync" not in pipelines
+
+
+def test_each_instance_keeps_its_own_run_history(network: dict[str, object]) -> None:
+    db = network["db"]
+    assert isinstance(db, Path)
+    with duckdb.connect(str(db), read_only=True) as con:
+        runs = {
+            schema: con.execute(f"select count(*) from {schema}.sync_runs").fetchone()[0]  # type: ignore[index]
+            for schema in ("illuminate_north", "illuminate_south")
+        }
+    assert runs == {"illuminate_north": 2, "illuminate_south": 1}
+
+
+def test_a_rerun_of_an_instance_follows_its_own_cursors(network: dict[str, object]) -> None:
+    first, rerun = network["north_first"], network["north_rerun"]
+    assert isinstance(first, str) and isinstance(rerun, str)
+    assert requests_of(rerun) < requests_of(first) * 0.5, (requests_of(first), requests_of(rerun))
+
+
+# ---------------------------------------------------------------------------------------------------------- bad input
+def run_cli(workdir: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*illuminate_sync_command(), *argv], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def tree(directory: Path) -> dict[str, bytes | None]:
+    return {
+        str(path.relative_to(directory)): None if path.is_dir() else path.read_bytes()
+        for path in sorted(directory.rglob("*"))
+    }
+
+
+def one_error_line(result: subprocess.CompletedProcess[str], code: int) -> str:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("illuminate-sync: error: "), lines[0]
+    return lines[0]
+
+
+def assert_no_secret(result: subprocess.CompletedProcess[str], *sims: Simulator) -> None:
+    for sim in sims:
+        for secret in (sim.oauth1[1], sim.oauth1[3]):
+            assert secret not in result.stdout + result.stderr
+
+
+def test_an_unknown_instance_lists_the_declared_ones(north: Simulator, south: Simulator, tmp_path: Path) -> None:
+    before = tree(tmp_path)
+    result = run_cli(tmp_path, network_env(north, south), "run", "--duckdb", "w.duckdb", "--instance", "west")
+    line = one_error_line(result, 1)
+    assert "west" in line and "declared: north, south" in line, line
+    assert tree(tmp_path) == before
+
+
+def test_an_instance_without_credentials_names_the_variables_to_set(
+    north: Simulator, south: Simulator, tmp_path: Path
+) -> None:
+    env = network_env(north, south)
+    env[f"{SOURCE}INSTANCES__EAST__BASE_URL"] = north.base_url
+    # the single instance's credentials are never borrowed by a named instance
+    env.update(
+        {name: value for name, value in north.env().items() if "CREDENTIALS__" in name and "CLIENT_" not in name}
+    )
+    before = tree(tmp_path)
+    result = run_cli(tmp_path, env, "run", "--duckdb", "w.duckdb", "--instance", "east", "--skip-models")
+    line = one_error_line(result, 1)
+    for field in ("CONSUMER_KEY", "CONSUMER_SECRET", "TOKEN", "TOKEN_SECRET", "CLIENT_ID", "CLIENT_SECRET"):
+        assert f"{SOURCE}INSTANCES__EAST__CREDENTIALS__{field}" in line, line
+    assert "[sources.illuminate.instances.east.credentials]" in line
+    assert_no_secret(result, north, south)
+    assert tree(tmp_path) == before
+
+
+def test_a_partial_set_of_instance_credentials_names_the_missing_variable(
+    north: Simulator, south: Simulator, tmp_path: Path
+) -> None:
+    env = network_env(north, south)
+    del env[f"{SOURCE}INSTANCES__SOUTH__CREDENTIALS__TOKEN_SECRET"]
+    result = run_cli(tmp_path, env, "run", "--duckdb", "w.duckdb", "--instance", "south", "--skip-models")
+    line = one_error_line(result, 1)
+    assert f"{SOURCE}INSTANCES__SOUTH__CREDENTIALS__TOKEN_SECRET is not set" in line, line
+    assert_no_secret(result, north, south)
+    assert tree(tmp_path) == {}
+
+
+def test_a_wrong_instance_setting_is_named_by_its_instance_variable(
+    north: Simulator, south: Simulator, tmp_path: Path
+) -> None:
+    env = network_env(north, south)
+    env[f"{SOURCE}INSTANCES__NORTH__MAX_CONCURRENCY"] = "eight"
+    result = run_cli(tmp_path, env, "run", "--duckdb", "w.duckdb", "--instance", "north", "--skip-models")
+    line = one_error_line(result, 1)
+    assert f"{SOURCE}INSTANCES__NORTH__MAX_CONCURRENCY: 'eight' is not" in line, line
+    assert tree(tmp_path) == {}
+
+
+@pytest.mark.parametrize("name", ["North", "north-east", "illuminate.north", "", "x" * 41])
+def test_an_instance_name_that_is_not_a_schema_name_is_a_usage_error(
+    north: Simulator, south: Simulator, tmp_path: Path, name: str
+) -> None:
+    result = run_cli(tmp_path, network_env(north, south), "run", "--duckdb", "w.duckdb", "--instance", name)
+    line = one_error_line(result, 2)
+    assert "--instance" in line and "lowercase letters, digits or underscores" in line, line
+    assert tree(tmp_path) == {}
+
+
+def test_instance_and_dataset_together_are_a_usage_error(north: Simulator, south: Simulator, tmp_path: Path) -> None:
+    argv = ("run", "--destination", "postgres", "--dataset", "x", "--instance", "north")
+    result = run_cli(tmp_path, network_env(north, south), *argv)
+    line = one_error_line(result, 2)
+    assert "--instance" in line and "--dataset" in line, line
+    assert tree(tmp_path) == {}
+
+
+def test_a_second_instance_into_a_busy_duckdb_file_fails_at_once(
+    north: Simulator, south: Simulator, tmp_path: Path
+) -> None:
+    """DuckDB lets one process write a file: instances of one file take turns, and the message says why."""
+    from illuminate_sync.pipelines.duckdb_warehouse import warehouse_lock
+
+    db = tmp_path / "w.duckdb"
+    with warehouse_lock(db):  # another run (of any instance) holds the file
+        result = run_cli(
+            tmp_path, network_env(north, south), "run", "--duckdb", "w.duckdb", "--instance", "south", "--skip-models"
+        )
+    assert result.returncode == 1, result.stderr
+    *progress, line = result.stderr.splitlines()  # the run's "syncing ..." line comes before it takes the lock
+    assert [text for text in progress if not text.startswith("syncing instance south")] == [], result.stderr
+    assert line.startswith("illuminate-sync: error: "), line
+    assert "another illuminate-sync run is using" in line and "one writing process per file" in line, line
+    assert not db.exists()
+
+
+def test_an_instance_declared_in_the_settings_files_syncs_with_its_own_overrides(
+    north: Simulator, tmp_path: Path
+) -> None:
+    """The same sections in `.dlt/config.toml` and `.dlt/secrets.toml` (a secret override included), resolved by dlt
+    in an installed user's run."""
+    consumer_key, consumer_secret, token, token_secret = north.oauth1
+    settings = tmp_path / ".dlt"
+    settings.mkdir()
+    (settings / "config.toml").write_text(
+        f'[sources.illuminate]\ntoday = "{TODAY.isoformat()}"\n\n'
+        f'[sources.illuminate.instances.west]\nbase_url = "{north.base_url}"\npii = "hash"\nmax_concurrency = 2\n'
+    )
+    (settings / "secrets.toml").write_text(
+        '[sources.illuminate.instances.west]\npii_hash_key = "a-key-for-west-only"\n\n'
+        "[sources.illuminate.instances.west.credentials]\n"
+        f'consumer_key = "{consumer_key}"\nconsumer_secret = "{consumer_secret}"\n'
+        f'token = "{token}"\ntoken_secret = "{token_secret}"\n'
+    )
+    env = {name: value for name, value in os.environ.items() if not name.startswith(SOURCE)}
+    argv = ("run", "--duckdb", "w.duckdb", "--instance", "west", "--skip-models", "--resources", "students")
+    result = run_cli(tmp_path, env, *argv)
+    assert result.returncode == 0, result.stderr
+    assert "a-key-for-west-only" not in result.stdout + result.stderr
+    assert_no_secret(result, north)
+    loaded = loaded_keys(tmp_path / "w.duckdb", "students", "illuminate_west")
+    assert set(loaded) == expected_keys(north, "students")
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        last_names = {row[0] for row in con.execute("select last_name from illuminate_west.students").fetchall()}
+    assert not last_names & {record["last_name"] for record in north.query("Students", {})}, "pii=hash not applied"
