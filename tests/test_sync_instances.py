@@ -147,9 +147,10 @@ def test_the_single_instance_schema_and_pipeline_are_never_created(network: dict
         schemas = {row[0] for row in con.execute("select schema_name from information_schema.schemata").fetchall()}
     assert {"illuminate_north", "illuminate_south"} <= schemas
     assert not schemas & {"illuminate", "analytics", "analytics_north", "analytics_south"}  # models were skipped
-    pipelines = {path.name for path in default_data_dir(db).iterdir()}
-    assert {"illuminate_sync_north", "illuminate_sync_south"} <= pipelines
-    assert "illuminate_sync" not in pipelines
+    for name in ("north", "south"):  # each dataset's dlt working directory holds its instance's pipeline
+        pipelines = {path.name for path in default_data_dir(db, f"illuminate_{name}").iterdir()}
+        assert pipelines == {f"illuminate_sync_{name}"}
+    assert not default_data_dir(db).exists()
 
 
 def test_each_instance_keeps_its_own_run_history(network: dict[str, object]) -> None:
@@ -314,3 +315,18 @@ def test_an_instance_declared_in_the_settings_files_syncs_with_its_own_overrides
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
         last_names = {row[0] for row in con.execute("select last_name from illuminate_west.students").fetchall()}
     assert not last_names & {record["last_name"] for record in north.query("Students", {})}, "pii=hash not applied"
+
+
+def test_an_instance_run_builds_its_models_into_its_own_schema(
+    north: Simulator, south: Simulator, tmp_path: Path
+) -> None:
+    db = tmp_path / "south.duckdb"
+    with environment(network_env(north, south)), redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+        code = main(["run", "--duckdb", str(db), "--instance", "south"])
+    assert code == 0
+    with duckdb.connect(str(db), read_only=True) as con:
+        schemas = {row[0] for row in con.execute("select schema_name from information_schema.schemata").fetchall()}
+        students = con.execute("select count(*) from analytics_south.dim_students").fetchone()
+    assert {"illuminate_south", "analytics_south"} <= schemas
+    assert not schemas & {"illuminate", "analytics"}
+    assert students is not None and students[0] > 0
