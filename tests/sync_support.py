@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -283,6 +284,21 @@ def illuminate_sync_command() -> list[str]:
         return [str(script)]
     found = shutil.which("illuminate-sync")
     return [found] if found else [sys.executable, "-m", "illuminate_sync.pipelines.cli"]
+
+
+def run_cli(workdir: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    """`illuminate-sync *argv` in its own process, in `workdir`, with exactly `env` as its environment."""
+    return subprocess.run(
+        [*illuminate_sync_command(), *argv], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def tree(directory: Path) -> dict[str, bytes | None]:
+    """Every path under `directory` with its bytes (None for a directory): to show that nothing was written."""
+    return {
+        str(path.relative_to(directory)): None if path.is_dir() else path.read_bytes()
+        for path in sorted(directory.rglob("*"))
+    }
 
 
 def copy_warehouse(db: Path, target: Path) -> None:

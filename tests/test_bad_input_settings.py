@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from sync_support import TODAY, cli_env, illuminate_sync_command
+from sync_support import TODAY, cli_env, run_cli, tree
 
 from illuminate_sync.simulator import Simulator, SimulatorConfig
 from illuminate_sync.sources.illuminate import illuminate_source
@@ -104,20 +104,6 @@ def sim() -> Iterator[Simulator]:
     simulator.start(port=0)
     yield simulator
     simulator.stop()
-
-
-def run_cli(workdir: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*illuminate_sync_command(), *argv], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
-    )
-
-
-def tree(directory: Path) -> dict[str, bytes | None]:
-    """Every path under `directory` with its bytes (None for a directory)."""
-    return {
-        str(path.relative_to(directory)): None if path.is_dir() else path.read_bytes()
-        for path in sorted(directory.rglob("*"))
-    }
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> str:

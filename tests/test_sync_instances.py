@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from sync_support import TODAY, expected_keys, illuminate_sync_command, loaded_keys, table_snapshot
+from sync_support import TODAY, expected_keys, loaded_keys, run_cli, table_snapshot, tree
 
 from illuminate_sync.pipelines.cli import main
 from illuminate_sync.pipelines.duckdb_warehouse import default_data_dir
@@ -171,19 +171,6 @@ def test_a_rerun_of_an_instance_follows_its_own_cursors(network: dict[str, objec
 
 
 # ---------------------------------------------------------------------------------------------------------- bad input
-def run_cli(workdir: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*illuminate_sync_command(), *argv], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
-    )
-
-
-def tree(directory: Path) -> dict[str, bytes | None]:
-    return {
-        str(path.relative_to(directory)): None if path.is_dir() else path.read_bytes()
-        for path in sorted(directory.rglob("*"))
-    }
-
-
 def one_error_line(result: subprocess.CompletedProcess[str], code: int) -> str:
     assert result.returncode == code, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
