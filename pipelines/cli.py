@@ -9,7 +9,6 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 from dlt.common.configuration.exceptions import ConfigurationException
@@ -27,6 +26,7 @@ from illuminate_sync.pipelines.writeback import add_writeback_commands, run_writ
 from illuminate_sync.sources.illuminate.catalog import OFF_DESCRIPTION, STRATEGY_DESCRIPTIONS, load_catalog
 from illuminate_sync.sources.illuminate.errors import ConfigurationError, IlluminateError
 from illuminate_sync.sources.illuminate.privacy import PII_MODES
+from illuminate_sync.sources.illuminate.setting_rules import is_time_zone
 
 
 def academic_year(text: str) -> int:
@@ -67,11 +67,8 @@ def min_cell_size(text: str) -> int:
 
 def time_zone(text: str) -> str:
     """An IANA zone name (`America/Chicago`)."""
-    try:
-        ZoneInfo(text)
-    except (ValueError, ZoneInfoNotFoundError):
-        expected = "use an IANA name such as America/Chicago"
-        raise argparse.ArgumentTypeError(f"{text!r} is not a time zone: {expected}") from None
+    if not is_time_zone(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time zone: use an IANA name such as America/Chicago")
     return text
 
 

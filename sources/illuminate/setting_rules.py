@@ -40,7 +40,8 @@ def _is_share(value: Any) -> bool:
     return bool(0 <= value <= 1)  # NaN fails both comparisons
 
 
-def _is_time_zone(value: Any) -> bool:
+def is_time_zone(value: Any) -> bool:
+    """Whether `value` is an IANA zone name this machine knows (`America/Chicago`)."""
     try:
         ZoneInfo(str(value))
     except (ValueError, ZoneInfoNotFoundError):
@@ -77,7 +78,7 @@ SETTING_RULES: dict[str, SettingRule] = {
     "shrink_guard_ratio": SettingRule("a share of rows between 0 and 1, e.g. 0.5", _is_share),
     "pii": SettingRule(f"a PII mode: one of {', '.join(PII_MODES)}", lambda mode: mode in PII_MODES),
     "today": SettingRule("a date as YYYY-MM-DD (leave it unset for the real date)", _is_iso_date),
-    "api_timezone": SettingRule("a time zone's IANA name such as America/Los_Angeles", _is_time_zone),
+    "api_timezone": SettingRule("a time zone's IANA name such as America/Los_Angeles", is_time_zone),
 }
 """The source's user settings (its arguments that dlt resolves), by argument name."""
 
