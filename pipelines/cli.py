@@ -100,12 +100,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="sync the instance configured in .dlt/ or SOURCES__ILLUMINATE__* variables")
     _add_sync_arguments(run, duckdb_required=True)
-    run.add_argument(
+    which = run.add_mutually_exclusive_group()
+    which.add_argument(
         "--instance",
         type=instance_name,
         default=None,
         help="sync named instance NAME, declared under [sources.illuminate.instances.NAME] or"
         " SOURCES__ILLUMINATE__INSTANCES__NAME__*, into dataset illuminate_NAME (models in analytics_NAME)",
+    )
+    which.add_argument(
+        "--all-instances",
+        action="store_true",
+        help="sync every declared instance at the same time, each into its own dataset, within"
+        " SOURCES__ILLUMINATE__NETWORK_MAX_CONCURRENCY requests in flight together",
     )
 
     demo = commands.add_parser("demo", help="start the built-in simulated district and sync it")
@@ -218,6 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "instance", None) is not None and args.dataset is not None:
         parser.error(f"--instance {args.instance} goes without --dataset (its dataset is illuminate_{args.instance})")
+    if getattr(args, "all_instances", False) and args.dataset is not None:
+        parser.error("--all-instances goes without --dataset (each instance's dataset is illuminate_<name>)")
     logging.basicConfig(
         level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -261,6 +270,8 @@ def command_run(args: argparse.Namespace, **source_options: object) -> int:
 
     if args.pii is not None:
         source_options["pii"] = args.pii
+    if getattr(args, "all_instances", False):  # `run` only
+        return command_run_all_instances(args, **source_options)
     instance = getattr(args, "instance", None)  # `run` only
     duckdb_path = args.duckdb
     if duckdb_path is None and args.destination is None:
@@ -280,6 +291,36 @@ def command_run(args: argparse.Namespace, **source_options: object) -> int:
         **source_options,
     )
     print(summary.render())
+    return EXIT_OK
+
+
+def command_run_all_instances(args: argparse.Namespace, **source_options: object) -> int:
+    """`run --all-instances`: each instance's summary table, then one line per instance; exit 1 naming the failed."""
+    from illuminate_sync.pipelines.all_instances import run_all_instances
+
+    network = run_all_instances(
+        duckdb_path=args.duckdb,
+        destination=args.destination,
+        resources=args.resources,
+        academic_years=args.academic_years,
+        full_refresh=args.full_refresh,
+        reconcile=args.reconcile,
+        allow_shrink=args.allow_shrink,
+        build_models_after=not args.skip_models,
+        out=sys.stderr,  # the stream of the moment (a caller may have redirected it), not the default's
+        **source_options,
+    )
+    for outcome in network.outcomes:
+        if outcome.summary is not None:
+            print(f"instance {outcome.name} ({outcome.dataset}):\n{outcome.summary.render()}\n")
+    print(network.render())
+    if network.failed:
+        print(
+            f"illuminate-sync: error: {len(network.failed)} of {len(network.outcomes)} instances failed:"
+            f" {', '.join(network.failed)} (the others are loaded; run --instance NAME to retry one)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     return EXIT_OK
 
 

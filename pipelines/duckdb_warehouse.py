@@ -171,10 +171,16 @@ class DuckDBFileWarehouse(Warehouse):
             yield con
 
     # ------------------------------------------------------------------ writes
+    @contextmanager
+    def _write_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short connection for one write (closed, and so checkpointed, at the end)."""
+        with duckdb.connect(str(self.path), config=with_memory_limit(DUCKDB_WRITE_CONFIG)) as con:
+            yield con
+
     def keep_one_copy(self, table: str, row_ids: Sequence[Any], load_ids: Sequence[str]) -> None:
         relation = self.relation(table)
         # The rows are numbered only among the few ids found, not among every row of the run.
-        with duckdb.connect(str(self.path), config=with_memory_limit(DUCKDB_WRITE_CONFIG)) as con:
+        with self._write_connection() as con:
             con.execute(
                 f"delete from {relation} where rowid in (select rowid from (select rowid, row_number() over"
                 f" (partition by _dlt_id order by rowid) as copy from {relation}"
@@ -196,7 +202,7 @@ class DuckDBFileWarehouse(Warehouse):
 
     def append(self, table: str, rows: pa.Table) -> None:
         relation = self.relation(table)
-        with duckdb.connect(str(self.path), config=with_memory_limit(DUCKDB_WRITE_CONFIG)) as con:
+        with self._write_connection() as con:
             con.register("new_rows", rows)
             con.execute(f"create schema if not exists {self.dataset}")
             con.execute(f"create table if not exists {relation} as select * from new_rows where false")

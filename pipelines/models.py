@@ -770,40 +770,51 @@ def build_models(
     schemas: ModelSchemas = DEFAULT_SCHEMAS,
 ) -> None:
     """Build every model (or those named in `select` and what they read) into schema `schemas.model` (`analytics`)
-    from the raw tables of `schemas.source` (`illuminate`).
+    from the raw tables of `schemas.source` (`illuminate`) of the DuckDB file `duckdb_path`.
 
     All-or-nothing: the models are built in one transaction; on failure it is rolled back and `ModelError` names
     the model's file and DuckDB's message. Settings default to `ModelSettings.resolve()`.
     """
+    if not Path(duckdb_path).exists():
+        raise ModelError(f"{duckdb_path} does not exist: run `illuminate-sync run --duckdb {duckdb_path}` first")
+    try:
+        con = duckdb.connect(str(duckdb_path), config=with_memory_limit(DUCKDB_WRITE_CONFIG))
+    except duckdb.Error as error:
+        raise ModelError(f"cannot open {duckdb_path}: {_one_line(str(error))}") from None
+    try:
+        build_models_on(con, str(duckdb_path), out, settings, select, schemas)
+    finally:
+        con.close()
+
+
+def build_models_on(
+    con: duckdb.DuckDBPyConnection,
+    label: str,
+    out: TextIO = sys.stderr,
+    settings: ModelSettings | None = None,
+    select: Iterable[str] | None = None,
+    schemas: ModelSchemas = DEFAULT_SCHEMAS,
+) -> None:
+    """`build_models` on an open DuckDB connection (`label` names the database in messages): the instances of
+    `run --all-instances` share one connection to their file, each building on a cursor of it."""
     settings = settings or ModelSettings.resolve()
     models = discover_models()
     order = build_order(models)
     if select is not None:
         wanted = _with_dependencies(models, select)
         order = [model for model in order if model.name in wanted]
-    if not Path(duckdb_path).exists():
-        raise ModelError(f"{duckdb_path} does not exist: run `illuminate-sync run --duckdb {duckdb_path}` first")
     started = time.monotonic()
+    database = _duckdb_database(con, schemas)
+    existing = existing_columns(database, schemas.source)
+    if not existing:
+        raise ModelError(f"{label} has no raw tables in schema {schemas.source}: run `illuminate-sync run` first")
+    con.execute("begin transaction")
     try:
-        con = duckdb.connect(str(duckdb_path), config=with_memory_limit(DUCKDB_WRITE_CONFIG))
-    except duckdb.Error as error:
-        raise ModelError(f"cannot open {duckdb_path}: {_one_line(str(error))}") from None
-    try:
-        database = _duckdb_database(con, schemas)
-        existing = existing_columns(database, schemas.source)
-        if not existing:
-            raise ModelError(
-                f"{duckdb_path} has no raw tables in schema {schemas.source}: run `illuminate-sync run` first"
-            )
-        con.execute("begin transaction")
-        try:
-            built = build_into(database, order, existing, settings, out)
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
-    finally:
-        con.close()
+        built = build_into(database, order, existing, settings, out)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
     print(built_message(built, time.monotonic() - started, schemas.model), file=out)
 
 
@@ -990,9 +1001,14 @@ def test_models(duckdb_path: Path, schemas: ModelSchemas = DEFAULT_SCHEMAS) -> l
     except duckdb.Error as error:
         return [f"cannot open {duckdb_path}: {_one_line(str(error))}"]
     try:
-        return run_model_tests(_duckdb_database(con, schemas))
+        return test_models_on(con, schemas)
     finally:
         con.close()
+
+
+def test_models_on(con: duckdb.DuckDBPyConnection, schemas: ModelSchemas = DEFAULT_SCHEMAS) -> list[str]:
+    """`test_models` on an open DuckDB connection."""
+    return run_model_tests(_duckdb_database(con, schemas))
 
 
 def run_model_tests(database: ModelDatabase) -> list[str]:

@@ -50,13 +50,14 @@ from illuminate_sync.sources.illuminate.errors import ConfigurationError, Illumi
 from illuminate_sync.sources.illuminate.instances import resolve_instance
 from illuminate_sync.sources.illuminate.setting_rules import invalid_setting_message, setting_variable
 from illuminate_sync.sources.illuminate.settings import DATASET_NAME
+from illuminate_sync.sources.illuminate.variables import naming_instance
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-__all__ = ["PIPELINE_NAME", "SyncSummary", "run_sync"]
+__all__ = ["PIPELINE_NAME", "SyncSummary", "run_sync", "sync_into"]
 
 
 @dataclass
@@ -194,6 +195,42 @@ def run_sync(
     if instance is not None:
         source_options = {**resolve_instance(instance).source_options(), **source_options}
     warehouse = open_warehouse(duckdb_path, destination, dataset, data_dir, instance)
+    return sync_into(
+        warehouse, resources, academic_years, full_refresh, reconcile, out, build_models_after, **source_options
+    )
+
+
+def sync_into(
+    warehouse: Warehouse,
+    resources: Sequence[str] | None = None,
+    academic_years: Sequence[int] | None = None,
+    full_refresh: bool = False,
+    reconcile: bool = False,
+    out: TextIO = sys.stderr,
+    build_models_after: bool = True,
+    **source_options: Any,
+) -> SyncSummary:
+    """`run_sync` into an open warehouse (the single instance's or `warehouse.instance`'s, its settings already in
+    `source_options`); closes the warehouse when done. Messages raised on the way name the instance's variables."""
+    try:
+        with naming_instance(warehouse.instance):
+            return _checked_sync(
+                warehouse, resources, academic_years, full_refresh, reconcile, out, build_models_after, source_options
+            )
+    finally:
+        warehouse.close()
+
+
+def _checked_sync(
+    warehouse: Warehouse,
+    resources: Sequence[str] | None,
+    academic_years: Sequence[int] | None,
+    full_refresh: bool,
+    reconcile: bool,
+    out: TextIO,
+    build_models_after: bool,
+    source_options: dict[str, Any],
+) -> SyncSummary:
     warehouse.check()
     select_resources(resources)
     check_source_options(**source_options)
@@ -201,31 +238,30 @@ def run_sync(
     models = model_settings(source_options.get("today"))
     if build_models_after:
         warehouse.check_models()
-    if instance is None:
+    if warehouse.instance is None:
         print(f"syncing into {warehouse.label} ...", file=out, flush=True)
     else:
         print(
-            f"syncing instance {instance} into {warehouse.label}, dataset {warehouse.dataset} ...", file=out, flush=True
+            f"syncing instance {warehouse.instance} into {warehouse.label}, dataset {warehouse.dataset} ...",
+            file=out,
+            flush=True,
         )
     hold_less_memory()
-    try:
-        with warehouse.lock(), warehouse.protected():
-            record = RunRecord(started_at=datetime.now(timezone.utc), synced=_selected_set(resources))
-            run_report = RunReport()
-            try:
-                with reporting_progress(run_report, out) as run_report.on_resource_done:
-                    summary = _run_sync_locked(
-                        warehouse, run_report, resources, academic_years, full_refresh, reconcile, **source_options
-                    )
-            except IlluminateError as error:
-                _record_failed_run(warehouse, record, run_report, error)
-                raise
-            _record_run(warehouse, record, run_report, summary)
-            if build_models_after:
-                print(warehouse.build_models(models), file=out)  # "built N models into analytics ..."
-            return summary
-    finally:
-        warehouse.close()
+    with warehouse.lock(), warehouse.protected():
+        record = RunRecord(started_at=datetime.now(timezone.utc), synced=_selected_set(resources))
+        run_report = RunReport()
+        try:
+            with reporting_progress(run_report, out) as run_report.on_resource_done:
+                summary = _run_sync_locked(
+                    warehouse, run_report, resources, academic_years, full_refresh, reconcile, **source_options
+                )
+        except IlluminateError as error:
+            _record_failed_run(warehouse, record, run_report, error)
+            raise
+        _record_run(warehouse, record, run_report, summary)
+        if build_models_after:
+            print(warehouse.build_models(models), file=out)  # "built N models into analytics ..."
+        return summary
 
 
 def _selected_set(resources: Sequence[str] | None) -> frozenset[str] | None:

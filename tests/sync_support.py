@@ -28,6 +28,7 @@ RUN_HISTORY = frozenset(
 """The sync's run history and the models over it: they describe the runs (ids, times), which differ between two
 warehouses loaded with the same data, so comparisons of the data leave them out."""
 YEARS = (2026, 2027)
+SOURCE = "SOURCES__ILLUMINATE__"
 
 
 @contextmanager
@@ -329,3 +330,52 @@ from illuminate_sync.pipelines.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 """`illuminate-sync` that dies by SIGKILL once it has copied N load jobs into DuckDB (others not yet)."""
+
+
+# ------------------------------------------------------------------------------------------------ named instances
+def instance_variables(name: str, sim: Simulator, **settings: str) -> dict[str, str]:
+    """`sim` declared as instance `name` (OAuth1), with other settings of the instance."""
+    prefix = f"{SOURCE}INSTANCES__{name.upper()}__"
+    variables = {
+        prefix + variable.removeprefix(SOURCE): value
+        for variable, value in sim.env().items()
+        if "CLIENT_" not in variable
+    }
+    variables.update({prefix + setting: value for setting, value in settings.items()})
+    return variables
+
+
+def network_env(north: Simulator, south: Simulator) -> dict[str, str]:
+    """Both districts as instances, nothing of the single instance but `today` (which the instances inherit)."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(SOURCE)}
+    env[f"{SOURCE}TODAY"] = TODAY.isoformat()
+    env.update(instance_variables("north", north, MAX_CONCURRENCY="3"))
+    env.update(instance_variables("south", south))
+    return env
+
+
+@contextmanager
+def environment(env: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def one_error_line(result: subprocess.CompletedProcess[str], code: int) -> str:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("illuminate-sync: error: "), lines[0]
+    return lines[0]
+
+
+def assert_no_secret(result: subprocess.CompletedProcess[str], *sims: Simulator) -> None:
+    for sim in sims:
+        for secret in (sim.oauth1[1], sim.oauth1[3]):
+            assert secret not in result.stdout + result.stderr

@@ -132,6 +132,7 @@ def test_every_setting_of_the_source_has_a_rule_or_its_own_check() -> None:
         "allow_shrink",
         "report",
         "resources",
+        "request_budget",
     }
     checked_by_the_source = {"base_url", "credentials", "pii_hash_key"}
     settings = set(inspect.signature(illuminate_source).parameters) - passed_by_the_pipeline - checked_by_the_source

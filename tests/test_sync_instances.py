@@ -7,56 +7,33 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import duckdb
 import pytest
-from sync_support import TODAY, expected_keys, loaded_keys, run_cli, table_snapshot, tree
+from sync_support import (
+    SOURCE,
+    TODAY,
+    assert_no_secret,
+    environment,
+    expected_keys,
+    loaded_keys,
+    network_env,
+    one_error_line,
+    run_cli,
+    table_snapshot,
+    tree,
+)
 
 from illuminate_sync.pipelines.cli import main
 from illuminate_sync.pipelines.duckdb_warehouse import default_data_dir
 from illuminate_sync.simulator import Simulator, SimulatorConfig
 from illuminate_sync.sources.illuminate.catalog import load_catalog
 
-SOURCE = "SOURCES__ILLUMINATE__"
 ENABLED_TABLES = [table for table, endpoint in load_catalog().items() if endpoint.enabled]
 DISTRICT_TABLES = ("students", "enrollment", "roster", "attendance_daily", "assessment_aggregate_student_responses")
-
-
-def instance_variables(name: str, sim: Simulator, **settings: str) -> dict[str, str]:
-    """`sim` declared as instance `name` (OAuth1), with other settings of the instance."""
-    prefix = f"{SOURCE}INSTANCES__{name.upper()}__"
-    variables = {
-        prefix + variable.removeprefix(SOURCE): value
-        for variable, value in sim.env().items()
-        if "CLIENT_" not in variable
-    }
-    variables.update({prefix + setting: value for setting, value in settings.items()})
-    return variables
-
-
-def network_env(north: Simulator, south: Simulator) -> dict[str, str]:
-    """Both districts as instances, nothing of the single instance but `today` (which the instances inherit)."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith(SOURCE)}
-    env[f"{SOURCE}TODAY"] = TODAY.isoformat()
-    env.update(instance_variables("north", north, MAX_CONCURRENCY="3"))
-    env.update(instance_variables("south", south))
-    return env
-
-
-@contextmanager
-def environment(env: dict[str, str]) -> Iterator[None]:
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def run_instance(db: Path, name: str, *argv: str) -> tuple[int, str]:
@@ -171,21 +148,6 @@ def test_a_rerun_of_an_instance_follows_its_own_cursors(network: dict[str, objec
 
 
 # ---------------------------------------------------------------------------------------------------------- bad input
-def one_error_line(result: subprocess.CompletedProcess[str], code: int) -> str:
-    assert result.returncode == code, result.stderr
-    assert "Traceback" not in result.stdout + result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("illuminate-sync: error: "), lines[0]
-    return lines[0]
-
-
-def assert_no_secret(result: subprocess.CompletedProcess[str], *sims: Simulator) -> None:
-    for sim in sims:
-        for secret in (sim.oauth1[1], sim.oauth1[3]):
-            assert secret not in result.stdout + result.stderr
-
-
 def test_an_unknown_instance_lists_the_declared_ones(north: Simulator, south: Simulator, tmp_path: Path) -> None:
     before = tree(tmp_path)
     result = run_cli(tmp_path, network_env(north, south), "run", "--duckdb", "w.duckdb", "--instance", "west")

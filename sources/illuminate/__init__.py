@@ -16,6 +16,7 @@ from dlt.common.typing import TSecretStrValue
 from dlt.extract import DltResource
 
 from .auth import IlluminateCredentials, OAuth1Credentials, OAuth2Credentials
+from .budget import RequestBudget
 from .catalog import Endpoint, load_catalog
 from .client import IlluminateClient
 from .context import RunReport, SyncContext, WarehouseReader
@@ -69,6 +70,7 @@ def illuminate_source(
     shrink_guard_ratio: float = DEFAULT_SHRINK_GUARD_RATIO,
     report: RunReport | None = None,
     resources: Sequence[str] | None = None,
+    request_budget: RequestBudget | None = None,
 ) -> list[DltResource]:
     """All GET endpoints of an Illuminate instance, synced incrementally.
 
@@ -111,6 +113,8 @@ def illuminate_source(
         report: Filled in while the run goes: progress per resource, invalid values, the HTTP client and its stats.
         resources: The tables the user asked for by name; the endpoints that are off (`enabled = false` in the
             catalog: the per-user ones) fetch only when named here.
+        request_budget: A limit on requests in flight shared with the other instances synced at the same time
+            (`run --all-instances` passes one); each request also holds one of this instance's `max_concurrency`.
 
     Returns:
         One resource per GET endpoint, named after its table. The per-user SchoolFocus resources make one request
@@ -138,7 +142,7 @@ def illuminate_source(
     for year in years:
         validate_academic_year(year)
     pii_policy = PiiPolicy.create(pii, pii_hash_key)
-    client = IlluminateClient(base_url, credentials, max_concurrency=max_concurrency)
+    client = IlluminateClient(base_url, credentials, max_concurrency=max_concurrency, budget=request_budget)
     ctx = SyncContext(
         client=client,
         today=run_today,

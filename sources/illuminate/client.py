@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal, TypeVar
@@ -46,13 +46,13 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth
 
 from .auth import (
-    CREDENTIALS_ENV_PREFIX,
     BearerAuth,
     IlluminateCredentials,
     OAuth1Signer,
     OAuth2TokenManager,
     oauth2_token_request_body,
 )
+from .budget import RequestBudget
 from .errors import (
     AuthenticationError,
     ConfigurationError,
@@ -72,7 +72,7 @@ from .errors import (
     tls_message,
 )
 from .settings import DEFAULT_MAX_CONCURRENCY
-from .variables import credentials_variable, source_variable
+from .variables import adopt_naming, credentials_variable, current_naming, source_variable
 from .wire import WirePage
 
 __all__ = ["IlluminateClient", "Page", "PathStats", "RequestStats", "RetryPolicy", "normalize_base_url"]
@@ -80,7 +80,6 @@ __all__ = ["IlluminateClient", "Page", "PathStats", "RequestStats", "RetryPolicy
 logger = logging.getLogger("illuminate_sync")
 
 BASE_URL_ENV = "SOURCES__ILLUMINATE__BASE_URL"
-MAX_CONCURRENCY_ENV = "SOURCES__ILLUMINATE__MAX_CONCURRENCY"
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -452,6 +451,8 @@ class IlluminateClient:
         max_concurrency: The most requests in flight at the same time, across all callers.
         retry: The retry policy; `RetryPolicy()` by default.
         session: A `requests` session to use (its adapters and proxies are kept; TLS verification is enforced).
+        budget: A limit on requests in flight shared with other instances' clients (`--all-instances`); each
+            request holds a slot of it besides one of this client's `max_concurrency`.
 
     Raises:
         ConfigurationError: Invalid base URL, credentials or `max_concurrency`.
@@ -464,13 +465,14 @@ class IlluminateClient:
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
+        budget: RequestBudget | None = None,
     ) -> None:
         self.base_url = normalize_base_url(base_url)
         self.api_root = f"{self.base_url}/rest_server.php/Api/"
         self.token_url = f"{self.base_url}/?OAuth2_AccessToken"
         if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
             raise ConfigurationError(
-                f"{MAX_CONCURRENCY_ENV} must be a whole number of at least 1 (got {max_concurrency!r})"
+                f"{source_variable('max_concurrency')} must be a whole number of at least 1 (got {max_concurrency!r})"
             )
         credentials.validate()
         self.credentials = credentials
@@ -496,10 +498,17 @@ class IlluminateClient:
             self._oauth1 = OAuth1Signer.from_credentials(credentials)
 
         self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._budget = budget
+        # The pools' threads name the variables of the instance this client serves (their errors reach the user).
+        naming = (current_naming(),)
         # Twice as many page threads as request slots: a thread converting the page it received holds no slot, and
         # with one thread per slot those conversions left slots idle (5.2 of 8 requests in flight on average).
-        self._page_pool = ThreadPoolExecutor(2 * max_concurrency, thread_name_prefix="illuminate-page")
-        self._fanout_pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix="illuminate-fanout")
+        self._page_pool = ThreadPoolExecutor(
+            2 * max_concurrency, thread_name_prefix="illuminate-page", initializer=adopt_naming, initargs=naming
+        )
+        self._fanout_pool = ThreadPoolExecutor(
+            max_concurrency, thread_name_prefix="illuminate-fanout", initializer=adopt_naming, initargs=naming
+        )
         self._fanout_local = threading.local()
         self._closed = threading.Event()
 
@@ -729,8 +738,9 @@ class IlluminateClient:
 
     @contextmanager
     def _slot(self) -> Iterator[None]:
-        """Holds one of the `max_concurrency` request slots while a request is in flight."""
-        with self._slots:
+        """Holds one of the `max_concurrency` request slots (and one of the shared budget's) while a request is in
+        flight."""
+        with self._slots, self._budget.slot() if self._budget is not None else nullcontext():
             self.stats.started()
             try:
                 yield
@@ -891,7 +901,7 @@ class IlluminateClient:
         authentication failure it usually is."""
         if login_pages >= LOGIN_PAGE_ATTEMPTS or number >= self.retry.max_attempts:
             names = self._credential_names()
-            message = login_page_message(request.describe, status, names, BASE_URL_ENV)
+            message = login_page_message(request.describe, status, names, source_variable("base_url"))
             return _Raise(AuthenticationError(message, path=request.path, params=request.query, status=status))
         problem = f"a login page (HTTP {status}, HTML instead of JSON)"
         return _Retry(problem, self.retry.backoff(number), login_page=True)
@@ -943,7 +953,7 @@ class IlluminateClient:
             fields = ("client_id", "client_secret")
         else:
             fields = ("consumer_key", "consumer_secret", "token", "token_secret")
-        return ", ".join(CREDENTIALS_ENV_PREFIX + name.upper() for name in fields)
+        return ", ".join(credentials_variable(name) for name in fields)
 
     def _authentication_error(self, request: _Request, status: int, content: bytes) -> AuthenticationError:
         message = authentication_message(

@@ -10,6 +10,9 @@ DATASET_NAME = "illuminate"
 DEFAULT_MAX_CONCURRENCY = 8
 """Requests in flight at once, across all resources."""
 
+DEFAULT_NETWORK_MAX_CONCURRENCY = 32
+"""`run --all-instances`: requests in flight across the instances together; four instances at their default each."""
+
 MODIFIED_AFTER_OVERLAP = timedelta(hours=2)
 """The API cache clears every 2 hours: a change can surface that late, so cursors overlap the last run by this."""
 

@@ -41,6 +41,18 @@ def credentials_section() -> str:
     return f"[sources.illuminate.instances.{name}.credentials]"
 
 
+def current_naming() -> str:
+    """The naming in effect in this thread (a variable prefix), for threads that work for it (`adopt_naming`)."""
+    return _prefix.get()
+
+
+def adopt_naming(prefix: str) -> None:
+    """Name `prefix`'s variables in this thread from now on: a pool's initializer, since a worker thread does not
+    inherit the context of the thread that made its pool (a rejected key found by a page thread of instance north
+    names north's variables)."""
+    _prefix.set(prefix)
+
+
 @contextmanager
 def naming_instance(name: str | None) -> Iterator[None]:
     """Messages raised in the block name instance `name`'s variables (the single instance's when None)."""

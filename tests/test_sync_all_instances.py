@@ -1,0 +1,218 @@
+"""`run --all-instances`: every declared instance synced at the same time into one DuckDB file (two simulated
+districts whose ids overlap), within one request budget shared by the instances; one instance failing leaves the
+other loaded; one line per instance and a non-zero exit naming the failed one; bad input is one line, nothing
+written."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import duckdb
+import pytest
+from sync_support import (
+    SOURCE,
+    TODAY,
+    assert_no_secret,
+    environment,
+    expected_keys,
+    loaded_keys,
+    network_env,
+    one_error_line,
+    run_cli,
+    tree,
+)
+
+from illuminate_sync.pipelines.all_instances import NetworkRun, run_all_instances
+from illuminate_sync.pipelines.cli import main
+from illuminate_sync.simulator import Simulator, SimulatorConfig
+
+DISTRICT_TABLES = ("students", "enrollment", "roster", "attendance_daily", "assessment_aggregate_student_responses")
+LATENCY = 0.02
+"""Each answer takes this long: both instances are still downloading when the other starts."""
+
+
+def start_simulator(seed: int) -> Simulator:
+    sim = Simulator(SimulatorConfig(students=30, seed=seed, today=TODAY, latency=LATENCY))
+    sim.start(port=0)
+    return sim
+
+
+@pytest.fixture(scope="module")
+def north() -> Iterator[Simulator]:
+    sim = start_simulator(1)
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="module")
+def south() -> Iterator[Simulator]:
+    sim = start_simulator(2)
+    yield sim
+    sim.stop()
+
+
+def run_main(*argv: str) -> tuple[int, str, str]:
+    """`illuminate-sync ...` in this process: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def network(north: Simulator, south: Simulator, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """Both instances synced together into one file, with their models."""
+    db = tmp_path_factory.mktemp("all") / "network.duckdb"
+    with environment(network_env(north, south)):
+        code, out, err = run_main("run", "--duckdb", str(db), "--all-instances")
+    return {"db": db, "code": code, "out": out, "err": err}
+
+
+def test_every_instance_lands_in_its_own_schema_in_one_file(
+    north: Simulator, south: Simulator, network: dict[str, object]
+) -> None:
+    assert network["code"] == 0, network["err"]
+    db = network["db"]
+    assert isinstance(db, Path)
+    for schema, sim in (("illuminate_north", north), ("illuminate_south", south)):
+        for table in DISTRICT_TABLES:
+            loaded = loaded_keys(db, table, schema)
+            assert loaded, f"{schema}.{table} is empty"
+            assert len(loaded) == len(set(loaded)), f"{schema}.{table} has duplicate natural keys"
+            assert set(loaded) == expected_keys(sim, table), f"{schema}.{table}"
+
+
+def test_each_instance_gets_its_models_built_beside_its_schema(network: dict[str, object]) -> None:
+    db = network["db"]
+    assert isinstance(db, Path)
+    with duckdb.connect(str(db), read_only=True) as con:
+        for name, sim_seed in (("north", 1), ("south", 2)):
+            students = con.execute(f"select count(*) from analytics_{name}.dim_students").fetchone()
+            raw = con.execute(f"select count(distinct student_id) from illuminate_{name}.students").fetchone()
+            assert students is not None and raw is not None
+            assert students[0] == raw[0] > 0, (name, sim_seed)
+    assert str(network["err"]).count("built ") >= 2, network["err"]
+
+
+def test_the_summary_has_a_line_per_instance(network: dict[str, object]) -> None:
+    out = str(network["out"])
+    assert "instance north (illuminate_north):" in out and "instance south (illuminate_south):" in out
+    lines = out.splitlines()
+    assert any(line.startswith("north: succeeded in ") and "into illuminate_north" in line for line in lines), out
+    assert any(line.startswith("south: succeeded in ") and "into illuminate_south" in line for line in lines), out
+    assert "2 of 2 instances synced" in out
+
+
+def test_each_instance_progress_line_carries_its_name(network: dict[str, object]) -> None:
+    err = str(network["err"]).splitlines()
+    assert any(line.startswith("[north]   students: ") for line in err), err
+    assert any(line.startswith("[south]   students: ") for line in err), err
+
+
+def run_in_process(db: Path, env: dict[str, str], **options: object) -> NetworkRun:
+    with environment(env), redirect_stderr(io.StringIO()):
+        return run_all_instances(db, resources=["sites", "students", "attendance_daily"], **options)  # type: ignore[arg-type]
+
+
+def test_the_instances_share_one_budget_of_requests_in_flight(
+    north: Simulator, south: Simulator, tmp_path: Path
+) -> None:
+    """Each instance may have 3 requests in flight, both together 4: the budget is reached (so both ran at the
+    same time) and never exceeded."""
+    env = network_env(north, south)  # north: MAX_CONCURRENCY=3
+    env[f"{SOURCE}INSTANCES__SOUTH__MAX_CONCURRENCY"] = "3"
+    env[f"{SOURCE}NETWORK_MAX_CONCURRENCY"] = "4"
+    run = run_in_process(tmp_path / "w.duckdb", env, build_models_after=False)
+    assert not run.failed, [outcome.line() for outcome in run.outcomes]
+    assert run.budget.limit == 4
+    assert run.budget.max_in_flight == 4
+
+
+def test_a_budget_below_an_instance_limit_holds_that_instance_below_it(
+    north: Simulator, south: Simulator, tmp_path: Path
+) -> None:
+    env = network_env(north, south)
+    env[f"{SOURCE}NETWORK_MAX_CONCURRENCY"] = "2"
+    run = run_in_process(tmp_path / "w.duckdb", env, build_models_after=False)
+    assert not run.failed, [outcome.line() for outcome in run.outcomes]
+    assert run.budget.max_in_flight == 2
+
+
+def test_an_instance_that_fails_leaves_the_others_loaded(north: Simulator, south: Simulator, tmp_path: Path) -> None:
+    """South's keys are rejected by its server: south fails (its run recorded as failed, nothing of it loaded),
+    north is loaded in full, and the exit code and the last line name south."""
+    env = network_env(north, south)
+    env[f"{SOURCE}INSTANCES__SOUTH__CREDENTIALS__CONSUMER_SECRET"] = "not-the-secret"
+    result = run_cli(tmp_path, env, "run", "--duckdb", "w.duckdb", "--all-instances", "--skip-models")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stderr.splitlines()[-1].startswith("illuminate-sync: error: 1 of 2 instances failed: south")
+    south_line = next(line for line in result.stdout.splitlines() if line.startswith("south: failed"))
+    # raised in a page thread of south's client: it names south's variables, not the single instance's
+    assert f"{SOURCE}INSTANCES__SOUTH__CREDENTIALS__" in south_line, south_line
+    assert any(line.startswith("north: succeeded") for line in result.stdout.splitlines()), result.stdout
+    assert_no_secret(result, north, south)
+    db = tmp_path / "w.duckdb"
+    for table in DISTRICT_TABLES:
+        assert set(loaded_keys(db, table, "illuminate_north")) == expected_keys(north, table), table
+    with duckdb.connect(str(db), read_only=True) as con:
+        statuses = con.execute("select status from illuminate_south.sync_runs").fetchall()
+        south_tables = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'illuminate_south'"
+            " and table_name in ('students', 'roster', 'enrollment')"
+        ).fetchone()
+    assert statuses == [("failed",)]
+    assert south_tables is not None and south_tables[0] == 0
+
+
+# ---------------------------------------------------------------------------------------------------------- bad input
+def test_all_instances_without_any_declared_is_one_line(north: Simulator, tmp_path: Path) -> None:
+    env = {name: value for name, value in north.env().items()}
+    result = run_cli(tmp_path, env, "run", "--duckdb", "w.duckdb", "--all-instances")
+    line = one_error_line(result, 1)
+    assert "--all-instances: no instance is declared" in line and "[sources.illuminate.instances.<name>]" in line
+    assert tree(tmp_path) == {}
+
+
+def test_two_instances_of_one_api_are_refused(north: Simulator, south: Simulator, tmp_path: Path) -> None:
+    env = network_env(north, south)
+    env[f"{SOURCE}INSTANCES__SOUTH__BASE_URL"] = north.base_url
+    result = run_cli(tmp_path, env, "run", "--duckdb", "w.duckdb", "--all-instances")
+    line = one_error_line(result, 1)
+    assert "instances north and south have the same base_url" in line, line
+    assert tree(tmp_path) == {}
+
+
+def test_a_wrong_setting_of_one_instance_stops_all_before_anything_is_written(
+    north: Simulator, south: Simulator, tmp_path: Path
+) -> None:
+    env = network_env(north, south)
+    env[f"{SOURCE}INSTANCES__SOUTH__PII"] = "scramble"
+    result = run_cli(tmp_path, env, "run", "--duckdb", "w.duckdb", "--all-instances")
+    line = one_error_line(result, 1)
+    assert f"{SOURCE}INSTANCES__SOUTH__PII" in line, line
+    assert tree(tmp_path) == {}
+
+
+def test_a_wrong_network_budget_is_one_line(north: Simulator, south: Simulator, tmp_path: Path) -> None:
+    env = network_env(north, south)
+    env[f"{SOURCE}NETWORK_MAX_CONCURRENCY"] = "0"
+    result = run_cli(tmp_path, env, "run", "--duckdb", "w.duckdb", "--all-instances")
+    line = one_error_line(result, 1)
+    assert f"{SOURCE}NETWORK_MAX_CONCURRENCY" in line, line
+    assert tree(tmp_path) == {}
+
+
+@pytest.mark.parametrize(
+    "extra", [("--instance", "north"), ("--dataset", "x")], ids=["with --instance", "with --dataset"]
+)
+def test_all_instances_with_one_instance_or_a_dataset_is_a_usage_error(
+    north: Simulator, south: Simulator, tmp_path: Path, extra: tuple[str, str]
+) -> None:
+    result = run_cli(tmp_path, network_env(north, south), "run", "--duckdb", "w.duckdb", "--all-instances", *extra)
+    line = one_error_line(result, 2)
+    assert "--all-instances" in line and extra[0] in line, line
+    assert tree(tmp_path) == {}
