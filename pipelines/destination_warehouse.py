@@ -64,7 +64,9 @@ MODEL_DESTINATIONS = ("postgres",)
 """The destinations the SQL models are built on (transpiled from DuckDB's SQL, tested)."""
 
 BOOKKEEPING_PIPELINE = "illuminate_sync_records"
-"""The dlt pipeline that appends the sync's own records (`pipelines.run_history`) on a destination."""
+"""The dlt pipeline that appends the sync's own records (`pipelines.run_history`) on a destination; a named
+instance's has its name after it (`illuminate_sync_records_north`): instances synced at the same time share the
+working directory, and two runs of one dlt pipeline at once would load each other's packages."""
 
 SCHEMA_NAME = "illuminate"
 """The dlt schema of the source (`@dlt.source(name=...)`), as stored in the destination's `_dlt_version`."""
@@ -290,7 +292,7 @@ class DestinationWarehouse(Warehouse):
         """Loaded by dlt (which creates the table with the destination's types) through a pipeline of its own: the
         sync's pipeline may hold the package of a failed run, which its next run finishes, not this append."""
         bookkeeping = dlt.pipeline(
-            pipeline_name=BOOKKEEPING_PIPELINE,
+            pipeline_name=BOOKKEEPING_PIPELINE if self.instance is None else f"{BOOKKEEPING_PIPELINE}_{self.instance}",
             pipelines_dir=str(self.data_dir),
             destination=self.destination(),
             dataset_name=self.dataset,

@@ -279,7 +279,10 @@ def _record_run(warehouse: Warehouse, record: RunRecord, report: RunReport, summ
         table: TableRun(change.rows_after, change.rows_written, change.removed)
         for table, change in summary.tables.items()
     }
-    warehouse.record_run(record)
+    try:
+        warehouse.record_run(record)
+    except PipelineStepFailed as failure:  # on a dlt destination the history is appended by a pipeline of its own
+        raise _user_error(failure, warehouse) from None
 
 
 def _record_failed_run(warehouse: Warehouse, record: RunRecord, report: RunReport, error: IlluminateError) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from postgres_support import postgres_available, postgres_cluster
 from sync_support import (
     SOURCE,
     TODAY,
@@ -216,3 +217,26 @@ def test_all_instances_with_one_instance_or_a_dataset_is_a_usage_error(
     line = one_error_line(result, 2)
     assert "--all-instances" in line and extra[0] in line, line
     assert tree(tmp_path) == {}
+
+
+# ---------------------------------------------------------------------------------------------------------- PostgreSQL
+@pytest.mark.skipif(not postgres_available(), reason="PostgreSQL's server binaries are not installed")
+def test_the_instances_load_their_own_datasets_of_postgresql_at_the_same_time(
+    north: Simulator, south: Simulator, tmp_path: Path
+) -> None:
+    """Into a dlt destination each instance has its own warehouse (dataset, lock, models): both land, each exactly
+    its own district, with the models built into analytics_<name>."""
+    env = network_env(north, south)
+    with postgres_cluster() as pg:
+        pg.create_database("network")
+        env["DESTINATION__POSTGRES__CREDENTIALS"] = pg.url("network")
+        with environment(env), redirect_stderr(io.StringIO()):
+            run = run_all_instances(
+                destination="postgres", resources=["sites", "students", "enrollment", "attendance_daily"]
+            )
+        assert not run.failed, [outcome.line() for outcome in run.outcomes]
+        for name, sim in (("north", north), ("south", south)):
+            students = {row[0] for row in pg.execute(f"select student_id from illuminate_{name}.students", "network")}
+            assert students == {key[0] for key in expected_keys(sim, "students")}, name
+            members = pg.execute(f"select count(distinct student_id) from analytics_{name}.dim_students", "network")
+            assert members[0][0] == len(students), name
