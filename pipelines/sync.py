@@ -47,7 +47,7 @@ from illuminate_sync.pipelines.run_history import BOOKKEEPING_TABLES, QUARANTINE
 from illuminate_sync.pipelines.warehouse import PIPELINE_NAME, Warehouse, open_warehouse
 from illuminate_sync.sources.illuminate import RunReport, illuminate_source, resource_names
 from illuminate_sync.sources.illuminate.errors import ConfigurationError, IlluminateError, ShrinkGuardError
-from illuminate_sync.sources.illuminate.instances import resolve_instance
+from illuminate_sync.sources.illuminate.instances import dataset_for, declared_instances, resolve_instance
 from illuminate_sync.sources.illuminate.setting_rules import invalid_setting_message, setting_variable
 from illuminate_sync.sources.illuminate.settings import DATASET_NAME
 from illuminate_sync.sources.illuminate.variables import naming_instance
@@ -194,10 +194,23 @@ def run_sync(
     quiet_dlt_logging()
     if instance is not None:
         source_options = {**resolve_instance(instance).source_options(), **source_options}
+    elif dataset is not None:
+        check_not_an_instance_dataset(dataset)
     warehouse = open_warehouse(duckdb_path, destination, dataset, data_dir, instance)
     return sync_into(
         warehouse, resources, academic_years, full_refresh, reconcile, out, build_models_after, **source_options
     )
+
+
+def check_not_an_instance_dataset(dataset: str) -> None:
+    """`--dataset illuminate_<name>` of a declared instance, without `--instance`: the single instance's pipeline
+    (its state and cursors) would load into that instance's tables. Refused with one line."""
+    for name in declared_instances():
+        if dataset == dataset_for(name):
+            raise ConfigurationError(
+                f"--dataset {dataset} is the dataset of instance {name}: run --instance {name} (without --dataset)"
+                " to sync it, or give the single instance another dataset"
+            )
 
 
 def sync_into(

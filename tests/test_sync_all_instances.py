@@ -240,3 +240,14 @@ def test_the_instances_load_their_own_datasets_of_postgresql_at_the_same_time(
             assert students == {key[0] for key in expected_keys(sim, "students")}, name
             members = pg.execute(f"select count(distinct student_id) from analytics_{name}.dim_students", "network")
             assert members[0][0] == len(students), name
+
+
+def test_the_single_instance_into_an_instance_dataset_is_refused(
+    north: Simulator, south: Simulator, tmp_path: Path
+) -> None:
+    """Two pipelines (the single instance's and north's) writing one dataset would mix their states and rows."""
+    env = {**network_env(north, south), **north.env()}
+    result = run_cli(tmp_path, env, "run", "--duckdb", "w.duckdb", "--dataset", "illuminate_north")
+    line = one_error_line(result, 1)
+    assert "--dataset illuminate_north is the dataset of instance north: run --instance north" in line, line
+    assert tree(tmp_path) == {}
