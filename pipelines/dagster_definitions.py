@@ -38,9 +38,11 @@ multiprocess executor of these definitions (within a run), and the concurrency p
 instance's dataset has its own lock and the instances run side by side.
 
 Failures. A wrong setting, refused credentials, a model that does not build or DuckDB out of memory fail their asset
-at once (`Failure(allow_retries=False)`): rerunning cannot help. Any other failure of the sync (an API that keeps
-failing, a busy lock, the shrink guard's refusal of an upstream glitch) is retried by the raw asset's RetryPolicy.
-Every failure is the sync's one line, never a secret.
+at once (`Failure(allow_retries=False)`): rerunning cannot help. Any other failure (an API that keeps failing, a busy
+lock, the shrink guard's refusal of what may be an upstream glitch) is retried by the assets' RetryPolicy. Every
+failure is the sync's one line, never a secret.
+
+The network-wide models (`analytics`, over every instance) have their place in `build_definitions`, marked there.
 """
 
 # No `from __future__ import annotations`: Dagster compares the context parameter's annotation with its class, and
@@ -79,7 +81,7 @@ DUCKDB_FILE_TAG = "illuminate_sync/duckdb"
 """The op tag of every asset that writes a DuckDB file (its value: the file's name), limited to 1 per run."""
 
 NOT_RETRIED: tuple[type[BaseException], ...] = (ConfigurationError, AuthenticationError, ModelError)
-"""Errors whose fix is the user's: retrying would fail the same way (and, for credentials, lock the account)."""
+"""Errors whose fix is the user's: a retry would fail the same way."""
 
 
 # ------------------------------------------------------------------------------------------------------- definitions
@@ -92,8 +94,9 @@ def build_definitions(settings: DagsterSettings | None = None) -> dg.Definitions
     assets: list[dg.AssetsDefinition] = []
     for instance in instances:
         assets += [raw_asset(settings, instance), models_asset(settings, instance)]
-    # The network-wide `analytics` asset goes here once `Warehouse.build_network_models(instances)` exists: key
-    # `analytics`, deps on every `analytics_<name>`, built under the warehouse's lock with `_writer_options`.
+    # Network-wide models belong here, once `Warehouse.build_network_models(instances)` exists: one asset keyed
+    # `analytics`, with deps on every `analytics_<name>` and `_writer_options(settings)`, that opens the warehouse
+    # (`open_warehouse(settings.duckdb_path, settings.destination)`) and builds them under `warehouse.lock()`.
     # The executor serves the job and the UI's own materializations alike.
     return dg.Definitions(assets=assets, schedules=[nightly_schedule(settings)], executor=executor(settings))
 
@@ -209,6 +212,7 @@ def models_asset(settings: DagsterSettings, instance: str) -> dg.AssetsDefinitio
         group_name=instance,
         deps=[dataset_for(instance)],
         description=f"Instance {instance}'s SQL models (marts and reports)",
+        retry_policy=_retry_policy(settings),  # a busy lock; a model that does not build is not retried
         kinds={"sql", _kind(settings)},
         **_writer_options(settings),
     )
