@@ -148,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="rebuild the SQL models in schema analytics (and test them)")
     _add_warehouse_arguments(models, required=True, duckdb_help="the DuckDB file a sync loaded")
     models.add_argument("--test", action="store_true", help="also run the model tests; exit 1 if one fails")
+    models.add_argument(
+        "--network",
+        action="store_true",
+        help="build schema analytics from the models of every declared instance (analytics_NAME), each table with a"
+        " leading instance column; with --test, test the network keys",
+    )
 
     dashboard = commands.add_parser(
         "dashboard", help="write a static dashboard (HTML, opens offline) of the marts into a directory"
@@ -330,19 +336,48 @@ def command_models(args: argparse.Namespace) -> int:
 
     if args.duckdb is not None and not args.duckdb.is_file():
         raise ConfigurationError(f"--duckdb {args.duckdb}: no such file (expected the DuckDB file a sync loaded)")
-    warehouse = open_warehouse(args.duckdb, args.destination, args.dataset)
-    warehouse.check()
-    warehouse.check_models()
-    settings = ModelSettings.resolve()
-    with warehouse.lock():
-        warehouse.build_models(settings, out=sys.stderr)
-        if not args.test:
+    if args.network:
+        failures = network_models(args)
+        if failures is None:
             return EXIT_OK
-        failures = warehouse.test_models()
+    else:
+        warehouse = open_warehouse(args.duckdb, args.destination, args.dataset)
+        warehouse.check()
+        warehouse.check_models()
+        settings = ModelSettings.resolve()
+        with warehouse.lock():
+            warehouse.build_models(settings, out=sys.stderr)
+            if not args.test:
+                return EXIT_OK
+            failures = warehouse.test_models()
     for failure in failures:
         print(f"model test failed: {failure}", file=sys.stderr)
     print(f"model tests: {len(failures)} failed" if failures else "model tests: all passed", file=sys.stderr)
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def network_models(args: argparse.Namespace) -> list[str] | None:
+    """`models --network`: the network schema built from every declared instance's models (and tested with
+    `--test`: the failures, else None)."""
+    from illuminate_sync.pipelines.warehouse import open_warehouse
+    from illuminate_sync.sources.illuminate.instances import declared_instances
+
+    if args.dataset is not None:
+        raise ConfigurationError(
+            f"--network with --dataset {args.dataset}: the network reads every instance's analytics_<name>"
+            " (drop --dataset)"
+        )
+    instances = declared_instances()
+    if not instances:
+        raise ConfigurationError(
+            "--network: no instances are declared: declare each under [sources.illuminate.instances.<name>]"
+            " (or SOURCES__ILLUMINATE__INSTANCES__<NAME>__*) and sync it with `illuminate-sync run --instance NAME`"
+        )
+    warehouse = open_warehouse(args.duckdb, args.destination)
+    warehouse.check()
+    with warehouse.lock():
+        warehouse.build_network_models(instances, out=sys.stderr)  # its progress, then its line
+        return warehouse.test_network_models() if args.test else None
 
 
 def command_dashboard(args: argparse.Namespace) -> int:

@@ -329,3 +329,30 @@ class DestinationWarehouse(Warehouse):
             return test_models_postgres(client.native_connection, self.model_schemas())
         finally:
             client.close_connection()
+
+    @property
+    def builds_network_models(self) -> bool:  # type: ignore[override]
+        return self.name in MODEL_DESTINATIONS
+
+    def build_network_models(self, instances: Sequence[str], out: TextIO | None = None) -> str:
+        if not self.builds_network_models:
+            return super().build_network_models(instances, out)
+        from illuminate_sync.pipelines.models_postgres import build_network_postgres
+
+        client = self.open_client()
+        try:
+            build = build_network_postgres(client.native_connection, instances, out=out or io.StringIO())
+        finally:
+            client.close_connection()
+        return build.message()
+
+    def test_network_models(self) -> list[str]:
+        if not self.builds_network_models:
+            return super().test_network_models()
+        from illuminate_sync.pipelines.models_postgres import test_network_postgres
+
+        client = self.open_client()
+        try:
+            return test_network_postgres(client.native_connection)
+        finally:
+            client.close_connection()

@@ -220,6 +220,18 @@ class DuckDBFileWarehouse(Warehouse):
     def test_models(self) -> list[str]:
         return test_models(self.path, self.model_schemas())
 
+    builds_network_models = True
+
+    def build_network_models(self, instances: Sequence[str], out: TextIO | None = None) -> str:
+        from illuminate_sync.pipelines.network_models import build_network_file
+
+        return build_network_file(self.path, instances, out=out or io.StringIO()).message()
+
+    def test_network_models(self) -> list[str]:
+        from illuminate_sync.pipelines.network_models import test_network_file
+
+        return test_network_file(self.path)
+
 
 def load_on_one_connection(pipeline: dlt.Pipeline, duckdb_path: Path) -> LoadInfo:
     """`pipeline.load()` with its jobs on one DuckDB connection, closed when the load step is over.

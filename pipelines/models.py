@@ -36,7 +36,7 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -78,9 +78,13 @@ __all__ = [
     "build_into",
     "build_models",
     "check_memory_limit",
+    "declared_specs",
     "discover_models",
+    "duckdb_database",
+    "key_tests",
     "load_macros",
     "load_model_tests",
+    "replace_relation",
     "run_model_tests",
     "test_models",
 ]
@@ -692,7 +696,7 @@ def relation_kinds(database: ModelDatabase) -> dict[str, str]:
     return {str(name).lower(): ("view" if kind == "VIEW" else "table") for name, kind in rows}
 
 
-def _replace_relation(database: ModelDatabase, kind: str, name: str, select: str) -> None:
+def replace_relation(database: ModelDatabase, kind: str, name: str, select: str) -> None:
     """`analytics.<name>` as a new `kind` ("view" or "table") holding `select` (already in the database's SQL)."""
     relation = f"{database.schemas.model}.{name}"
     current = relation_kinds(database).get(name)
@@ -718,7 +722,7 @@ def settings_select(settings: ModelSettings) -> str:
 
 
 def _write_settings(database: ModelDatabase, settings: ModelSettings) -> None:
-    _replace_relation(database, "table", SETTINGS_RELATION, database.select(settings_select(settings)))
+    replace_relation(database, "table", SETTINGS_RELATION, database.select(settings_select(settings)))
     database.execute(
         f"comment on table {database.schemas.model}.{SETTINGS_RELATION} is "
         + _quote_literal("The settings the models were built with (one row); see sql/README.md.")
@@ -804,7 +808,7 @@ def build_models_on(
         wanted = _with_dependencies(models, select)
         order = [model for model in order if model.name in wanted]
     started = time.monotonic()
-    database = _duckdb_database(con, schemas)
+    database = duckdb_database(con, schemas)
     existing = existing_columns(database, schemas.source)
     if not existing:
         raise ModelError(f"{label} has no raw tables in schema {schemas.source}: run `illuminate-sync run` first")
@@ -818,7 +822,7 @@ def build_models_on(
     print(built_message(built, time.monotonic() - started, schemas.model), file=out)
 
 
-def _duckdb_database(con: duckdb.DuckDBPyConnection, schemas: ModelSchemas = DEFAULT_SCHEMAS) -> ModelDatabase:
+def duckdb_database(con: duckdb.DuckDBPyConnection, schemas: ModelSchemas = DEFAULT_SCHEMAS) -> ModelDatabase:
     def execute(sql: str) -> list[tuple[Any, ...]]:
         return con.execute(sql).fetchall()
 
@@ -844,7 +848,7 @@ def _build_one(database: ModelDatabase, model: Model, existing: Mapping[str, Map
     kind = model.materialization
     relation = f"{database.schemas.model}.{model.name}"
     try:
-        _replace_relation(database, kind, model.name, database.select(resolve_sources(model, existing)))
+        replace_relation(database, kind, model.name, database.select(resolve_sources(model, existing)))
         if model.description:
             database.execute(f"comment on {kind} {relation} is {_quote_literal(model.description)}")
         detail = ""
@@ -900,20 +904,42 @@ def load_model_tests() -> list[ModelTest]:
     """The generated staging key tests, then the tests declared in `sql/<layer>/tests.toml`, as queries that count
     offending rows (a declared test that repeats a generated one runs once)."""
     models = discover_models()
-    root = _sql_root()
     tests: list[ModelTest] = []
     for model, spec in staging_key_specs(models).items():
         tests.extend(_tests_of(model, spec, models, CATALOG_FILE))
     for layer in LAYERS:
-        path = root / layer / "tests.toml"
-        if not path.is_file():
-            continue
-        file = f"sql/{layer}/tests.toml"
-        for model, raw in tomllib.loads(path.read_text("utf-8")).items():
-            if model not in models:
-                raise ModelError(f"{file}: tests declared for {model}, which is not a model")
-            tests.extend(_tests_of(model, _spec(model, file, raw), models, file))
+        file = tests_file(layer)
+        for model, spec in declared_specs(layer, models).items():
+            tests.extend(_tests_of(model, spec, models, file))
     return list({test.label: test for test in tests}.values())
+
+
+def tests_file(layer: str) -> str:
+    """The file declaring the tests of a layer's models, as messages name it."""
+    return f"sql/{layer}/tests.toml"
+
+
+def declared_specs(layer: str, models: Mapping[str, Model] | None = None) -> dict[str, _TestSpec]:
+    """The tests declared in `sql/<layer>/tests.toml`, by model (none when the file is missing); tests of a model
+    that is not one of `models` (default: the discovered ones) are a one-line ModelError."""
+    path = _sql_root() / layer / "tests.toml"
+    if not path.is_file():
+        return {}
+    file = tests_file(layer)
+    models = discover_models() if models is None else models
+    specs: dict[str, _TestSpec] = {}
+    for model, raw in tomllib.loads(path.read_text("utf-8")).items():
+        if model not in models:
+            raise ModelError(f"{file}: tests declared for {model}, which is not a model")
+        specs[model] = _spec(model, file, raw)
+    return specs
+
+
+def key_tests(model: str, key: Sequence[str], not_null: Sequence[str], file: str) -> list[ModelTest]:
+    """The tests of a key generated rather than declared (`file` names where the key comes from): `key` unique (when
+    given) and each of `not_null` never NULL, on `analytics.<model>`."""
+    spec = _TestSpec(unique=[list(key)] if key else [], not_null=list(not_null))
+    return _tests_of(model, spec, {}, file)
 
 
 CATALOG_FILE = "sources/illuminate/endpoints.toml"
@@ -1008,13 +1034,14 @@ def test_models(duckdb_path: Path, schemas: ModelSchemas = DEFAULT_SCHEMAS) -> l
 
 def test_models_on(con: duckdb.DuckDBPyConnection, schemas: ModelSchemas = DEFAULT_SCHEMAS) -> list[str]:
     """`test_models` on an open DuckDB connection."""
-    return run_model_tests(_duckdb_database(con, schemas))
+    return run_model_tests(duckdb_database(con, schemas))
 
 
-def run_model_tests(database: ModelDatabase) -> list[str]:
-    """Every declared model test on `warehouse`: one line per failing test (offending rows, or the error)."""
+def run_model_tests(database: ModelDatabase, tests: Iterable[ModelTest] | None = None) -> list[str]:
+    """`tests` (default: every declared model test) on `database`: one line per failing test (offending rows, or the
+    error)."""
     failures: list[str] = []
-    for test in load_model_tests():
+    for test in load_model_tests() if tests is None else tests:
         try:
             rows = database.execute(database.select(test.query))
         except database.errors as error:

@@ -48,9 +48,21 @@ from illuminate_sync.pipelines.models import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from psycopg2.extensions import connection as PgConnection
 
-__all__ = ["TranspileError", "build_models_postgres", "helper_functions", "postgres_sql", "test_models_postgres"]
+    from illuminate_sync.pipelines.network_models import NetworkBuild
+
+__all__ = [
+    "TranspileError",
+    "build_models_postgres",
+    "build_network_postgres",
+    "helper_functions",
+    "postgres_sql",
+    "test_models_postgres",
+    "test_network_postgres",
+]
 
 
 class TranspileError(ModelError):
@@ -491,3 +503,35 @@ def test_models_postgres(connection: PgConnection, schemas: ModelSchemas = DEFAU
 
 
 test_models_postgres.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, despite its name
+
+
+NETWORK_LOCK = "illuminate-sync:network"
+"""The transaction-level advisory lock one network build holds: a second one waits for its commit rather than
+interleaving its drops and creates (which could deadlock)."""
+
+
+def build_network_postgres(
+    connection: PgConnection, instances: Sequence[str], out: TextIO = sys.stderr
+) -> NetworkBuild:
+    """The network schema `analytics` built from the models of `instances` (`pipelines.network_models`) on the
+    PostgreSQL database behind `connection`, in one transaction (rolled back on failure). Prints the build's line to
+    `out` last."""
+    from illuminate_sync.pipelines.network_models import build_network_into
+
+    database = postgres_database(connection)
+    with _transaction(connection):
+        database.execute(f"select pg_advisory_xact_lock(hashtext('{NETWORK_LOCK}'))")
+        build = build_network_into(database, instances, out)
+    print(build.message(), file=out)
+    return build
+
+
+def test_network_postgres(connection: PgConnection) -> list[str]:
+    """The network models' key tests on PostgreSQL; one line per failure (empty: all pass)."""
+    from illuminate_sync.pipelines.network_models import network_key_tests
+
+    with _autocommit(connection):
+        return run_model_tests(postgres_database(connection), network_key_tests())
+
+
+test_network_postgres.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, despite its name

@@ -344,6 +344,28 @@ class Warehouse(ABC):
     def test_models(self) -> list[str]:
         """Run the model tests; one line per failure."""
 
+    # ------------------------------------------------------------------ network models (pipelines.network_models)
+    builds_network_models = False
+    """Whether `build_network_models` can build the network schema here (a DuckDB file, PostgreSQL)."""
+
+    def build_network_models(self, instances: Sequence[str], out: TextIO | None = None) -> str:
+        """Build schema `analytics` from the models of `instances` (their `analytics_<name>`), one table per mart and
+        report with a leading `instance` column, all-or-nothing (progress lines to `out`, if given); returns the
+        line `built N network models into analytics from instances a, b in X s` (naming the instances left out
+        because they have no models yet). ModelError when none of them has models."""
+        raise ConfigurationError(
+            f"the network models are built on a DuckDB file or PostgreSQL, not on {self.kind}"
+            " (use --duckdb PATH or --destination postgres)"
+        )
+
+    def test_network_models(self) -> list[str]:
+        """Run the network models' key tests (`instance` + each model's key, unique and not null); one line per
+        failure."""
+        raise ConfigurationError(
+            f"the network models are built on a DuckDB file or PostgreSQL, not on {self.kind}"
+            " (use --duckdb PATH or --destination postgres)"
+        )
+
 
 def check_dataset_name(dataset: str, reader: str) -> None:
     """`--dataset NAME`: a plain lower-case SQL name where `reader` writes it unquoted (a one-line error else)."""

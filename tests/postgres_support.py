@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SERVER_BINARIES = (Path("/usr/lib/postgresql/15/bin"), Path("/usr/lib/postgresql/16/bin"), Path("/usr/local/bin"))
 SUPERUSER = "illuminate_test"
@@ -125,3 +126,48 @@ def postgres_cluster(settings: Mapping[str, str] | None = None) -> Iterator[Post
     finally:
         subprocess.run(_as_server_user([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]), capture_output=True)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def copy_raw_tables(warehouse: Path, url: str, pipelines_dir: Path, schema: str = "illuminate") -> Any:
+    """Every raw table of schema `schema` of the DuckDB warehouse (not dlt's own `_dlt_*` tables) loaded into schema
+    `schema` of the PostgreSQL database at `url` with dlt, as Arrow tables through csv files. Naive timestamps keep
+    `timezone: false`, the hint the sync gives its catalog columns (so they are `timestamp without time zone`, as a
+    sync into PostgreSQL makes them)."""
+    import dlt
+    import duckdb
+    import pyarrow as pa
+    import pytest
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        names = [
+            name
+            for (name,) in con.execute(
+                "select table_name from information_schema.tables where table_schema = ? and table_type = 'BASE TABLE'",
+                [schema],
+            ).fetchall()
+            if not name.startswith("_dlt_")
+        ]
+        tables = {name: con.sql(f'select * from {schema}."{name}"').to_arrow_table() for name in names}
+
+    def hints(table: pa.Table) -> dict[str, Any]:
+        return {
+            f.name: {"data_type": "timestamp", "timezone": False}
+            for f in table.schema
+            if pa.types.is_timestamp(f.type) and f.type.tz is None
+        }
+
+    resources = [
+        dlt.resource(table, name=name, table_name=name, write_disposition="replace", columns=hints(table))
+        for name, table in tables.items()
+    ]
+    pipeline = dlt.pipeline(
+        pipeline_name="illuminate_postgres_copy" if schema == "illuminate" else f"illuminate_postgres_copy_{schema}",
+        destination=dlt.destinations.postgres(url),
+        dataset_name=schema,
+        pipelines_dir=str(pipelines_dir),
+    )
+    with pytest.MonkeyPatch.context() as patch:  # keep the sync's _dlt_load_id (the project's config adds its own)
+        patch.setenv("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "false")
+        patch.setenv("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID", "false")
+        pipeline.run(resources, loader_file_format="csv")
+    return pipeline

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import pytest
 from model_support import MODELS_TODAY, ModelWarehouse
-from postgres_support import PostgresCluster, postgres_available, postgres_cluster
+from postgres_support import PostgresCluster, copy_raw_tables, postgres_available, postgres_cluster
 
 from illuminate_sync.pipelines import models
 from illuminate_sync.pipelines.models import MODEL_SCHEMA, SOURCE_SCHEMA, ModelError, ModelSettings
@@ -70,48 +70,6 @@ class PostgresWarehouse:
                 return list(cursor.fetchall())
         finally:
             connection.close()
-
-
-def copy_raw_tables(warehouse: Path, url: str, pipelines_dir: Path) -> Any:
-    """Every raw table of the DuckDB warehouse (not dlt's own `_dlt_*` tables) loaded into schema `illuminate` with
-    dlt, as Arrow tables through csv files. Naive timestamps keep `timezone: false`, the hint the sync gives its
-    catalog columns (so they are `timestamp without time zone`, as a sync into PostgreSQL makes them)."""
-    import dlt
-    import pyarrow as pa
-
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        names = [
-            name
-            for (name,) in con.execute(
-                "select table_name from information_schema.tables where table_schema = ? and table_type = 'BASE TABLE'",
-                [SOURCE_SCHEMA],
-            ).fetchall()
-            if not name.startswith("_dlt_")
-        ]
-        tables = {name: con.sql(f'select * from {SOURCE_SCHEMA}."{name}"').to_arrow_table() for name in names}
-
-    def hints(table: pa.Table) -> dict[str, Any]:
-        return {
-            f.name: {"data_type": "timestamp", "timezone": False}
-            for f in table.schema
-            if pa.types.is_timestamp(f.type) and f.type.tz is None
-        }
-
-    resources = [
-        dlt.resource(table, name=name, table_name=name, write_disposition="replace", columns=hints(table))
-        for name, table in tables.items()
-    ]
-    pipeline = dlt.pipeline(
-        pipeline_name="illuminate_postgres_copy",
-        destination=dlt.destinations.postgres(url),
-        dataset_name=SOURCE_SCHEMA,
-        pipelines_dir=str(pipelines_dir),
-    )
-    with pytest.MonkeyPatch.context() as patch:  # keep the sync's _dlt_load_id (the project's config adds its own)
-        patch.setenv("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "false")
-        patch.setenv("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID", "false")
-        pipeline.run(resources, loader_file_format="csv")
-    return pipeline
 
 
 @pytest.fixture(scope="module")

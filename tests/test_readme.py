@@ -18,10 +18,22 @@ def test_the_readme_strategy_table_matches_the_endpoint_catalog() -> None:
     assert text[start:end].strip() == endpoint_table().strip(), "run `illuminate-sync endpoints` and paste its output"
 
 
-def test_the_readme_example_queries_run_on_a_modelled_warehouse(models_warehouse: Any) -> None:
-    text = README.read_text()
+NETWORK_QUERIES = re.compile(r"<!-- network-queries:start -->(.*?)<!-- network-queries:end -->", flags=re.DOTALL)
+"""The README's queries of the network schema: run on a network warehouse by tests/test_models_network.py."""
+
+
+def sql_statements(text: str) -> list[str]:
+    """The statements of the ```sql blocks of `text`."""
     blocks = re.findall(r"```sql\n(.*?)```", text, flags=re.DOTALL)
-    statements = [statement.strip() for block in blocks for statement in block.split(";") if statement.strip()]
+    return [statement.strip() for block in blocks for statement in block.split(";") if statement.strip()]
+
+
+def network_statements() -> list[str]:
+    return sql_statements("".join(NETWORK_QUERIES.findall(README.read_text())))
+
+
+def test_the_readme_example_queries_run_on_a_modelled_warehouse(models_warehouse: Any) -> None:
+    statements = sql_statements(NETWORK_QUERIES.sub("", README.read_text()))
     assert len(statements) >= 3
     for statement in statements:
         models_warehouse.rows(statement)  # raises on an unknown table or column
