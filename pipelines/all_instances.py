@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -94,11 +94,14 @@ class InstanceOutcome:
 
 @dataclass
 class NetworkRun:
-    """The outcome of `--all-instances`: one line per instance."""
+    """The outcome of `--all-instances`: one line per instance, and the network models' line."""
 
     budget: RequestBudget
     outcomes: list[InstanceOutcome] = field(default_factory=list)
     seconds: float = 0.0
+    network_models: str | None = None
+    """The network build's line ("built N network models into analytics ..."), or why none was built."""
+    network_failed: bool = False
 
     @property
     def failed(self) -> list[str]:
@@ -106,6 +109,8 @@ class NetworkRun:
 
     def render(self) -> str:
         lines = [outcome.line() for outcome in self.outcomes]
+        if self.network_models is not None:
+            lines.append(f"network models: {'failed: ' if self.network_failed else ''}{self.network_models}")
         lines.append(
             f"{len(self.outcomes) - len(self.failed)} of {len(self.outcomes)} instances synced in {self.seconds:.1f} s,"
             f" at most {self.budget.max_in_flight} of {self.budget.limit} requests in flight together"
@@ -226,8 +231,32 @@ def run_all_instances(
                 for instance in instances
             ]
             run.outcomes = [future.result() for future in futures]
+        if sync_options.get("build_models_after", True) and len(run.failed) < len(instances):
+            build_network(run, warehouses[instances[0].name], [instance.name for instance in instances], destination)
     run.seconds = time.monotonic() - started
     return run
+
+
+def build_network(run: NetworkRun, any_instance: Warehouse, names: list[str], destination: str | None) -> None:
+    """The network schema `analytics` over every instance's models, once all have run.
+
+    Every declared instance is in it, a failed one with the models of its last successful run (its line above
+    says it failed): leaving it out would drop a district from the network's reports for a night. On a destination
+    the build runs on the single dataset's warehouse (the network schema is the destination's, not an instance's)
+    under its lock; in a shared DuckDB file on a cursor of the file's connection."""
+    network = any_instance if destination is None else open_warehouse(destination=destination)
+    if not network.builds_network_models:
+        run.network_models = f"not built: they are built on a DuckDB file or PostgreSQL, not on {network.kind}"
+        return
+    try:
+        lock = network.lock() if destination is not None else nullcontext()
+        with lock:
+            run.network_models = network.build_network_models(names)
+    except IlluminateError as error:
+        run.network_models, run.network_failed = str(error), True
+    finally:
+        if destination is not None:
+            network.close()
 
 
 def _sync_one(instance: Instance, warehouse: Warehouse, out: LinePrefixer, options: dict[str, Any]) -> InstanceOutcome:

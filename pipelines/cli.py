@@ -320,6 +320,8 @@ def command_run_all_instances(args: argparse.Namespace, **source_options: object
         if outcome.summary is not None:
             print(f"instance {outcome.name} ({outcome.dataset}):\n{outcome.summary.render()}\n")
     print(network.render())
+    if network.network_failed:
+        print(f"illuminate-sync: error: the network models failed: {network.network_models}", file=sys.stderr)
     if network.failed:
         print(
             f"illuminate-sync: error: {len(network.failed)} of {len(network.outcomes)} instances failed:"
@@ -327,7 +329,7 @@ def command_run_all_instances(args: argparse.Namespace, **source_options: object
             file=sys.stderr,
         )
         return EXIT_FAILED
-    return EXIT_OK
+    return EXIT_FAILED if network.network_failed else EXIT_OK
 
 
 def command_models(args: argparse.Namespace) -> int:

@@ -290,14 +290,18 @@ class DestinationWarehouse(Warehouse):
 
     def append(self, table: str, rows: pa.Table) -> None:
         """Loaded by dlt (which creates the table with the destination's types) through a pipeline of its own: the
-        sync's pipeline may hold the package of a failed run, which its next run finishes, not this append."""
+        sync's pipeline may hold the package of a failed run, which its next run finishes, not this append.
+
+        The pipeline starts without local state (`drop`): its schema then comes from the destination. A local schema
+        kept from an earlier append says the tables exist, and against a database created anew since (the same
+        `--data-dir`, a new server) every append failed with "relation ... sync_run_tables does not exist"."""
         bookkeeping = dlt.pipeline(
             pipeline_name=BOOKKEEPING_PIPELINE if self.instance is None else f"{BOOKKEEPING_PIPELINE}_{self.instance}",
             pipelines_dir=str(self.data_dir),
             destination=self.destination(),
             dataset_name=self.dataset,
             progress=None,
-        )
+        ).drop()
         bookkeeping.run(rows, table_name=table, write_disposition="append", loader_file_format=self.file_format)
 
     # ------------------------------------------------------------------ models

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TextIO
@@ -140,3 +140,15 @@ class SharedFileWarehouse(DuckDBFileWarehouse):
     def test_models(self) -> list[str]:
         with self.shared.cursor() as cursor:
             return test_models_on(cursor, self.model_schemas())
+
+    def build_network_models(self, instances: Sequence[str], out: TextIO | None = None) -> str:
+        from illuminate_sync.pipelines.network_models import build_network_duckdb
+
+        with self.shared.cursor() as cursor:  # a transaction of its own
+            return build_network_duckdb(cursor, instances, out=out or io.StringIO()).message()
+
+    def test_network_models(self) -> list[str]:
+        from illuminate_sync.pipelines.network_models import test_network_duckdb
+
+        with self.shared.cursor() as cursor:
+            return test_network_duckdb(cursor)

@@ -328,8 +328,12 @@ def check_source_options(**source_options: Any) -> None:
 
 
 def model_settings(sync_today: str | None) -> ModelSettings:
-    """The models' settings; their "today" follows the sync's when only the sync's is set (a replayed night)."""
+    """The models' settings; their "today" follows the sync's when only the sync's is set (a replayed night).
+
+    `sync_today`: the sync's `today` when given to it directly (an argument, or an instance's own setting); else
+    the one of `[sources.illuminate]` (`SOURCES__ILLUMINATE__TODAY`) that the source resolves too."""
     settings = ModelSettings.resolve()
+    sync_today = sync_today or dlt.config.get("sources.illuminate.today", str)
     if settings.today is None and sync_today:
         settings = replace(settings, today=date.fromisoformat(sync_today))
     return settings

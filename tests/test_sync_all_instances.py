@@ -98,6 +98,19 @@ def test_each_instance_gets_its_models_built_beside_its_schema(network: dict[str
     assert str(network["err"]).count("built ") >= 2, network["err"]
 
 
+def test_the_network_schema_holds_every_instance_after_the_run(network: dict[str, object]) -> None:
+    db = network["db"]
+    assert isinstance(db, Path)
+    with duckdb.connect(str(db), read_only=True) as con:
+        per_instance = dict(con.execute("select instance, count(*) from analytics.dim_students group by 1").fetchall())
+        own = {
+            name: con.execute(f"select count(*) from analytics_{name}.dim_students").fetchone()[0]  # type: ignore[index]
+            for name in ("north", "south")
+        }
+    assert per_instance == own
+    assert "network models: built " in str(network["out"]) and "from instances north, south" in str(network["out"])
+
+
 def test_the_summary_has_a_line_per_instance(network: dict[str, object]) -> None:
     out = str(network["out"])
     assert "instance north (illuminate_north):" in out and "instance south (illuminate_south):" in out
@@ -227,6 +240,7 @@ def test_the_instances_load_their_own_datasets_of_postgresql_at_the_same_time(
     """Into a dlt destination each instance has its own warehouse (dataset, lock, models): both land, each exactly
     its own district, with the models built into analytics_<name>."""
     env = network_env(north, south)
+    env["HOME"] = str(tmp_path)  # the instances' dlt working directories (~/.illuminate-sync/...) stay in the test's
     with postgres_cluster() as pg:
         pg.create_database("network")
         env["DESTINATION__POSTGRES__CREDENTIALS"] = pg.url("network")
@@ -240,6 +254,9 @@ def test_the_instances_load_their_own_datasets_of_postgresql_at_the_same_time(
             assert students == {key[0] for key in expected_keys(sim, "students")}, name
             members = pg.execute(f"select count(distinct student_id) from analytics_{name}.dim_students", "network")
             assert members[0][0] == len(students), name
+            network = pg.execute(f"select count(*) from analytics.dim_students where instance = '{name}'", "network")
+            assert network[0][0] == len(students), name
+        assert run.network_models is not None and run.network_models.startswith("built "), run.network_models
 
 
 def test_the_single_instance_into_an_instance_dataset_is_refused(
