@@ -42,7 +42,9 @@ at once (`Failure(allow_retries=False)`): rerunning cannot help. Any other failu
 lock, the shrink guard's refusal of what may be an upstream glitch) is retried by the assets' RetryPolicy. Every
 failure is the sync's one line, never a secret.
 
-The network-wide models (`analytics`, over every instance) have their place in `build_definitions`, marked there.
+Assets: per declared instance `illuminate_<name>` (its sync) and `analytics_<name>` (its models), grouped by the
+instance; and `analytics`, the network schema (`pipelines.network_models`) over every instance's models, downstream of
+all of them (it runs once every instance's models are built; a failed instance stops it for that run).
 """
 
 # No `from __future__ import annotations`: Dagster compares the context parameter's annotation with its class, and
@@ -61,7 +63,7 @@ from dlt.common.configuration.exceptions import ConfigurationException
 
 from illuminate_sync.pipelines.dagster_settings import DagsterSettings, variable
 from illuminate_sync.pipelines.duckdb_settings import out_of_memory_message
-from illuminate_sync.pipelines.models import ModelError
+from illuminate_sync.pipelines.models import MODEL_SCHEMA, ModelError
 from illuminate_sync.pipelines.sync import (
     SyncSummary,
     configuration_error,
@@ -94,9 +96,7 @@ def build_definitions(settings: DagsterSettings | None = None) -> dg.Definitions
     assets: list[dg.AssetsDefinition] = []
     for instance in instances:
         assets += [raw_asset(settings, instance), models_asset(settings, instance)]
-    # Network-wide models belong here, once `Warehouse.build_network_models(instances)` exists: one asset keyed
-    # `analytics`, with deps on every `analytics_<name>` and `_writer_options(settings)`, that opens the warehouse
-    # (`open_warehouse(settings.duckdb_path, settings.destination)`) and builds them under `warehouse.lock()`.
+    assets.append(network_asset(settings, instances))
     # The executor serves the job and the UI's own materializations alike.
     return dg.Definitions(assets=assets, schedules=[nightly_schedule(settings)], executor=executor(settings))
 
@@ -230,6 +230,44 @@ def models_asset(settings: DagsterSettings, instance: str) -> dg.AssetsDefinitio
         )
 
     return build_instance_models
+
+
+def network_asset(settings: DagsterSettings, instances: Sequence[str]) -> dg.AssetsDefinition:
+    """Asset `analytics`: the network schema, every instance's marts and reports with an `instance` column."""
+
+    @dg.asset(
+        name=MODEL_SCHEMA,
+        deps=[model_dataset_for(dataset_for(instance)) for instance in instances],
+        description="The marts and reports of every instance side by side, `instance` in every key",
+        retry_policy=_retry_policy(settings),
+        kinds={"sql", _kind(settings)},
+        **_writer_options(settings),
+    )
+    def build_network(context: AssetExecutionContext) -> dg.MaterializeResult:
+        with failing_as_dagster():
+            started = time.monotonic()
+            built = build_network_of(settings, instances, log_stream(context.log.info))
+        context.log.info(built)
+        return dg.MaterializeResult(
+            metadata={
+                "models": built,
+                "instances": ", ".join(instances),
+                "duration_seconds": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
+            }
+        )
+
+    return build_network
+
+
+def build_network_of(settings: DagsterSettings, instances: Sequence[str], out: TextIO) -> str:
+    """Build the network schema over `instances`' models under the warehouse's lock; returns the build's line."""
+    warehouse = open_warehouse(settings.duckdb_path, settings.destination)
+    try:
+        warehouse.check()
+        with warehouse.lock(), warehouse.protected():
+            return warehouse.build_network_models(instances, out=out)
+    finally:
+        warehouse.close()
 
 
 def build_models_of(settings: DagsterSettings, instance: str, out: TextIO) -> str:

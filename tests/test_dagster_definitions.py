@@ -13,14 +13,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import duckdb
 import pytest
-from sync_support import TODAY, expected_keys, expected_records, loaded_keys
+from sync_support import TODAY, environment, expected_keys, expected_records, loaded_keys
 
 from illuminate_sync.pipelines.dagster_definitions import (
     DUCKDB_FILE_TAG,
@@ -38,7 +38,7 @@ SOURCE = "SOURCES__ILLUMINATE__"
 RESOURCES = "sites,grade_levels,students,enrollment"
 """The tables each sync fetches here: enough for the students' ids in both schemas, and quick."""
 MODULE = "illuminate_sync.pipelines.dagster_definitions"
-ASSETS = ("illuminate_north", "analytics_north", "illuminate_south", "analytics_south")
+ASSETS = ("illuminate_north", "analytics_north", "illuminate_south", "analytics_south", "analytics")
 
 
 def instance_variables(name: str, sim: Simulator) -> dict[str, str]:
@@ -60,18 +60,6 @@ def dagster_env(db: Path, north: Simulator, south: Simulator, **dagster: str) ->
     env.update({"DAGSTER__DUCKDB_PATH": str(db), "DAGSTER__RESOURCES": RESOURCES, "DAGSTER__RETRY_DELAY_SECONDS": "0"})
     env.update({f"DAGSTER__{key.upper()}": value for key, value in dagster.items()})
     return env
-
-
-@contextmanager
-def environment(env: dict[str, str]) -> Iterator[None]:
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def materialize_all(
@@ -164,10 +152,27 @@ def students_of(sim: Simulator) -> set[tuple[int, str]]:
     return {(int(record["student_id"]), record["last_name"]) for record in expected_records(sim, "students")}
 
 
-def test_no_schema_of_the_single_instance_is_created(network: dict[str, Any]) -> None:
+def test_the_network_asset_holds_both_instances_models(network: dict[str, Any]) -> None:
+    db = network["db"]
+    by_instance = dict(rows(db, "select instance, count(*) from analytics.dim_students group by 1"))
+    assert by_instance == {
+        name: rows(db, f"select count(*) from analytics_{name}.dim_students")[0][0] for name in ("north", "south")
+    }
+    assert network["metadata"]["analytics"]["models"].startswith("built ")
+
+
+def test_no_raw_schema_of_the_single_instance_is_created(network: dict[str, Any]) -> None:
+    """`analytics` is the network's (every table with an `instance` column), `illuminate` is never created."""
     schemas = {row[0] for row in rows(network["db"], "select schema_name from information_schema.schemata")}
-    assert {"illuminate_north", "illuminate_south", "analytics_north", "analytics_south"} <= schemas
-    assert not schemas & {"illuminate", "analytics"}
+    assert {"illuminate_north", "illuminate_south", "analytics_north", "analytics_south", "analytics"} <= schemas
+    assert "illuminate" not in schemas
+    without_instance = rows(
+        network["db"],
+        "select table_name from information_schema.tables t where table_schema = 'analytics' and not exists (select 1"
+        " from information_schema.columns c where c.table_schema = 'analytics' and c.table_name = t.table_name"
+        " and c.column_name = 'instance')",
+    )
+    assert without_instance == []
 
 
 @pytest.mark.parametrize("name", ["north", "south"])
