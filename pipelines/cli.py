@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 from dlt.common.configuration.exceptions import ConfigurationException
@@ -287,17 +288,24 @@ def command_run(args: argparse.Namespace, **source_options: object) -> int:
         destination=args.destination,
         dataset=args.dataset,
         instance=instance,
-        resources=args.resources,
-        academic_years=args.academic_years,
-        full_refresh=args.full_refresh,
-        reconcile=args.reconcile,
         data_dir=args.data_dir,
-        allow_shrink=args.allow_shrink,
-        build_models_after=not args.skip_models,
+        **sync_options(args),
         **source_options,
     )
     print(summary.render())
     return EXIT_OK
+
+
+def sync_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of `run` (and `demo`) that every sync takes, single instance or all of them."""
+    return {
+        "resources": args.resources,
+        "academic_years": args.academic_years,
+        "full_refresh": args.full_refresh,
+        "reconcile": args.reconcile,
+        "allow_shrink": args.allow_shrink,
+        "build_models_after": not args.skip_models,
+    }
 
 
 def command_run_all_instances(args: argparse.Namespace, **source_options: object) -> int:
@@ -307,12 +315,7 @@ def command_run_all_instances(args: argparse.Namespace, **source_options: object
     network = run_all_instances(
         duckdb_path=args.duckdb,
         destination=args.destination,
-        resources=args.resources,
-        academic_years=args.academic_years,
-        full_refresh=args.full_refresh,
-        reconcile=args.reconcile,
-        allow_shrink=args.allow_shrink,
-        build_models_after=not args.skip_models,
+        **sync_options(args),
         out=sys.stderr,  # the stream of the moment (a caller may have redirected it), not the default's
         **source_options,
     )

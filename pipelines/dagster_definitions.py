@@ -49,6 +49,7 @@ all of them (it runs once every instance's models are built; a failed instance s
 
 # No `from __future__ import annotations`: Dagster compares the context parameter's annotation with its class, and
 # would find the text "AssetExecutionContext" there instead.
+import functools
 import io
 import re
 import time
@@ -217,19 +218,23 @@ def models_asset(settings: DagsterSettings, instance: str) -> dg.AssetsDefinitio
         **_writer_options(settings),
     )
     def build_instance_models(context: AssetExecutionContext) -> dg.MaterializeResult:
-        with failing_as_dagster():
-            started = time.monotonic()
-            built = build_models_of(settings, instance, log_stream(context.log.info))
-        context.log.info(built)
-        return dg.MaterializeResult(
-            metadata={
-                "models": built,
-                "dataset": model_dataset_for(dataset_for(instance)),
-                "duration_seconds": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
-            }
-        )
+        build = functools.partial(build_models_of, settings, instance)
+        return timed_build(context, build, dataset=model_dataset_for(dataset_for(instance)))
 
     return build_instance_models
+
+
+def timed_build(
+    context: AssetExecutionContext, build: Callable[[TextIO], str], **metadata: str
+) -> dg.MaterializeResult:
+    """A models asset's materialization: `build` (its progress to the run's log) returns the "built N ..." line,
+    which is logged and kept as metadata with `metadata` and the build's duration."""
+    with failing_as_dagster():
+        started = time.monotonic()
+        built = build(log_stream(context.log.info))
+    context.log.info(built)
+    seconds = dg.MetadataValue.float(round(time.monotonic() - started, 3))
+    return dg.MaterializeResult(metadata={"models": built, **metadata, "duration_seconds": seconds})
 
 
 def network_asset(settings: DagsterSettings, instances: Sequence[str]) -> dg.AssetsDefinition:
@@ -244,17 +249,8 @@ def network_asset(settings: DagsterSettings, instances: Sequence[str]) -> dg.Ass
         **_writer_options(settings),
     )
     def build_network(context: AssetExecutionContext) -> dg.MaterializeResult:
-        with failing_as_dagster():
-            started = time.monotonic()
-            built = build_network_of(settings, instances, log_stream(context.log.info))
-        context.log.info(built)
-        return dg.MaterializeResult(
-            metadata={
-                "models": built,
-                "instances": ", ".join(instances),
-                "duration_seconds": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
-            }
-        )
+        build = functools.partial(build_network_of, settings, instances)
+        return timed_build(context, build, instances=", ".join(instances))
 
     return build_network
 

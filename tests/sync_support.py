@@ -17,7 +17,7 @@ import duckdb
 from illuminate_sync.pipelines.duckdb_warehouse import default_data_dir
 from illuminate_sync.pipelines.run_history import RUN_TABLES_TABLE, RUNS_TABLE
 from illuminate_sync.pipelines.sync import SyncSummary, run_sync
-from illuminate_sync.simulator import Simulator
+from illuminate_sync.simulator import Simulator, SimulatorConfig
 from illuminate_sync.sources.illuminate.catalog import Endpoint, load_catalog
 from illuminate_sync.sources.illuminate.settings import SLICE_YEAR_COLUMN
 
@@ -333,6 +333,17 @@ sys.exit(main(sys.argv[1:]))
 
 
 # ------------------------------------------------------------------------------------------------ named instances
+@contextmanager
+def simulated_district(students: int, seed: int, **config: Any) -> Iterator[Simulator]:
+    """A simulated district on a free port for the block (today: TODAY unless given)."""
+    sim = Simulator(SimulatorConfig(students=students, seed=seed, **{"today": TODAY, **config}))
+    sim.start(port=0)
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
 def instance_variables(name: str, sim: Simulator, **settings: str) -> dict[str, str]:
     """`sim` declared as instance `name` (OAuth1), with other settings of the instance."""
     prefix = f"{SOURCE}INSTANCES__{name.upper()}__"

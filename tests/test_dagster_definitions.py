@@ -20,7 +20,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 import pytest
-from sync_support import TODAY, environment, expected_keys, expected_records, loaded_keys
+from sync_support import TODAY, environment, expected_keys, expected_records, loaded_keys, simulated_district
 
 from illuminate_sync.pipelines.dagster_definitions import (
     DUCKDB_FILE_TAG,
@@ -31,7 +31,7 @@ from illuminate_sync.pipelines.dagster_definitions import (
 )
 from illuminate_sync.pipelines.dagster_settings import DEFAULT_SCHEDULE, DagsterSettings
 from illuminate_sync.pipelines.duckdb_warehouse import warehouse_lock
-from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.simulator import Simulator
 from illuminate_sync.sources.illuminate.errors import ConfigurationError
 
 SOURCE = "SOURCES__ILLUMINATE__"
@@ -106,18 +106,14 @@ def rows(db: Path, query: str) -> list[tuple[Any, ...]]:
 
 @pytest.fixture(scope="module")
 def north() -> Iterator[Simulator]:
-    sim = Simulator(SimulatorConfig(students=20, seed=1, today=TODAY))
-    sim.start(port=0)
-    yield sim
-    sim.stop()
+    with simulated_district(students=20, seed=1) as sim:
+        yield sim
 
 
 @pytest.fixture(scope="module")
 def south() -> Iterator[Simulator]:
-    sim = Simulator(SimulatorConfig(students=25, seed=2, today=TODAY))
-    sim.start(port=0)
-    yield sim
-    sim.stop()
+    with simulated_district(students=25, seed=2) as sim:
+        yield sim
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,8 @@ from typing import Any
 import duckdb
 import pytest
 from postgres_support import copy_raw_tables, postgres_available, postgres_cluster
-from sync_support import TODAY, run_cli, tree
+from sync_support import TODAY, environment, network_env, run_cli, simulated_district, tree
 from test_readme import network_statements
-from test_sync_instances import environment, network_env
 
 from illuminate_sync.pipelines.cli import main
 from illuminate_sync.pipelines.models import ModelError, ModelSchemas, ModelSettings
@@ -29,7 +28,7 @@ from illuminate_sync.pipelines.network_models import (
     test_network_file,
 )
 from illuminate_sync.pipelines.warehouse import open_warehouse
-from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.simulator import Simulator
 from illuminate_sync.sources.illuminate.errors import ConfigurationError
 
 INSTANCES = ("north", "south")
@@ -58,18 +57,14 @@ def run_main(*argv: str) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def north() -> Iterator[Simulator]:
-    sim = Simulator(SimulatorConfig(students=20, seed=1, today=TODAY))
-    sim.start(port=0)
-    yield sim
-    sim.stop()
+    with simulated_district(students=20, seed=1) as sim:
+        yield sim
 
 
 @pytest.fixture(scope="module")
 def south() -> Iterator[Simulator]:
-    sim = Simulator(SimulatorConfig(students=20, seed=2, today=TODAY))
-    sim.start(port=0)
-    yield sim
-    sim.stop()
+    with simulated_district(students=20, seed=2) as sim:
+        yield sim
 
 
 @pytest.fixture(scope="module")

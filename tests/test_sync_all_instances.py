@@ -15,7 +15,6 @@ import pytest
 from postgres_support import postgres_available, postgres_cluster
 from sync_support import (
     SOURCE,
-    TODAY,
     assert_no_secret,
     environment,
     expected_keys,
@@ -23,36 +22,29 @@ from sync_support import (
     network_env,
     one_error_line,
     run_cli,
+    simulated_district,
     tree,
 )
 
 from illuminate_sync.pipelines.all_instances import NetworkRun, run_all_instances
 from illuminate_sync.pipelines.cli import main
-from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.simulator import Simulator
 
 DISTRICT_TABLES = ("students", "enrollment", "roster", "attendance_daily", "assessment_aggregate_student_responses")
 LATENCY = 0.02
 """Each answer takes this long: both instances are still downloading when the other starts."""
 
 
-def start_simulator(seed: int) -> Simulator:
-    sim = Simulator(SimulatorConfig(students=30, seed=seed, today=TODAY, latency=LATENCY))
-    sim.start(port=0)
-    return sim
-
-
 @pytest.fixture(scope="module")
 def north() -> Iterator[Simulator]:
-    sim = start_simulator(1)
-    yield sim
-    sim.stop()
+    with simulated_district(students=30, seed=1, latency=LATENCY) as sim:
+        yield sim
 
 
 @pytest.fixture(scope="module")
 def south() -> Iterator[Simulator]:
-    sim = start_simulator(2)
-    yield sim
-    sim.stop()
+    with simulated_district(students=30, seed=2, latency=LATENCY) as sim:
+        yield sim
 
 
 def run_main(*argv: str) -> tuple[int, str, str]:

@@ -23,13 +23,14 @@ from sync_support import (
     network_env,
     one_error_line,
     run_cli,
+    simulated_district,
     table_snapshot,
     tree,
 )
 
 from illuminate_sync.pipelines.cli import main
 from illuminate_sync.pipelines.duckdb_warehouse import default_data_dir
-from illuminate_sync.simulator import Simulator, SimulatorConfig
+from illuminate_sync.simulator import Simulator
 from illuminate_sync.sources.illuminate.catalog import load_catalog
 
 ENABLED_TABLES = [table for table, endpoint in load_catalog().items() if endpoint.enabled]
@@ -51,18 +52,14 @@ def requests_of(summary: str) -> int:
 
 @pytest.fixture(scope="module")
 def north() -> Iterator[Simulator]:
-    sim = Simulator(SimulatorConfig(students=30, seed=1, today=TODAY))
-    sim.start(port=0)
-    yield sim
-    sim.stop()
+    with simulated_district(students=30, seed=1) as sim:
+        yield sim
 
 
 @pytest.fixture(scope="module")
 def south() -> Iterator[Simulator]:
-    sim = Simulator(SimulatorConfig(students=30, seed=2, today=TODAY))
-    sim.start(port=0)
-    yield sim
-    sim.stop()
+    with simulated_district(students=30, seed=2) as sim:
+        yield sim
 
 
 @pytest.fixture(scope="module")
