@@ -230,7 +230,11 @@ def run_all_instances(
                 )
                 for instance in instances
             ]
-            run.outcomes = [future.result() for future in futures]
+            try:
+                run.outcomes = [future.result() for future in futures]
+            except KeyboardInterrupt:  # the instances' runs end at their next request, recorded as failed
+                budget.stop("interrupted (Ctrl-C): this instance's run stopped; what earlier runs loaded is intact")
+                raise
         if sync_options.get("build_models_after", True) and len(run.failed) < len(instances):
             build_network(run, warehouses[instances[0].name], [instance.name for instance in instances], destination)
     run.seconds = time.monotonic() - started

@@ -6,6 +6,9 @@ written."""
 from __future__ import annotations
 
 import io
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -18,6 +21,7 @@ from sync_support import (
     assert_no_secret,
     environment,
     expected_keys,
+    illuminate_sync_command,
     loaded_keys,
     network_env,
     one_error_line,
@@ -260,3 +264,28 @@ def test_the_single_instance_into_an_instance_dataset_is_refused(
     line = one_error_line(result, 1)
     assert "--dataset illuminate_north is the dataset of instance north: run --instance north" in line, line
     assert tree(tmp_path) == {}
+
+
+def test_ctrl_c_stops_every_instance_at_its_next_request(north: Simulator, south: Simulator, tmp_path: Path) -> None:
+    """Python cannot interrupt the instances' threads: on Ctrl-C the shared budget refuses their next requests, so
+    each run ends promptly, recorded as failed, and the command exits 130."""
+    argv = [*illuminate_sync_command(), "run", "--duckdb", "w.duckdb", "--all-instances", "--skip-models"]
+    process = subprocess.Popen(
+        argv, cwd=tmp_path, env=network_env(north, south), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stderr is not None
+    for line in process.stderr:  # both instances are downloading once each has finished a table
+        if line.startswith("[south]   ") or line.startswith("[north]   "):
+            break
+    process.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    code = process.wait(timeout=60)
+    stopped_in = time.monotonic() - started
+    rest = process.stderr.read()
+    assert code == 130, rest
+    assert stopped_in < 20, stopped_in  # a full run of both takes longer; a hung thread would never end
+    assert "Traceback" not in rest
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        for name in ("north", "south"):
+            runs = con.execute(f"select status, error from illuminate_{name}.sync_runs").fetchall()
+            assert runs and runs[0][0] == "failed" and "interrupted" in runs[0][1], (name, runs)

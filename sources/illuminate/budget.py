@@ -12,6 +12,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from .errors import IlluminateError
+
 
 class RequestBudget:
     """A counting semaphore that also records the most requests it had in flight at once (for the summary)."""
@@ -22,10 +24,18 @@ class RequestBudget:
         self._slots = threading.BoundedSemaphore(limit)
         self._lock = threading.Lock()
         self._in_flight = 0
+        self._stopped: str | None = None
+
+    def stop(self, reason: str) -> None:
+        """No more requests: every later `slot` raises IlluminateError(`reason`), so that each instance's run ends
+        at its next request (Ctrl-C stops the instances' threads this way; Python cannot interrupt a thread)."""
+        self._stopped = reason
 
     @contextmanager
     def slot(self) -> Iterator[None]:
         """Holds one of the `limit` slots while the block runs."""
+        if self._stopped is not None:
+            raise IlluminateError(self._stopped)
         with self._slots:
             with self._lock:
                 self._in_flight += 1
