@@ -28,6 +28,8 @@ class LoggedRequest:
     status: int = 200
     nbytes: int = 0
     seconds: float = 0.0
+    end: float | None = None
+    """When the answer was complete, seconds since the sync's process started (logs of `bench.sync_child`)."""
 
     @property
     def window(self) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -57,7 +59,11 @@ def read_request_log(path: Path) -> list[LoggedRequest]:
         for line in handle:
             if line.strip():
                 item = json.loads(line)
-                out.append(LoggedRequest(item["path"], item["params"], item["status"], item["bytes"], item["seconds"]))
+                out.append(
+                    LoggedRequest(
+                        item["path"], item["params"], item["status"], item["bytes"], item["seconds"], item.get("end")
+                    )
+                )
     return out
 
 

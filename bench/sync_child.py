@@ -24,9 +24,10 @@ from bench.common import RssSampler, parse_describe, process_rss_mb
 class RequestLogHandler(logging.Handler):
     """Writes the client's per-request DEBUG records as JSON lines; other records of WARNING and up go to stderr."""
 
-    def __init__(self, handle: IO[str]) -> None:
+    def __init__(self, handle: IO[str], started: float) -> None:
         super().__init__(logging.DEBUG)
         self.out = handle
+        self.started = started
         self.last_request = 0.0
         self.stderr = logging.StreamHandler(sys.stderr)
         self.stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
@@ -36,6 +37,7 @@ class RequestLogHandler(logging.Handler):
             describe, status, nbytes, seconds = record.args  # type: ignore[misc]
             path, params = parse_describe(str(describe))
             item = {"path": path, "params": params, "status": status, "bytes": nbytes, "seconds": round(seconds, 4)}
+            item["end"] = round(time.perf_counter() - self.started, 4)  # since the process started (bench.timeline)
             self.out.write(json.dumps(item) + "\n")
             self.last_request = time.perf_counter()
         elif record.levelno >= logging.WARNING:
@@ -51,7 +53,7 @@ def main() -> int:
         logger = logging.getLogger("illuminate_sync")
         logger.setLevel(logging.DEBUG)
         logger.propagate = False
-        handler = RequestLogHandler(handle)
+        handler = RequestLogHandler(handle, started)
         logger.addHandler(handler)
         from illuminate_sync.pipelines.cli import main as cli_main
 

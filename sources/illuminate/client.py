@@ -840,6 +840,7 @@ class IlluminateClient:
         started = time.monotonic()
         try:
             with self._slot():
+                started = time.monotonic()  # the logged time is the request's, not its wait for a slot
                 response = self._session.request(
                     request.method,
                     request.url,
