@@ -371,7 +371,7 @@ def _run_sync_locked(
     summary = SyncSummary(
         requests=stats.requests if stats else 0,
         retries=stats.retries if stats else 0,
-        concurrency=stats.concurrency.describe() if stats and stats.concurrency else "",
+        concurrency=stats.concurrency.describe(stats.max_in_flight) if stats and stats.concurrency else "",
         invalid_values=dict(run_report.invalid_values),
         quarantined=dict(run_report.quarantined_counts),
         dataset=warehouse.dataset,

@@ -139,7 +139,7 @@ def test_a_fixed_number_never_moves(sim: Simulator, make_client: Callable) -> No
     record = client.stats.concurrency
     assert (record.mode, record.lowest, record.highest, record.final) == ("fixed", 4, 4, 4)
     assert record.backoffs == 0 and record.paused == 0 and len(record.timeline) == 1
-    assert record.describe() == ""
+    assert record.describe(client.stats.max_in_flight) == ""
 
 
 @pytest.mark.parametrize(

@@ -114,13 +114,15 @@ class ConcurrencyRecord:
         self.lowest, self.highest, self.final = min(self.lowest, limit), max(self.highest, limit), limit
         self.timeline.append((round(at, 3), limit))
 
-    def describe(self) -> str:
-        """For the run summary: `concurrency auto: 4 -> 12 (lowest 3, ceiling 16), 2 backoffs` ("" when fixed)."""
+    def describe(self, max_in_flight: int) -> str:
+        """For the run summary: `concurrency auto: 4 -> 11 (highest 12, lowest 3, ceiling 16), at most 12 in
+        flight, 2 backoffs` ("" when fixed)."""
         if self.mode == "fixed":
             return ""
         return (
             f"concurrency auto: {self.start} -> {self.final} (highest {self.highest}, lowest {self.lowest},"
-            f" ceiling {self.ceiling}), {self.backoffs} backoff{'s' if self.backoffs != 1 else ''}"
+            f" ceiling {self.ceiling}), at most {max_in_flight} in flight,"
+            f" {self.backoffs} backoff{'s' if self.backoffs != 1 else ''}"
         )
 
     def snapshot(self) -> dict[str, Any]:
