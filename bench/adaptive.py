@@ -14,7 +14,7 @@ Per configuration: wall time, requests that reached the server, requests served,
 requests served per second (the throughput), the most requests the server had in flight, and for `auto` what its
 limit did (from the run's summary line: start, final, highest, lowest, at most N in flight, backoffs). Compared: auto's
 throughput / the best fixed one's (target >= 0.9), auto's share of 429s (target < 1 %), auto's most in flight <= the
-ceiling. Results in `bench/results/<name>.json`.
+ceiling. Results in `bench/results/adaptive/<name>.json`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from typing import Any
 from bench.common import PREFIX, run_child
 from bench.run import BENCH_DIR, SimulatorProcess, log, machine, machine_busy_s, source_state, sync_env
 
-RESULTS = BENCH_DIR / "results"
+RESULTS = BENCH_DIR / "results" / "adaptive"
+"""A folder of its own: `bench.report` renders every `results/*.json` as a sync benchmark's."""
 AUTO_LINE = re.compile(
     r"concurrency auto: (?P<start>\d+) -> (?P<final>\d+) \(highest (?P<highest>\d+), lowest (?P<lowest>\d+),"
     r" ceiling (?P<ceiling>\d+)\), at most (?P<max_in_flight>\d+) in flight, (?P<backoffs>\d+) backoffs?"
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "comparison": compare(runs, args.ceiling),
     }
-    RESULTS.mkdir(exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results["comparison"], indent=2))
     return 0

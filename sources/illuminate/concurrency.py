@@ -38,12 +38,13 @@ AUTO_START = 4
 """The limit `auto` starts at: half of the fixed default of 8, safe for any instance (the issue's and the benchmark's
 servers all took 8 at once); about two seconds of 200 ms rounds reach 12 when the server has room."""
 LATENCY_TOLERANCE = 1.25
-"""A round whose mean latency is above this times the lowest round mean means the server queues. Round means at 200
-ms vary by about ±10 % with the pages' sizes (bench/README.md, adaptive concurrency); 12 workers answering 15
-requests take 25 % longer, so the limit settles within a few requests of the workers."""
+"""A round whose mean latency is above this times the lowest round mean means the server queues: 12 workers answering
+15 requests take 25 % longer, so the limit settles within a few requests of the workers. Measured (bench/README.md,
+adaptive concurrency): against 12 workers `auto` reached 15 in flight and the server queued at most 4 (a fixed 16: 8,
+a fixed 24: 14)."""
 BACKOFF_FACTOR = 0.75
 """An overload keeps three quarters of the limit: against a rate limit the level just below the one refused is the
-fastest that passes, and halving (TCP's factor) spent the next seconds far below it."""
+fastest that passes. A choice, not a measurement: halving (TCP's factor) was not benchmarked against it."""
 PROBE_HOLD_ROUNDS = 8
 """Clean rounds one below the level that was refused before trying it again (about 2 s at 200 ms): each 429 paused
 the client for its whole `Retry-After`. Every further overload doubles the hold, up to `MAX_PROBE_HOLD_ROUNDS`:
