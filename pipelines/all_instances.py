@@ -89,6 +89,7 @@ class InstanceOutcome:
         return (
             f"{self.name}: succeeded in {self.seconds:.1f} s into {self.dataset}: {rows:,} rows, {written:,} written,"
             f" {self.summary.requests:,} requests ({self.summary.retries:,} retried)"
+            + (f"; {self.summary.concurrency}" if self.summary.concurrency else "")
         )
 
 

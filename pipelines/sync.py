@@ -85,6 +85,8 @@ class SyncSummary:
     quarantined: dict[str, int] = field(default_factory=dict)
     dataset: str = DATASET_NAME
     """The raw dataset, where the quarantine table is."""
+    concurrency: str = ""
+    """What `max_concurrency = "auto"` did (`ConcurrencyRecord.describe`); "" for a fixed number."""
 
     def render(self) -> str:
         lines = [f"{'table':<52} {'rows':>10} {'written':>10} {'removed':>10} {'change':>10}"]
@@ -93,7 +95,10 @@ class SyncSummary:
             written = "-" if change.rows_written is None else f"{change.rows_written:,}"
             removed = "-" if change.removed is None else f"{change.removed:,}"
             lines.append(f"{table:<52} {change.rows_after:>10,} {written:>10} {removed:>10} {delta:>+10,}")
-        lines.append(f"{self.requests:,} requests ({self.retries:,} retried) in {self.seconds:.1f} s")
+        lines.append(
+            f"{self.requests:,} requests ({self.retries:,} retried) in {self.seconds:.1f} s"
+            + (f"; {self.concurrency}" if self.concurrency else "")
+        )
         for table, count in sorted(self.quarantined.items()):
             columns = ", ".join(sorted(self.invalid_values.get(table, {})))
             lines.append(
@@ -383,6 +388,7 @@ def _run_sync_locked(
     summary = SyncSummary(
         requests=stats.requests if stats else 0,
         retries=stats.retries if stats else 0,
+        concurrency=stats.concurrency.describe(stats.max_in_flight) if stats and stats.concurrency else "",
         invalid_values=dict(run_report.invalid_values),
         quarantined=dict(run_report.quarantined_counts),
         dataset=warehouse.dataset,

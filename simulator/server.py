@@ -429,7 +429,8 @@ class Handler(BaseHTTPRequestHandler):
         for fault in faults:
             kind = fault.kind
             if kind in ("500", "503"):
-                self.send(int(kind))
+                retry_after = fault.options.get("retry_after")  # a 503 may say when to come back, as a 429 does
+                self.send(int(kind), headers={"Retry-After": str(retry_after)} if retry_after is not None else None)
                 return
             if kind == "429":
                 self.send(429, headers={"Retry-After": str(fault.options.get("retry_after", 1))})

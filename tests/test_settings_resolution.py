@@ -35,6 +35,7 @@ from illuminate_sync.pipelines.models import ModelSettings
 from illuminate_sync.pipelines.sync import QUIET_LOG_LEVEL, prepare_pipeline_settings, quiet_dlt_logging
 from illuminate_sync.sources.illuminate import illuminate_source, settings
 from illuminate_sync.sources.illuminate.client import IlluminateClient
+from illuminate_sync.sources.illuminate.concurrency import parse_concurrency
 from illuminate_sync.sources.illuminate.context import SyncContext
 from illuminate_sync.sources.illuminate.errors import ConfigurationError
 
@@ -209,6 +210,7 @@ def test_a_wrong_memory_limit_names_the_variable_the_user_set(
 # ---------------------------------------------------------------------------------------------- defaults, declared once
 SOURCE_DEFAULTS = {
     "max_concurrency": settings.DEFAULT_MAX_CONCURRENCY,
+    "max_concurrency_ceiling": settings.DEFAULT_MAX_CONCURRENCY_CEILING,
     "attendance_lookback_days": settings.DEFAULT_ATTENDANCE_LOOKBACK_DAYS,
     "pool_lookback_days": settings.DEFAULT_POOL_LOOKBACK_DAYS,
     "reconcile_every_n_runs": settings.DEFAULT_RECONCILE_EVERY_N_RUNS,
@@ -225,10 +227,12 @@ def test_the_source_the_context_and_the_client_take_their_defaults_from_settings
     context = {item.name: item.default for item in dataclasses.fields(SyncContext)}
     client = inspect.signature(IlluminateClient.__init__).parameters
     for name, default in SOURCE_DEFAULTS.items():
-        assert source[name].default == default, name
-        if name not in ("max_concurrency", "academic_years_back"):
+        declared = source[name].default
+        assert (parse_concurrency(declared) if name == "max_concurrency" else declared) == default, name
+        if name not in ("max_concurrency", "max_concurrency_ceiling", "academic_years_back"):
             assert context[CONTEXT_FIELDS.get(name, name)] == default, name
     assert client["max_concurrency"].default == settings.DEFAULT_MAX_CONCURRENCY
+    assert client["max_concurrency_ceiling"].default == settings.DEFAULT_MAX_CONCURRENCY_CEILING
 
 
 def test_the_documented_defaults_are_the_declared_ones() -> None:

@@ -19,6 +19,7 @@ from .auth import IlluminateCredentials, OAuth1Credentials, OAuth2Credentials
 from .budget import RequestBudget
 from .catalog import Endpoint, load_catalog
 from .client import IlluminateClient
+from .concurrency import parse_concurrency
 from .context import RunReport, SyncContext, WarehouseReader
 from .errors import ConfigurationError
 from .privacy import PiiPolicy
@@ -29,6 +30,7 @@ from .settings import (
     DEFAULT_ATTENDANCE_LOOKBACK_DAYS,
     DEFAULT_GRADEBOOK_REFRESH_DAYS,
     DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_CONCURRENCY_CEILING,
     DEFAULT_POOL_LOOKBACK_DAYS,
     DEFAULT_RECONCILE_EVERY_N_RUNS,
     DEFAULT_SHRINK_GUARD_RATIO,
@@ -55,7 +57,8 @@ def illuminate_source(
     academic_years_back: int = DEFAULT_ACADEMIC_YEARS_BACK,
     full_refresh: bool = False,
     reconcile: bool = False,
-    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    max_concurrency: str = str(DEFAULT_MAX_CONCURRENCY),
+    max_concurrency_ceiling: int = DEFAULT_MAX_CONCURRENCY_CEILING,
     attendance_lookback_days: int = DEFAULT_ATTENDANCE_LOOKBACK_DAYS,
     attendance_include_weekends: bool = False,
     pool_lookback_days: int = DEFAULT_POOL_LOOKBACK_DAYS,
@@ -88,7 +91,10 @@ def illuminate_source(
         full_refresh: Refetch everything selected, ignoring cursors and the record of loaded years.
         reconcile: Compare per-assessment counts of the aggregate tables with the API and refetch those that differ
             (also done automatically every `reconcile_every_n_runs` runs).
-        max_concurrency: Requests in flight at once (pages and request windows of all resources together).
+        max_concurrency: Requests in flight at once (pages and request windows of all resources together): a whole
+            number (text, as settings arrive, or an int), or "auto": a limit that starts at 4 and follows the API's
+            answers (up while latency holds, down on 429, 503, 504 and timeouts), see `concurrency.py`.
+        max_concurrency_ceiling: With "auto", the most requests in flight it may reach (default 16).
         attendance_lookback_days: Attendance days refetched before the last synced date (corrections are
             retroactive).
         attendance_include_weekends: Also request Saturdays and Sundays (for instances that take attendance then).
@@ -123,6 +129,7 @@ def illuminate_source(
     check_source_settings(
         {
             "max_concurrency": max_concurrency,
+            "max_concurrency_ceiling": max_concurrency_ceiling,
             "attendance_lookback_days": attendance_lookback_days,
             "attendance_include_weekends": attendance_include_weekends,
             "pool_lookback_days": pool_lookback_days,
@@ -142,7 +149,13 @@ def illuminate_source(
     for year in years:
         validate_academic_year(year)
     pii_policy = PiiPolicy.create(pii, pii_hash_key)
-    client = IlluminateClient(base_url, credentials, max_concurrency=max_concurrency, budget=request_budget)
+    client = IlluminateClient(
+        base_url,
+        credentials,
+        max_concurrency=parse_concurrency(max_concurrency) or DEFAULT_MAX_CONCURRENCY,  # checked above
+        budget=request_budget,
+        max_concurrency_ceiling=max_concurrency_ceiling,
+    )
     ctx = SyncContext(
         client=client,
         today=run_today,

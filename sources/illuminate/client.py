@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -53,6 +53,7 @@ from .auth import (
     oauth2_token_request_body,
 )
 from .budget import RequestBudget
+from .concurrency import Concurrency, ConcurrencyControl, ConcurrencyRecord, Ticket, parse_concurrency
 from .errors import (
     AuthenticationError,
     ConfigurationError,
@@ -71,7 +72,7 @@ from .errors import (
     status_message,
     tls_message,
 )
-from .settings import DEFAULT_MAX_CONCURRENCY
+from .settings import DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_CONCURRENCY_CEILING
 from .variables import adopt_naming, credentials_variable, current_naming, source_variable
 from .wire import WirePage
 
@@ -154,6 +155,7 @@ class RequestStats:
         refetched_windows: Windows refetched because their rows did not add up.
         max_in_flight: The most requests that were in flight at the same time.
         per_path: The counters per API path.
+        concurrency: What the limit on requests in flight did (`auto` moves it; a fixed number stays).
     """
 
     requests: int = 0
@@ -163,6 +165,7 @@ class RequestStats:
     refetched_windows: int = 0
     max_in_flight: int = 0
     per_path: dict[str, PathStats] = field(default_factory=dict)
+    concurrency: ConcurrencyRecord | None = None
     _in_flight: int = field(default=0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -211,6 +214,7 @@ class RequestStats:
                 "refetched_windows": self.refetched_windows,
                 "max_in_flight": self.max_in_flight,
                 "per_path": {path: vars(stats).copy() for path, stats in sorted(self.per_path.items())},
+                "concurrency": self.concurrency.snapshot() if self.concurrency else None,
             }
 
 
@@ -440,50 +444,57 @@ class IlluminateClient:
     """A thread-safe client of one Illuminate instance: authentication, retries and concurrent paging.
 
     One client serves a whole run. It owns a `requests` session (connection pool sized to `max_concurrency`), a
-    semaphore that keeps at most `max_concurrency` requests in flight across all threads and callers, a page pool that
-    fetches pages 2..N of `iter_pages` and a separate fan-out pool for `map_concurrently`, so that a fanned-out
-    function may page without deadlocking the pools.
+    limiter that keeps at most `max_concurrency` requests in flight across all threads and callers
+    (`concurrency.ConcurrencyControl`: with "auto" the limit moves between 1 and `max_concurrency_ceiling` with the
+    answers), a page pool that fetches pages 2..N of `iter_pages` and a separate fan-out pool for `map_concurrently`,
+    so that a fanned-out function may page without deadlocking the pools. With "auto" the pools and connections are
+    sized for the ceiling.
 
     Args:
         base_url: The instance root, e.g. `https://x.illuminateed.com/live`; `/rest_server.php` or
             `/rest_server.php/Api/` pasted after it are accepted. https is required except for loopback hosts.
         credentials: OAuth1 or OAuth2 credentials (OAuth2 when `client_id` is set).
-        max_concurrency: The most requests in flight at the same time, across all callers.
+        max_concurrency: The most requests in flight at the same time, across all callers, or "auto".
         retry: The retry policy; `RetryPolicy()` by default.
         session: A `requests` session to use (its adapters and proxies are kept; TLS verification is enforced).
         budget: A limit on requests in flight shared with other instances' clients (`--all-instances`); each
             request holds a slot of it besides one of this client's `max_concurrency`.
+        max_concurrency_ceiling: With `max_concurrency="auto"`, the most requests in flight it may reach.
+
+    Attributes:
+        max_concurrency: The most requests ever in flight: the number given, or the ceiling with "auto".
+        concurrency: The `max_concurrency` setting as given (a number or "auto").
 
     Raises:
-        ConfigurationError: Invalid base URL, credentials or `max_concurrency`.
+        ConfigurationError: Invalid base URL, credentials, `max_concurrency` or `max_concurrency_ceiling`.
     """
 
     def __init__(
         self,
         base_url: str,
         credentials: IlluminateCredentials,
-        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        max_concurrency: Concurrency = DEFAULT_MAX_CONCURRENCY,
         retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
         budget: RequestBudget | None = None,
+        max_concurrency_ceiling: int = DEFAULT_MAX_CONCURRENCY_CEILING,
     ) -> None:
         self.base_url = normalize_base_url(base_url)
         self.api_root = f"{self.base_url}/rest_server.php/Api/"
         self.token_url = f"{self.base_url}/?OAuth2_AccessToken"
-        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
-            raise ConfigurationError(
-                f"{source_variable('max_concurrency')} must be a whole number of at least 1 (got {max_concurrency!r})"
-            )
+        setting = _checked_concurrency(max_concurrency, max_concurrency_ceiling)
         credentials.validate()
         self.credentials = credentials
-        self.max_concurrency = max_concurrency
+        self.concurrency = setting
         self.retry = retry or RetryPolicy()
-        self.stats = RequestStats()
+        self._concurrency = ConcurrencyControl(setting, max_concurrency_ceiling, self.retry.backoff_max)
+        self.max_concurrency = self._concurrency.ceiling
+        self.stats = RequestStats(concurrency=self._concurrency.record)
 
         self._owns_session = session is None
         if session is None:
             session = requests.Session()
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, max_concurrency + 2), max_retries=0)
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, self.max_concurrency + 2), max_retries=0)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
         self._session = session
@@ -497,17 +508,16 @@ class IlluminateClient:
         else:
             self._oauth1 = OAuth1Signer.from_credentials(credentials)
 
-        self._slots = threading.BoundedSemaphore(max_concurrency)
         self._budget = budget
         # The pools' threads name the variables of the instance this client serves (their errors reach the user).
         naming = (current_naming(),)
         # Twice as many page threads as request slots: a thread converting the page it received holds no slot, and
         # with one thread per slot those conversions left slots idle (5.2 of 8 requests in flight on average).
         self._page_pool = ThreadPoolExecutor(
-            2 * max_concurrency, thread_name_prefix="illuminate-page", initializer=adopt_naming, initargs=naming
+            2 * self.max_concurrency, thread_name_prefix="illuminate-page", initializer=adopt_naming, initargs=naming
         )
         self._fanout_pool = ThreadPoolExecutor(
-            max_concurrency, thread_name_prefix="illuminate-fanout", initializer=adopt_naming, initargs=naming
+            self.max_concurrency, thread_name_prefix="illuminate-fanout", initializer=adopt_naming, initargs=naming
         )
         self._fanout_local = threading.local()
         self._closed = threading.Event()
@@ -672,7 +682,7 @@ class IlluminateClient:
         self.close()
 
     def __repr__(self) -> str:
-        return f"IlluminateClient({self.base_url!r}, {self.credentials}, max_concurrency={self.max_concurrency})"
+        return f"IlluminateClient({self.base_url!r}, {self.credentials}, max_concurrency={self.concurrency!r})"
 
     # paging
 
@@ -737,13 +747,13 @@ class IlluminateClient:
         return answer if isinstance(answer, Mapping) else {}
 
     @contextmanager
-    def _slot(self) -> Iterator[None]:
-        """Holds one of the `max_concurrency` request slots (and one of the shared budget's) while a request is in
-        flight."""
-        with self._slots, self._budget.slot() if self._budget is not None else nullcontext():
+    def _slot(self) -> Iterator[Ticket]:
+        """Holds one of the request slots (the limit of `max_concurrency`, fixed or "auto") and one of the shared
+        budget's while a request is in flight; the ticket is for reporting the outcome to the limit's control."""
+        with self._concurrency.slot() as ticket, self._budget.slot() if self._budget is not None else nullcontext():
             self.stats.started()
             try:
-                yield
+                yield replace(ticket, started=time.monotonic())  # the latency counts from here, not the budget's wait
             finally:
                 self.stats.finished()
 
@@ -837,32 +847,39 @@ class IlluminateClient:
 
     def _send(self, request: _Request, attempt: _Attempt) -> _Answer | requests.RequestException:
         """Sends one attempt while holding a request slot and reads the whole answer; counts it in `stats`."""
-        started = time.monotonic()
-        try:
-            with self._slot():
-                started = time.monotonic()  # the logged time is the request's, not its wait for a slot
-                response = self._session.request(
-                    request.method,
-                    request.url,
-                    params=request.query or None,
-                    data=request.data,
-                    json=request.json_body,
-                    headers={"Accept": "application/json"},
-                    auth=attempt.auth,
-                    timeout=self.retry.timeout,
-                    verify=self._verify,
-                    stream=True,
-                )
-                content = _read_body(response)
-        except requests.exceptions.SSLError as exc:
-            return exc  # ends the request (see `_failure_outcome`) without counting it
-        except requests.RequestException as exc:
+        with self._slot() as ticket:
+            started = time.monotonic()  # the logged time is the request's, not its wait for a slot
+            sent = self._exchange(request, attempt)
+            self._concurrency.observe(ticket, *_observation(sent))
+        if isinstance(sent, requests.exceptions.SSLError):
+            return sent  # ends the request (see `_failure_outcome`) without counting it
+        if isinstance(sent, requests.RequestException):
             self.stats.record_request(request.path, 0, token=request.token_request)
-            return exc
-        self.stats.record_request(request.path, len(content), token=request.token_request)
+            return sent
+        self.stats.record_request(request.path, len(sent.content), token=request.token_request)
         elapsed = time.monotonic() - started
-        logger.debug("%s: HTTP %d, %d bytes in %.2f s", request.describe, response.status_code, len(content), elapsed)
-        return _Answer(response, content)
+        status = sent.response.status_code
+        logger.debug("%s: HTTP %d, %d bytes in %.2f s", request.describe, status, len(sent.content), elapsed)
+        return sent
+
+    def _exchange(self, request: _Request, attempt: _Attempt) -> _Answer | requests.RequestException:
+        """Sends one attempt and reads the whole answer (the caller holds a request slot)."""
+        try:
+            response = self._session.request(
+                request.method,
+                request.url,
+                params=request.query or None,
+                data=request.data,
+                json=request.json_body,
+                headers={"Accept": "application/json"},
+                auth=attempt.auth,
+                timeout=self.retry.timeout,
+                verify=self._verify,
+                stream=True,
+            )
+            return _Answer(response, _read_body(response))
+        except requests.RequestException as exc:
+            return exc
 
     def _outcome(
         self, request: _Request, attempt: _Attempt, sent: _Answer | requests.RequestException, progress: _Progress
@@ -976,6 +993,32 @@ class IlluminateClient:
         if self._oauth2 is not None:
             values.extend(self._oauth2.issued_tokens())
         return [str(value) for value in values if value]
+
+
+def _checked_concurrency(max_concurrency: Any, ceiling: Any) -> Concurrency:
+    """The `max_concurrency` setting, or a one-line ConfigurationError naming the wrong value and its variable."""
+    setting = parse_concurrency(max_concurrency)
+    if setting is None:
+        raise ConfigurationError(
+            f"{source_variable('max_concurrency')} must be a whole number of at least 1 or auto"
+            f" (got {max_concurrency!r})"
+        )
+    if isinstance(ceiling, bool) or not isinstance(ceiling, int) or ceiling < 1:
+        raise ConfigurationError(
+            f"{source_variable('max_concurrency_ceiling')} must be a whole number of at least 1 (got {ceiling!r})"
+        )
+    return setting
+
+
+def _observation(sent: _Answer | requests.RequestException) -> tuple[int | None, bool, float | None]:
+    """What an attempt tells the concurrency control: its HTTP status (None without an answer), whether it timed
+    out, and the `Retry-After` seconds it carried."""
+    if isinstance(sent, requests.RequestException):
+        timed_out = isinstance(sent, requests.exceptions.Timeout) or isinstance(
+            exception_reason(sent), urllib3.exceptions.TimeoutError
+        )
+        return None, timed_out, None
+    return sent.response.status_code, False, _retry_after_seconds(sent.response.headers.get("Retry-After"))
 
 
 def _read_body(response: requests.Response) -> bytes:

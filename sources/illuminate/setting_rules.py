@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .auth import OAuth1Credentials, OAuth2Credentials
+from .concurrency import parse_concurrency
 from .errors import ConfigurationError
 from .privacy import PII_MODES
 from .variables import credentials_variable, source_variable
@@ -68,7 +69,10 @@ class SettingRule:
 
 
 SETTING_RULES: dict[str, SettingRule] = {
-    "max_concurrency": SettingRule("a whole number of requests in flight >= 1", _at_least(1)),
+    "max_concurrency": SettingRule(
+        "a whole number of requests in flight >= 1, or auto", lambda value: parse_concurrency(value) is not None
+    ),
+    "max_concurrency_ceiling": SettingRule("a whole number of requests in flight >= 1", _at_least(1)),
     "attendance_lookback_days": SettingRule("a whole number of days >= 0", _at_least(0)),
     "attendance_include_weekends": SettingRule("true or false"),
     "pool_lookback_days": SettingRule("a whole number of days >= 0", _at_least(0)),

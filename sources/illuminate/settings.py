@@ -8,7 +8,11 @@ DATASET_NAME = "illuminate"
 """The DuckDB schema the raw tables load into."""
 
 DEFAULT_MAX_CONCURRENCY = 8
-"""Requests in flight at once, across all resources."""
+"""Requests in flight at once, across all resources (a whole number, or "auto": see `concurrency.py`)."""
+
+DEFAULT_MAX_CONCURRENCY_CEILING = 16
+"""With `max_concurrency = "auto"`, the most requests in flight it may reach: twice the fixed default, the 12 workers
+of the benchmark's server plus room to find them (bench/README.md, adaptive concurrency)."""
 
 DEFAULT_NETWORK_MAX_CONCURRENCY = 32
 """`run --all-instances`: requests in flight across the instances together; four instances at their default each."""
