@@ -184,7 +184,7 @@ def instance_warehouses(
         if duckdb_path is not None:
             from illuminate_sync.pipelines.duckdb_shared import SharedDuckDBFile
 
-            shared = SharedDuckDBFile(duckdb_path)
+            shared = SharedDuckDBFile(duckdb_path, len(instances))
             shared.check()
             stack.enter_context(shared)
             yield {instance.name: shared.warehouse(instance.name) for instance in instances}

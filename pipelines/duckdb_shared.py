@@ -7,7 +7,10 @@ does (short read-only connections for reads, one connection per load step, anoth
 and each instance's warehouse (`SharedFileWarehouse`) reads, loads, repairs and builds its models on cursors of that
 one connection. A cursor is a connection of its own to the same database (its own transactions), and each instance
 writes only its own schemas (`illuminate_<name>`, `analytics_<name>`), so the instances' transactions do not
-conflict. The connection object itself is not used by two threads at once: cursors are taken from it under a lock,
+conflict. Their model builds take turns (`models_lock`): four 1,000-student instances building their models at once
+in one 128 MB limit ran out of memory in two of them (bench/instances.py, first run). The file's memory limit is the
+models' (128 MB) plus a load's (64 MB) for each other instance, unless the user set one (`shared_memory_config`).
+The connection object itself is not used by two threads at once: cursors are taken from it under a lock,
 and dlt gets a cursor of its own per destination (dlt sets its settings on the connection it is given, then works on
 duplicates of it). One database also means one memory limit for all the instances' loads and builds together (the write
 limit, `DUCKDB_WRITE_CONFIG`, or the user's `DUCKDB__MEMORY_LIMIT`), not one per instance.
@@ -27,7 +30,7 @@ import duckdb
 from dlt.common.destination import Destination
 from dlt.common.pipeline import LoadInfo
 
-from illuminate_sync.pipelines.duckdb_settings import DUCKDB_WRITE_CONFIG, with_memory_limit
+from illuminate_sync.pipelines.duckdb_settings import DUCKDB_LOAD_CONFIG, DUCKDB_WRITE_CONFIG, with_memory_limit
 from illuminate_sync.pipelines.duckdb_warehouse import (
     DuckDBFileWarehouse,
     check_warehouse_file,
@@ -38,11 +41,27 @@ from illuminate_sync.pipelines.models import ModelSettings, build_models_on, tes
 from illuminate_sync.sources.illuminate.instances import dataset_for
 
 
+def shared_memory_config(instances: int) -> dict[str, Any]:
+    """DuckDB's settings of a file shared by `instances`: room for one model build (the write limit) and for the
+    other instances' loads (the load limit each) at once; the user's `DUCKDB__MEMORY_LIMIT` wins."""
+    megabytes = _megabytes(DUCKDB_WRITE_CONFIG) + _megabytes(DUCKDB_LOAD_CONFIG) * max(instances - 1, 0)
+    return with_memory_limit({**DUCKDB_WRITE_CONFIG, "memory_limit": f"{megabytes}MB"})
+
+
+def _megabytes(config: dict[str, Any]) -> int:
+    limit = str(config["memory_limit"])
+    assert limit.endswith("MB"), f"the defaults are written in MB: {limit}"
+    return int(limit.removesuffix("MB"))
+
+
 class SharedDuckDBFile:
     """One DuckDB file open for the instances synced into it at the same time (a context manager)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, instances: int = 1) -> None:
         self.path = path
+        self.instances = instances
+        self.models_lock = threading.Lock()
+        """Held by a model build (an instance's or the network's): one at a time in the file's memory limit."""
         self._stack = ExitStack()
         self._connection: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
@@ -63,7 +82,7 @@ class SharedDuckDBFile:
             self._stack.enter_context(warehouse_lock(self.path))
             self._stack.enter_context(owner_only_files(self.path))
             self._connection = self._stack.enter_context(
-                duckdb.connect(str(self.path), config=with_memory_limit(DUCKDB_WRITE_CONFIG))
+                duckdb.connect(str(self.path), config=shared_memory_config(self.instances))
             )
         except BaseException:
             self._stack.close()
@@ -133,7 +152,7 @@ class SharedFileWarehouse(DuckDBFileWarehouse):
 
     def build_models(self, settings: ModelSettings, out: TextIO | None = None) -> str:
         log = io.StringIO()
-        with self.shared.cursor() as cursor:
+        with self.shared.models_lock, self.shared.cursor() as cursor:
             build_models_on(cursor, str(self.path), out=log, settings=settings, schemas=self.model_schemas())
         return log.getvalue().strip().splitlines()[-1]
 
@@ -144,7 +163,7 @@ class SharedFileWarehouse(DuckDBFileWarehouse):
     def build_network_models(self, instances: Sequence[str], out: TextIO | None = None) -> str:
         from illuminate_sync.pipelines.network_models import build_network_duckdb
 
-        with self.shared.cursor() as cursor:  # a transaction of its own
+        with self.shared.models_lock, self.shared.cursor() as cursor:  # a transaction of its own
             return build_network_duckdb(cursor, instances, out=out or io.StringIO()).message()
 
     def test_network_models(self) -> list[str]:

@@ -52,7 +52,12 @@ from dlt.common.configuration.specs import BaseConfiguration
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from illuminate_sync.pipelines.duckdb_settings import DUCKDB_WRITE_CONFIG, check_memory_limit, with_memory_limit
+from illuminate_sync.pipelines.duckdb_settings import (
+    DUCKDB_WRITE_CONFIG,
+    check_memory_limit,
+    out_of_memory_message,
+    with_memory_limit,
+)
 from illuminate_sync.sources.illuminate.catalog import load_catalog
 from illuminate_sync.sources.illuminate.errors import ConfigurationError, IlluminateError
 from illuminate_sync.sources.illuminate.settings import DATASET_NAME, SLICE_YEAR_COLUMN
@@ -559,6 +564,10 @@ def _same(sql: str) -> str:
 
 
 def _error_line(error: BaseException) -> str:
+    """DuckDB's message on one line; running out of memory says which setting to raise instead (DuckDB's own
+    message suggests SQL settings a user of this command cannot set)."""
+    if isinstance(error, duckdb.OutOfMemoryException):
+        return out_of_memory_message("building the models")
     return _one_line(str(error))
 
 
