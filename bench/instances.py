@@ -13,7 +13,7 @@ N simulators (seeds 1..N, each its own process, the given latency per request) a
    `SOURCES__ILLUMINATE__NETWORK_MAX_CONCURRENCY` = N x the concurrency (no instance held below its own limit).
 
 Ratios: together / slowest alone (target <= 1.3), together / floors together, together / one after another,
-peak memory together / the largest alone (target <= 1.5). Results in `bench/results/<name>.json`.
+peak memory together / the largest alone (target <= 1.5). Results in `bench/results/instances/<name>.json`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from typing import Any
 from bench.common import PREFIX, ChildResult, run_child
 from bench.run import BENCH_DIR, SimulatorProcess, log, machine, machine_busy_s, parse_sync_output, source_state
 
-RESULTS = BENCH_DIR / "results"
+RESULTS = BENCH_DIR / "results" / "instances"
+"""Beside, not among, the sync benchmark's results (`bench.report` reads every `results/*.json` as one of those)."""
 
 
 def instance_env(sims: list[SimulatorProcess], today: str, concurrency: int) -> dict[str, str]:
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         "source": source_state(),
         **run_bench(args),
     }
-    RESULTS.mkdir(exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results["ratios"], indent=2))
     return 0
