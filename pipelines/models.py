@@ -788,16 +788,22 @@ def build_models(
     All-or-nothing: the models are built in one transaction; on failure it is rolled back and `ModelError` names
     the model's file and DuckDB's message. Settings default to `ModelSettings.resolve()`.
     """
-    if not Path(duckdb_path).exists():
-        raise ModelError(f"{duckdb_path} does not exist: run `illuminate-sync run --duckdb {duckdb_path}` first")
-    try:
-        con = duckdb.connect(str(duckdb_path), config=with_memory_limit(DUCKDB_WRITE_CONFIG))
-    except duckdb.Error as error:
-        raise ModelError(f"cannot open {duckdb_path}: {_one_line(str(error))}") from None
+    con = open_for_models(duckdb_path, f"illuminate-sync run --duckdb {duckdb_path}")
     try:
         build_models_on(con, str(duckdb_path), out, settings, select, schemas)
     finally:
         con.close()
+
+
+def open_for_models(duckdb_path: Path, first_run: str) -> duckdb.DuckDBPyConnection:
+    """The DuckDB file a build writes, opened with the models' memory limit; a missing file (the line names
+    `first_run`, the command that creates it) or one DuckDB cannot open is a one-line ModelError."""
+    if not Path(duckdb_path).exists():
+        raise ModelError(f"{duckdb_path} does not exist: run `{first_run}` first")
+    try:
+        return duckdb.connect(str(duckdb_path), config=with_memory_limit(DUCKDB_WRITE_CONFIG))
+    except duckdb.Error as error:
+        raise ModelError(f"cannot open {duckdb_path}: {_one_line(str(error))}") from None
 
 
 def build_models_on(

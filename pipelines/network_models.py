@@ -28,7 +28,6 @@ from typing import TextIO
 
 import duckdb
 
-from illuminate_sync.pipelines.duckdb_settings import DUCKDB_WRITE_CONFIG, with_memory_limit
 from illuminate_sync.pipelines.models import (
     MODEL_SCHEMA,
     SETTINGS_RELATION,
@@ -41,6 +40,7 @@ from illuminate_sync.pipelines.models import (
     discover_models,
     duckdb_database,
     key_tests,
+    open_for_models,
     relation_kinds,
     replace_relation,
     run_model_tests,
@@ -274,13 +274,7 @@ def build_network_duckdb(
 
 def build_network_file(duckdb_path: Path, instances: Sequence[str], out: TextIO = sys.stderr) -> NetworkBuild:
     """`build_network_duckdb` on the DuckDB file `duckdb_path`, opened for the build and closed after."""
-    if not Path(duckdb_path).exists():
-        raise ModelError(f"{duckdb_path} does not exist: run `illuminate-sync run --instance NAME` first")
-    try:
-        connection = duckdb.connect(str(duckdb_path), config=with_memory_limit(DUCKDB_WRITE_CONFIG))
-    except duckdb.Error as error:
-        raise ModelError(f"cannot open {duckdb_path}: {' '.join(str(error).split())}") from None
-    with connection:
+    with open_for_models(duckdb_path, "illuminate-sync run --instance NAME") as connection:
         return build_network_duckdb(connection, instances, out)
 
 
