@@ -154,8 +154,8 @@ def prepare_pipeline_settings() -> None:
     # Row ids (how a load job copied twice is recognised, see LoadRepairCheck) come with the source's arrow rows
     # (`with_row_ids`): dlt adding them would rewrite every file in normalize, and add a second `_dlt_id`.
     os.environ["NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID"] = "false"
-    # Resources are extracted one after another (each fetches its windows concurrently): round-robin across 38
-    # generators kept a partial batch of each in memory at once.
+    # Resources are taken in extraction order (round-robin across 38 generators kept a partial batch of each in
+    # memory at once); the source runs `TABLES_AT_ONCE` of them side by side in dlt's extract workers (5 by default).
     default_setting("extract.next_item_mode", "fifo")
     # One load job at a time: DuckDB runs each copy on all cores already, and dlt's default of 20 parallel jobs
     # shared DuckDB's memory limit (the 5,000-student benchmark hit "Out of Memory" on four copy jobs, retried).

@@ -22,6 +22,8 @@ A whole number keeps exactly that many in flight, never changed (the behaviour b
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 import threading
 import time
@@ -55,6 +57,8 @@ OVERLOAD_STATUSES = frozenset({429, 503, 504})
 """Answers that say the server has too much to do: too many requests, unavailable, gateway timeout."""
 
 Signal = Literal["ok", "overload", "other"]
+Priority = tuple[int, ...]
+"""A waiting request's place in the queue for a slot: lower first (see `priority.request_priority`)."""
 
 
 def parse_concurrency(value: Any) -> Concurrency | None:
@@ -131,58 +135,97 @@ class ConcurrencyRecord:
 
 
 class AdjustableLimiter:
-    """A counting semaphore whose limit may change while requests hold slots, and that can be paused.
+    """A counting semaphore whose limit may change while requests hold slots, that can be paused, and that gives a
+    free slot to the waiter of the lowest priority key (then the longest waiting).
 
     A lower limit takes effect as slots are released (nothing in flight is interrupted); a higher one at once. While
-    paused, no slot is given. Waiters are woken in no particular order, as with `threading.Semaphore`.
+    paused, no slot is given. Each waiter has its own event, set when it is given a slot: a release wakes exactly the
+    waiter it serves, not every thread waiting (up to three per slot: fan-out, page and dlt's threads).
     """
 
     def __init__(self, limit: int) -> None:
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._limit = limit
         self._in_flight = 0
         self._paused_until = 0.0
         self._reached = False
+        self._waiting: list[_Waiter] = []
+        self._arrivals = itertools.count()
 
     @property
     def limit(self) -> int:
         return self._limit
 
     def set_limit(self, limit: int) -> None:
-        with self._cond:
+        with self._lock:
             self._limit = limit
-            self._cond.notify_all()
+            self._grant()
 
     def pause(self, seconds: float) -> float:
         """No new slot for `seconds` from now (a longer pause already running is kept); returns the seconds the pause
         was extended by."""
-        with self._cond:
+        with self._lock:
             now = time.monotonic()
             until = max(self._paused_until, now + seconds)
             extended = until - max(self._paused_until, now)
             self._paused_until = until
-            return extended
+        if extended > 0:  # the pause may end with no release to give the waiters their slots
+            self._wake_after(until - now)
+        return extended
 
-    def acquire(self) -> None:
-        with self._cond:
-            while True:
-                wait = self._paused_until - time.monotonic()
-                if wait <= 0 and self._in_flight < self._limit:
-                    break
-                self._cond.wait(wait if wait > 0 else None)
-            self._in_flight += 1
-            self._reached = self._reached or self._in_flight >= self._limit
+    def acquire(self, priority: Priority = ()) -> None:
+        """Waits for a slot; among waiters, the lowest `priority` (then the earliest) is served first."""
+        with self._lock:
+            if not self._waiting and self._free():
+                self._take()
+                return
+            waiter = _Waiter(priority, next(self._arrivals))
+            heapq.heappush(self._waiting, waiter)
+        waiter.granted.wait()
 
     def release(self) -> None:
-        with self._cond:
+        with self._lock:
             self._in_flight -= 1
-            self._cond.notify()
+            self._grant()
 
     def take_reached(self) -> bool:
         """Whether the limit was reached (every slot taken) since the last call."""
-        with self._cond:
+        with self._lock:
             reached, self._reached = self._reached, False
             return reached
+
+    def _wake_after(self, seconds: float) -> None:
+        timer = threading.Timer(seconds, self._grant_after_pause)
+        timer.daemon = True
+        timer.start()
+
+    def _grant_after_pause(self) -> None:
+        with self._lock:
+            left = self._paused_until - time.monotonic()
+            if left <= 0:
+                self._grant()
+        if left > 0:  # extended meanwhile, or the timer woke a little early
+            self._wake_after(left)
+
+    def _free(self) -> bool:
+        return self._in_flight < self._limit and self._paused_until <= time.monotonic()
+
+    def _take(self) -> None:
+        self._in_flight += 1
+        self._reached = self._reached or self._in_flight >= self._limit
+
+    def _grant(self) -> None:
+        """Free slots to the first waiters (the caller holds the lock)."""
+        while self._waiting and self._free():
+            self._take()
+            heapq.heappop(self._waiting).granted.set()
+
+
+@dataclass(order=True)
+class _Waiter:
+    priority: Priority
+    arrival: int
+    granted: threading.Event = field(default_factory=threading.Event, compare=False)
 
 
 @dataclass(frozen=True)
@@ -297,9 +340,10 @@ class ConcurrencyControl:
         self._born = time.monotonic()
 
     @contextmanager
-    def slot(self) -> Iterator[Ticket]:
-        """Holds one slot while the block runs (waits while the limit is reached or new requests are paused)."""
-        self._limiter.acquire()
+    def slot(self, priority: Priority = ()) -> Iterator[Ticket]:
+        """Holds one slot while the block runs (waits while the limit is reached or new requests are paused; among
+        the waiting, the lowest `priority` is served first)."""
+        self._limiter.acquire(priority)
         try:
             yield Ticket(time.monotonic(), self._policy.epoch if self._policy else 0)
         finally:

@@ -22,6 +22,7 @@ An endpoint that is off (`enabled = false` in the catalog: the per-user ones) an
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import queue
 import secrets
 import threading
@@ -41,6 +42,7 @@ from dlt.extract import DltResource
 from .catalog import Endpoint, load_catalog
 from .context import SyncContext
 from .convert import RowConverter, natural_key
+from .priority import table_steps
 from .privacy import PiiPolicy
 from .settings import DELETED_COLUMN, MODIFIED_AFTER_OVERLAP, SLICE_YEAR_COLUMN
 from .windows import CURSOR_FORMAT, api_wall_clock, attendance_dates, window_params
@@ -62,6 +64,26 @@ a resumed load job are removed by the pipeline's check after the load.)"""
 STREAM_BATCH_ROWS = 20_000
 """Pages passed on before their window is verified are gathered into tables of about this many rows (the key filter
 and dlt cost a fixed few milliseconds per call)."""
+
+
+def table_resource(
+    ctx: SyncContext, endpoint: Endpoint, **hints: Any
+) -> Callable[[Callable[[], Iterator[Any]]], DltResource]:
+    """`dlt.resource` of the endpoint's table (`hints`: its write disposition, columns and keys), extracted beside
+    other tables in dlt's extract workers, `TABLES_AT_ONCE` at a time, its requests queued at the table's rank
+    (`priority`)."""
+
+    def decorate(rows: Callable[[], Iterator[Any]]) -> DltResource:
+        steps = table_steps(table_rank(endpoint.table), ctx.table_slots)(rows)  # type: ignore[arg-type]
+        return dlt.resource(steps, name=endpoint.table, **hints)
+
+    return decorate
+
+
+def table_rank(table: str) -> int:
+    """The table's place in the extraction order (the catalog's), from 1: its requests' place in the queue for a
+    slot (`priority`)."""
+    return list(load_catalog()).index(table) + 1
 
 
 @dataclass(frozen=True)
@@ -252,7 +274,9 @@ def _streamed(
             with contextlib.suppress(_ConsumerGone):
                 put(exc)
 
-    driver = threading.Thread(target=drive, name="illuminate-windows", daemon=True)
+    # in a copy of this context: the table's rank (`priority`) goes with its requests
+    in_context = contextvars.copy_context().run
+    driver = threading.Thread(target=in_context, args=(drive,), name="illuminate-windows", daemon=True)
     driver.start()
     try:
         while True:
@@ -371,8 +395,9 @@ def replace_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
         as_of = {endpoint.run_date_param: ctx.today.isoformat()} if endpoint.run_date_param else {}
         return [RequestWindow({**as_of, **site}) for site in _site_fanout(ctx, endpoint)]
 
-    @dlt.resource(
-        name=endpoint.table,
+    @table_resource(
+        ctx,
+        endpoint,
         write_disposition="replace",
         columns=column_hints(endpoint, pii=ctx.pii),
         primary_key=list(endpoint.primary_key),
@@ -397,8 +422,9 @@ def academic_year_slice_resource(ctx: SyncContext, endpoint: Endpoint) -> DltRes
     """Per academic year and session: each fetched year replaces exactly its own slice, deletions included."""
     extra = {SLICE_YEAR_COLUMN: "bigint", DELETED_COLUMN: "bool", **dict.fromkeys(endpoint.window_columns, "text")}
 
-    @dlt.resource(
-        name=endpoint.table,
+    @table_resource(
+        ctx,
+        endpoint,
         write_disposition={"disposition": "merge", "strategy": "delete-insert"},
         merge_key=SLICE_YEAR_COLUMN,
         columns={**column_hints(endpoint, extra, ctx.pii), **deleted_hint()},
@@ -475,8 +501,9 @@ def modified_after_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource
     with tombstones for the keys that disappeared.
     """
 
-    @dlt.resource(
-        name=endpoint.table,
+    @table_resource(
+        ctx,
+        endpoint,
         write_disposition={"disposition": "merge", "strategy": "delete-insert"},
         primary_key=list(endpoint.primary_key),
         columns={**column_hints(endpoint, pii=ctx.pii), **deleted_hint()},
@@ -563,8 +590,9 @@ def assessments(ctx: SyncContext) -> list[dict[str, Any]]:
 def date_taken_window_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
     """Pool assessment aggregates (no `modified_after`): a date-taken window with a lookback, merged on the key."""
 
-    @dlt.resource(
-        name=endpoint.table,
+    @table_resource(
+        ctx,
+        endpoint,
         write_disposition={"disposition": "merge", "strategy": "delete-insert"},
         primary_key=list(endpoint.primary_key),
         columns=column_hints(endpoint, pii=ctx.pii),
@@ -615,8 +643,9 @@ def date_taken_window_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResou
 def attendance_date_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
     """Attendance: each in-session date from the last synced date minus a lookback up to today replaces its slice."""
 
-    @dlt.resource(
-        name=endpoint.table,
+    @table_resource(
+        ctx,
+        endpoint,
         write_disposition={"disposition": "merge", "strategy": "delete-insert"},
         merge_key="date",
         columns={**column_hints(endpoint, pii=ctx.pii), **deleted_hint()},
@@ -708,8 +737,9 @@ def _dates_whose_counts_differ(ctx: SyncContext, endpoint: Endpoint, days: list[
 def changed_documents_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
     """Assessment/{id}/View: fetched only for assessments whose `updated_at` changed since the last run."""
 
-    @dlt.resource(
-        name=endpoint.table,
+    @table_resource(
+        ctx,
+        endpoint,
         write_disposition={"disposition": "merge", "strategy": "delete-insert"},
         primary_key=list(endpoint.primary_key),
         columns={**column_hints(endpoint, pii=ctx.pii), **deleted_hint()},
@@ -760,8 +790,9 @@ def per_user_resource(ctx: SyncContext, endpoint: Endpoint) -> DltResource:
     """SchoolFocus permissions and sites: one request per user, the table replaced. (Off unless named in
     `--resources`: the catalog declares them `enabled = false`, see `switched_off_resource`.)"""
 
-    @dlt.resource(
-        name=endpoint.table,
+    @table_resource(
+        ctx,
+        endpoint,
         write_disposition="replace",
         columns=column_hints(endpoint, pii=ctx.pii),
         primary_key=list(endpoint.primary_key),
