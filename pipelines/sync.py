@@ -49,7 +49,7 @@ from illuminate_sync.sources.illuminate import RunReport, illuminate_source, res
 from illuminate_sync.sources.illuminate.errors import ConfigurationError, IlluminateError, ShrinkGuardError
 from illuminate_sync.sources.illuminate.instances import dataset_for, declared_instances, resolve_instance
 from illuminate_sync.sources.illuminate.setting_rules import invalid_setting_message, setting_variable
-from illuminate_sync.sources.illuminate.settings import DATASET_NAME
+from illuminate_sync.sources.illuminate.settings import DATASET_NAME, TABLES_AT_ONCE
 from illuminate_sync.sources.illuminate.variables import naming_instance
 
 if sys.version_info >= (3, 11):
@@ -155,8 +155,10 @@ def prepare_pipeline_settings() -> None:
     # (`with_row_ids`): dlt adding them would rewrite every file in normalize, and add a second `_dlt_id`.
     os.environ["NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID"] = "false"
     # Resources are taken in extraction order (round-robin across 38 generators kept a partial batch of each in
-    # memory at once); the source runs `TABLES_AT_ONCE` of them side by side in dlt's extract workers (5 by default).
+    # memory at once); the source runs `TABLES_AT_ONCE` of them side by side, one dlt extract worker each (dlt has 5
+    # unless set; the source runs no more tables at once than there are workers).
     default_setting("extract.next_item_mode", "fifo")
+    default_setting("extract.workers", str(TABLES_AT_ONCE))
     # One load job at a time: DuckDB runs each copy on all cores already, and dlt's default of 20 parallel jobs
     # shared DuckDB's memory limit (the 5,000-student benchmark hit "Out of Memory" on four copy jobs, retried).
     default_setting("load.workers", "1")

@@ -20,10 +20,18 @@ from typing import Any
 import dlt
 import pytest
 
+from illuminate_sync.pipelines.sync import prepare_pipeline_settings
 from illuminate_sync.simulator import Simulator
 from illuminate_sync.sources.illuminate.client import IlluminateClient
 from illuminate_sync.sources.illuminate.concurrency import AdjustableLimiter
-from illuminate_sync.sources.illuminate.priority import TABLE_RANK, PriorityPool, TableSlots, table_steps
+from illuminate_sync.sources.illuminate.priority import (
+    TABLE_RANK,
+    PriorityPool,
+    TableSlots,
+    table_steps,
+    tables_at_once,
+)
+from illuminate_sync.sources.illuminate.settings import TABLES_AT_ONCE
 
 ANSWER_SECONDS = 0.3
 """Long enough that a request started a few milliseconds after another is queued before the first is answered."""
@@ -253,3 +261,19 @@ def test_tables_fetch_side_by_side_never_more_than_the_gate_lets_through(
     assert seen["most"] <= min(2, workers)
     if workers > 1:
         assert seen["together"] > 0  # two tables in a step at the same time
+
+
+def test_no_more_tables_at_once_than_dlts_extract_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXTRACT__WORKERS", "2")
+    assert tables_at_once() == 2
+    monkeypatch.setenv("EXTRACT__WORKERS", "64")
+    assert tables_at_once() == TABLES_AT_ONCE
+    monkeypatch.delenv("EXTRACT__WORKERS")
+    assert tables_at_once() == min(TABLES_AT_ONCE, 5)  # dlt's default
+
+
+def test_the_sync_gives_dlt_a_worker_per_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXTRACT__WORKERS", "1")  # restored after the test, whatever the sync sets
+    monkeypatch.delenv("EXTRACT__WORKERS")
+    prepare_pipeline_settings()
+    assert tables_at_once() == TABLES_AT_ONCE

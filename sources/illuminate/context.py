@@ -18,7 +18,7 @@ from .catalog import Endpoint, calendar_endpoint
 from .client import IlluminateClient
 from .convert import QuarantinedRecord, RowConverter
 from .errors import ConfigurationError, ShrinkGuardError
-from .priority import TableSlots
+from .priority import TableSlots, tables_at_once
 from .privacy import PiiPolicy
 from .settings import (
     DEFAULT_ATTENDANCE_LOOKBACK_DAYS,
@@ -26,7 +26,6 @@ from .settings import (
     DEFAULT_POOL_LOOKBACK_DAYS,
     DEFAULT_RECONCILE_EVERY_N_RUNS,
     DEFAULT_SHRINK_GUARD_RATIO,
-    TABLES_AT_ONCE,
 )
 from .windows import SessionWindow, academic_year_bounds, academic_year_of, session_windows
 
@@ -116,7 +115,7 @@ class SyncContext:
     run_started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     api_zone: ZoneInfo | None = None
     """The zone of the API server's clock (`api_timezone`); None: unknown (see `windows.api_wall_clock`)."""
-    table_slots: TableSlots = field(default_factory=lambda: TableSlots(TABLES_AT_ONCE))
+    table_slots: TableSlots = field(default_factory=lambda: TableSlots(tables_at_once()))
     """The tables fetching at once (`priority.table_steps`)."""
     _terms_by_year: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     _shared: dict[str, list[dict[str, Any]]] = field(default_factory=dict)

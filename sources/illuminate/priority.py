@@ -31,7 +31,11 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
+import dlt
+from dlt.extract.pipe_iterator import PipeIterator
+
 from .concurrency import Priority
+from .settings import TABLES_AT_ONCE
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -42,6 +46,15 @@ TABLE_RANK: contextvars.ContextVar[int] = contextvars.ContextVar("illuminate_tab
 def request_priority(follow_up: bool) -> Priority:
     """The slot queue's key of a request made now: the current table's rank, then page 1 before pages 2..N."""
     return (TABLE_RANK.get(), int(follow_up))
+
+
+def tables_at_once() -> int:
+    """`TABLES_AT_ONCE`, but never more than dlt's extract workers (`extract.workers`, 5 unless set): a table whose
+    step waited for a worker could fill its page queue and hold the client's window threads meanwhile, while the
+    tables holding the workers wait for those threads."""
+    workers = dlt.config.get("extract.workers")
+    configured = int(workers) if workers is not None else PipeIterator.PipeIteratorConfiguration.workers
+    return max(1, min(TABLES_AT_ONCE, configured))
 
 
 class TableSlots:
