@@ -794,8 +794,8 @@ class IlluminateClient:
         `token_request` sends the OAuth2 token request itself; `follow_up` marks pages 2..N of a window, which wait
         for a slot behind requests that unlock others (`priority`).
         """
-        request = self._request(method, path, params, idempotent, json_body, form, token_request, decode)
-        request = replace(request, priority=(0,) if token_request else request_priority(follow_up))
+        priority = (0,) if token_request else request_priority(follow_up)
+        request = self._request(method, path, params, idempotent, json_body, form, token_request, decode, priority)
         progress = _Progress()
         while True:
             self._check_open()
@@ -824,6 +824,7 @@ class IlluminateClient:
         form: Mapping[str, str] | None,
         token_request: bool,
         decode: Callable[[bytes], Any] | None,
+        priority: Priority,
     ) -> _Request:
         query = {key: value for key, value in params.items() if value is not None}
         data: Any = form
@@ -843,7 +844,7 @@ class IlluminateClient:
             json_body=json_body,
             basic=basic,
             decode=decode,
-            priority=(),
+            priority=priority,
         )
 
     def _attempt(self, request: _Request, number: int, next_token: str | None) -> _Attempt:
