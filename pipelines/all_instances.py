@@ -23,7 +23,8 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,7 +233,7 @@ def run_all_instances(
                 for instance in instances
             ]
             try:
-                run.outcomes = [future.result() for future in futures]
+                run.outcomes = [_result_of(future) for future in futures]
             except KeyboardInterrupt:  # the instances' runs end at their next request, recorded as failed
                 budget.stop("interrupted (Ctrl-C): this instance's run stopped; what earlier runs loaded is intact")
                 raise
@@ -240,6 +241,18 @@ def run_all_instances(
             build_network(run, warehouses[instances[0].name], [instance.name for instance in instances], destination)
     run.seconds = time.monotonic() - started
     return run
+
+
+def _result_of(future: Future[Any]) -> Any:
+    """The future's result, waited for in short turns: Ctrl-C's signal may reach one of the run's many threads (dlt's,
+    the clients' pools), and the main thread raises KeyboardInterrupt only when it next runs Python code, which a
+    single wait for an instance's whole run would put off until that run ended (measured: an instance ran to its end
+    after Ctrl-C)."""
+    while True:
+        try:
+            return future.result(timeout=0.25)
+        except FutureTimeout:
+            continue
 
 
 def build_network(run: NetworkRun, any_instance: Warehouse, names: list[str], destination: str | None) -> None:
